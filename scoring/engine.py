@@ -1,0 +1,247 @@
+"""The engine: one event in, drafts out.
+
+``Engine.evaluate`` is pure but for the ``State`` it is handed: it reads and
+writes a holder's counters (caps used, last occurrence) through it, so the
+storage adapter decides how those are locked and kept. Drafts carry their
+explanation; storage turns them into ledger entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from scoring.errors import Problem
+from scoring.model import HOUSEHOLD, PERSON, Draft, Event, EventType, Rule, Ruleset, Step, VersionTable, holder_key
+from scoring.periods import local_date, window_keys
+from scoring.points import AmountError, parse_amount
+from scoring.rules.base import EXCLUSIVE_STAGE, RuleEval, State
+from scoring.rules.points import RangeError
+
+
+@dataclass
+class Outcome:
+    """What became of one event: drafts to post, rules skipped and why, or problems."""
+
+    event: Event
+    ruleset: Ruleset | None = None
+    drafts: list[Draft] = field(default_factory=list)
+    skipped: list[tuple[str, Step]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No problems: the drafts may be recorded."""
+        return not self.problems
+
+
+_TYPE_LABEL = {"int": ("整数", "a whole number"), "decimal": ("数字", "a number"), "text": ("文字", "text"),
+               "choice": ("选项", "one of the choices"), "bool": ("是/否", "true or false"), "date": ("日期", "a date")}
+
+
+def coerce_fields(event_type: EventType, raw: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+    """Check and convert an event's fields against its declared types."""
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name in raw:
+        if name not in event_type.fields:
+            problems.append(Problem("event_field_unknown", {"event": event_type.key, "field": name}, field=name))
+    for name, spec in event_type.fields.items():
+        value = raw.get(name)
+        if value is None or value == "":
+            if spec.required:
+                problems.append(Problem("event_missing", {"field": name}, field=name))
+            values[name] = None
+            continue
+        try:
+            values[name] = _coerce(spec.type, value, spec.choices)
+        except (ValueError, TypeError, InvalidOperation):
+            params = {"field": name, "value": value}
+            if spec.type == "choice":
+                problems.append(Problem("event_field_choice", {**params, "allowed": ", ".join(spec.choices)}, field=name))
+            else:
+                problems.append(Problem("event_field_type", {**params, "expected": _TYPE_LABEL[spec.type]}, field=name))
+    return values, problems
+
+
+def _coerce(kind: str, value: Any, choices: tuple[str, ...]) -> Any:
+    if kind == "int":
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(value)
+        return int(str(value).strip()) if not isinstance(value, int) else value
+    if kind == "decimal":
+        if isinstance(value, bool):
+            raise ValueError(value)
+        dec = Decimal(str(value).strip())
+        if not dec.is_finite():
+            raise ValueError(value)
+        return dec
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "是", "y"):
+            return True
+        if text in ("false", "0", "no", "否", "n"):
+            return False
+        raise ValueError(value)
+    if kind == "date":
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+    text = str(value).strip()
+    if kind == "choice" and text not in choices:
+        raise ValueError(value)
+    return text
+
+
+class Engine:
+    """Scores events by the ruleset in force on the day each occurred."""
+
+    def __init__(self, versions: VersionTable):
+        self.versions = versions
+        latest = versions.latest()
+        self.tz = latest.timezone if latest else None
+
+    def evaluate(self, event: Event, state: State, approved: bool | None = None) -> Outcome:
+        """Score one event; counters of the drafts that count are written to ``state``.
+
+        ``approved`` says whether a reviewer has approved the event; a rule that
+        needs approval then yields a pending draft and touches no counter. When
+        None, the event counts as approved if it names an approver.
+        """
+        outcome = Outcome(event)
+        if self.tz is None:
+            outcome.problems.append(Problem("no_rules_version", {"day": "-"}))
+            return outcome
+        day = local_date(event.occurred_at, self.tz)
+        ruleset = self.versions.at(day)
+        if ruleset is None:
+            outcome.problems.append(Problem("no_rules_version", {"day": day.isoformat()}, field="occurred_at"))
+            return outcome
+        outcome.ruleset = ruleset
+        event_type = ruleset.event_types.get(event.type)
+        if event_type is None or event.type not in ruleset.by_event:
+            outcome.problems.append(Problem("event_type_unknown", {"value": event.type, "allowed": ", ".join(ruleset.by_event)}, field="type"))
+            return outcome
+        fields, problems = coerce_fields(event_type, event.fields)
+        if problems:
+            outcome.problems.extend(problems)
+            return outcome
+        if event_type.household and event.household_id is None:
+            outcome.problems.append(Problem("event_missing", {"field": "household"}, field="household"))
+            return outcome
+        if approved is None:
+            approved = bool(event.approved_by)
+        names = {**fields, **event.attrs}
+        windows = window_keys(day)
+        evals = self._match(event, ruleset, event_type, day, windows, names, state, approved, outcome)
+        if outcome.problems:
+            return outcome
+        for ev in _exclusive(evals):
+            rule = ev.rule
+            pending = rule.approval and not ev.approved
+            if not pending:
+                self._limit(ev, ruleset)
+                for key, value in ev.writes:
+                    state.put(ev.holder, key, value)
+            if ev.amount == 0 and not pending:
+                outcome.skipped.append((rule.id, ev.steps[-1] if ev.steps else Step("no_rule_matched", {})))
+                continue
+            outcome.drafts.append(Draft(
+                event.id, rule.id, rule.point_type, ev.holder, event.person_id, ev.amount,
+                rule.category, ev.steps, pending, rule.notice_days, rule.veto,
+            ))
+        return outcome
+
+    def _match(self, event: Event, ruleset: Ruleset, event_type: EventType, day: date,
+               windows: dict[str, str], names: dict[str, Any], state: State, approved: bool,
+               outcome: Outcome) -> list[RuleEval]:
+        evals: list[RuleEval] = []
+        rules = ruleset.by_event[event.type]
+        if event_type.pick_rule or event.rule_id:
+            picked = [r for r in rules if r.id == event.rule_id]
+            if not picked:
+                allowed = ", ".join(r.id for r in rules)
+                code = "event_missing" if not event.rule_id else "event_field_choice"
+                outcome.problems.append(Problem(code, {"field": "rule", "value": event.rule_id, "allowed": allowed}, field="rule"))
+                return []
+            rules = picked
+        for rule in rules:
+            holder = self._holder(event, ruleset, rule, outcome)
+            if holder is None:
+                return []
+            ev = RuleEval(rule, event, ruleset, holder, day, windows, names, state, approved=approved)
+            try:
+                applies = all(f.apply(ev) for f in rule.features if f.stage < EXCLUSIVE_STAGE)
+            except RangeError as exc:
+                outcome.problems.append(exc.problem)
+                return []
+            if applies:
+                evals.append(ev)
+            elif ev.steps and ev.steps[-1].code == "step_cooldown":
+                outcome.skipped.append((rule.id, ev.steps[-1]))
+        return evals
+
+    @staticmethod
+    def _holder(event: Event, ruleset: Ruleset, rule: Rule, outcome: Outcome) -> str | None:
+        kind = ruleset.point_types[rule.point_type].holder
+        if kind == PERSON:
+            if event.person_id is None:
+                outcome.problems.append(Problem("event_missing", {"field": "person"}, field="person"))
+                return None
+            return holder_key(PERSON, event.person_id)
+        household = event.household_id if ruleset.event_types[event.type].subject == HOUSEHOLD else event.home_household_id
+        if household is None:
+            outcome.problems.append(Problem("event_missing", {"field": "household"}, field="household"))
+            return None
+        return holder_key(HOUSEHOLD, household)
+
+    @staticmethod
+    def _limit(ev: RuleEval, ruleset: Ruleset) -> None:
+        for feature in ev.rule.features:
+            if feature.stage > EXCLUSIVE_STAGE:
+                feature.apply(ev)
+        if ev.rule.category:
+            for feature in ruleset.categories[ev.rule.category].features:
+                feature.apply(ev)
+
+
+def _exclusive(evals: list[RuleEval]) -> list[RuleEval]:
+    """Keep, in each exclusive group, only the rule with the largest amount (earliest on ties)."""
+    best: dict[str, RuleEval] = {}
+    for ev in evals:
+        group = ev.rule.exclusive
+        if group is None:
+            continue
+        current = best.get(group)
+        if current is None or abs(ev.amount) > abs(current.amount):
+            best[group] = ev
+    kept = []
+    for ev in evals:
+        group = ev.rule.exclusive
+        if group is None:
+            kept.append(ev)
+        elif best[group] is ev:
+            if sum(1 for e in evals if e.rule.exclusive == group) > 1:
+                ev.step("step_exclusive", group=group)
+            kept.append(ev)
+    return kept
+
+
+def parse_moment(value: Any, tz: Any) -> datetime:
+    """An ISO time; a time without a zone is local time of the county."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment
+
+
+def parse_points_field(value: Any) -> int | None:
+    """A reviewer's chosen amount in hundredths, or None when not given."""
+    if value is None or value == "":
+        return None
+    try:
+        return parse_amount(value)
+    except AmountError:
+        raise ValueError(value) from None

@@ -1,0 +1,468 @@
+"""Load and check a rules file.
+
+``ruamel.yaml`` keeps the line and column of every key and value, so each
+problem names its place (``rules.yaml:42:7``) with a hint to fix it. Loading
+collects every problem in the file before failing; a file with any problem
+never becomes a ``Ruleset``, so it can never replace the live rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+import scoring.rules  # noqa: F401  (registers every feature module)
+from scoring.errors import Problem, RulesFileError
+from scoring.model import (
+    HOUSEHOLD,
+    PERSON,
+    Category,
+    EventType,
+    FieldSpec,
+    GradeLevel,
+    PointType,
+    Rule,
+    Ruleset,
+    Tier,
+    YearEnd,
+)
+from scoring.periods import PERIODS
+from scoring.points import AmountError, parse_amount
+from scoring.rules.base import FEATURES, Feature
+
+DEFAULT_TIERS = (Tier("yellow", "黄色", "#e6b800"), Tier("orange", "橙色", "#f08c00"), Tier("red", "红色", "#d9480f"))
+DEFAULT_ROLES = ("villager", "party_member", "grid_worker", "steward", "secretary", "committee", "admin")
+FIELD_TYPES = ("int", "decimal", "text", "choice", "bool", "date")
+# Names the engine supplies itself: the household tier and whether the subject is a Party member.
+RESERVED_NAMES = ("tier", "party_member", "points", "rule")
+
+
+class Node:
+    """A YAML value with its place in the file, and helpers that report problems there."""
+
+    def __init__(self, value: Any, doc: Document, line: int, column: int, path: str = ""):
+        self.value = value
+        self.doc = doc
+        self.line = line
+        self.column = column
+        self.path = path
+
+    # -- reporting -------------------------------------------------------------
+    def error(self, code: str, hint: str = "", **params: Any) -> None:
+        """Report a problem at this node's place."""
+        self.doc.problems.append(
+            Problem(code, params, file=self.doc.filename, line=self.line, column=self.column, hint=hint)
+        )
+
+    # -- structure -------------------------------------------------------------
+    def is_map(self) -> bool:
+        """Whether the value is a mapping; reports a problem when not."""
+        if isinstance(self.value, dict):
+            return True
+        self.error("not_mapping", "hint_yaml")
+        return False
+
+    def child(self, key: str) -> Node | None:
+        """The node under ``key`` of a mapping, placed at its value; None when absent."""
+        if not isinstance(self.value, dict) or key not in self.value:
+            return None
+        value = self.value[key]
+        line, col = self.line, self.column
+        if isinstance(self.value, CommentedMap):
+            try:
+                if isinstance(value, CommentedMap | CommentedSeq):
+                    line, col = value.lc.line + 1, value.lc.col + 1
+                else:
+                    vl, vc = self.value.lc.value(key)
+                    line, col = vl + 1, vc + 1
+            except (KeyError, TypeError, AttributeError):
+                kl, kc = self.value.lc.key(key)
+                line, col = kl + 1, kc + 1
+        return Node(value, self.doc, line, col, f"{self.path}.{key}" if self.path else key)
+
+    def key_node(self, key: str) -> Node:
+        """A node placed at the key itself (for 'unknown key' and 'missing value')."""
+        line, col = self.line, self.column
+        if isinstance(self.value, CommentedMap) and key in self.value:
+            kl, kc = self.value.lc.key(key)
+            line, col = kl + 1, kc + 1
+        return Node(key, self.doc, line, col, self.path)
+
+    def require(self, key: str) -> Node | None:
+        """The child under ``key``, or report it missing here."""
+        node = self.child(key)
+        if node is None or node.value is None:
+            self.error("missing_key", key=key)
+            return None
+        return node
+
+    def only_keys(self, allowed: tuple[str, ...] | list[str]) -> None:
+        """Report each key of this mapping that is not allowed."""
+        if not isinstance(self.value, dict):
+            return
+        for key in self.value:
+            if key not in allowed:
+                self.key_node(str(key)).error(
+                    "unknown_key", "hint_spelling", key=key, allowed=", ".join(allowed)
+                )
+
+    def items(self) -> Iterator[Node]:
+        """The items of a list, each placed at its own line."""
+        if not isinstance(self.value, list):
+            self.error("not_list", "hint_yaml")
+            return
+        for i, item in enumerate(self.value):
+            line, col = self.line, self.column
+            if isinstance(self.value, CommentedSeq):
+                il, ic = self.value.lc.item(i)
+                line, col = il + 1, ic + 1
+            if isinstance(item, CommentedMap):
+                line, col = item.lc.line + 1, item.lc.col + 1
+            yield Node(item, self.doc, line, col, f"{self.path}[{i}]")
+
+    # -- scalars ----------------------------------------------------------------
+    def text(self) -> str | None:
+        """A non-empty string."""
+        if isinstance(self.value, str) and self.value.strip():
+            return self.value.strip()
+        if isinstance(self.value, int | float) and not isinstance(self.value, bool):
+            return str(self.value)
+        self.error("bad_text", key=self.path)
+        return None
+
+    def amount(self, step: int | None = None) -> int | None:
+        """An exact amount of points (hundredths), optionally a multiple of ``step``."""
+        try:
+            value = parse_amount(self.value)
+        except AmountError:
+            self.error("bad_amount", value=self.value)
+            return None
+        if step and value % step:
+            self.error("bad_step", value=self.value, step=step / 100)
+            return None
+        return value
+
+    def count(self) -> int | None:
+        """A whole number, zero or more."""
+        if isinstance(self.value, int) and not isinstance(self.value, bool) and self.value >= 0:
+            return self.value
+        self.error("bad_int", value=self.value)
+        return None
+
+    def day(self) -> date | None:
+        """A calendar date written as 2026-01-01."""
+        if isinstance(self.value, date):
+            return self.value
+        try:
+            return date.fromisoformat(str(self.value))
+        except ValueError:
+            self.error("bad_date", value=self.value)
+            return None
+
+    def choice(self, allowed: tuple[str, ...] | list[str]) -> str | None:
+        """One of the allowed words."""
+        if isinstance(self.value, str) and self.value in allowed:
+            return self.value
+        self.error("bad_choice", value=self.value, allowed=", ".join(allowed))
+        return None
+
+    def flag(self) -> bool:
+        """A true/false value."""
+        if isinstance(self.value, bool):
+            return self.value
+        self.error("bad_choice", value=self.value, allowed="true, false")
+        return False
+
+
+class Document:
+    """The parsed file and the problems found so far."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.problems: list[Problem] = []
+
+
+def version_of(text: str) -> str:
+    """The ruleset version: the first 12 hex digits of the SHA-256 of the file's text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def load_rules(text: str, filename: str = "rules.yaml") -> Ruleset:
+    """Parse and check a rules file; raise ``RulesFileError`` listing every problem."""
+    doc = Document(filename)
+    yaml = YAML(typ="rt")
+    try:
+        data = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        detail = exc.problem or exc.context or str(exc)
+        raise RulesFileError(
+            [Problem("yaml_syntax", {"detail": detail}, filename, line, col, hint="hint_yaml")]
+        ) from None
+    root = Node(data, doc, 1, 1)
+    if not root.is_map():
+        raise RulesFileError(doc.problems)
+    ruleset = _Builder(root, doc).build(version_of(text))
+    if doc.problems or ruleset is None:
+        raise RulesFileError(sorted(doc.problems, key=lambda p: (p.line, p.column)))
+    ruleset.source = text
+    return ruleset
+
+
+def check_rules(text: str, filename: str = "rules.yaml") -> list[Problem]:
+    """Every problem in a rules file; an empty list means it can be published."""
+    try:
+        load_rules(text, filename)
+    except RulesFileError as exc:
+        return exc.problems
+    return []
+
+
+class _Builder:
+    TOP = ("title", "timezone", "tiers", "roles", "point_types", "event_types", "categories", "rules")
+
+    def __init__(self, root: Node, doc: Document):
+        self.root = root
+        self.doc = doc
+
+    def build(self, version: str) -> Ruleset | None:
+        root = self.root
+        root.only_keys(self.TOP)
+        title = root.child("title").text() if root.child("title") else ""
+        tz = self.timezone(root.child("timezone"))
+        tiers = self.tiers(root.child("tiers"))
+        roles = DEFAULT_ROLES
+        if (roles_node := root.child("roles")) is not None:
+            roles = tuple(n.text() or "" for n in roles_node.items())
+        point_types = self.point_types(root.require("point_types"))
+        event_types = self.event_types(root.require("event_types"), tiers)
+        ruleset = Ruleset(version, tz, tiers, point_types, event_types, {}, {}, roles, title=title or "")
+        self.categories(root.child("categories"), ruleset)
+        self.rules(root.require("rules"), ruleset)
+        ruleset.__post_init__()
+        return ruleset
+
+    # -- settings ------------------------------------------------------------------
+    def timezone(self, node: Node | None) -> ZoneInfo:
+        if node is None:
+            return ZoneInfo("Asia/Shanghai")
+        try:
+            return ZoneInfo(str(node.value))
+        except (ZoneInfoNotFoundError, ValueError):
+            node.error("bad_timezone", value=node.value)
+            return ZoneInfo("Asia/Shanghai")
+
+    def tiers(self, node: Node | None) -> tuple[Tier, ...]:
+        if node is None:
+            return DEFAULT_TIERS
+        tiers = []
+        for item in node.items():
+            if item.is_map():
+                item.only_keys(("key", "name", "color"))
+                key, name = item.require("key"), item.require("name")
+                color = item.child("color")
+                if key and name:
+                    tiers.append(Tier(key.text() or "", name.text() or "", color.text() or "" if color else ""))
+        return tuple(tiers)
+
+    def _unique(self, node: Node, ident: str, seen: dict[str, int]) -> bool:
+        if ident in seen:
+            node.error("duplicate_id", id=ident, line=seen[ident])
+            return False
+        seen[ident] = node.line
+        return True
+
+    # -- point types -----------------------------------------------------------------
+    def point_types(self, node: Node | None) -> dict[str, PointType]:
+        result: dict[str, PointType] = {}
+        if node is None:
+            return result
+        seen: dict[str, int] = {}
+        allowed = ("key", "name", "name_en", "holder", "unit", "step", "period", "year_end", "validity_days", "spendable", "grades")
+        for item in node.items():
+            if not item.is_map():
+                continue
+            item.only_keys(allowed)
+            key_n = item.require("key")
+            key = key_n.text() if key_n else None
+            name = (item.require("name") or item).text() if item.child("name") else None
+            holder = (item.require("holder") or item).choice((PERSON, HOUSEHOLD)) if item.child("holder") else None
+            if item.child("holder") is None:
+                item.error("missing_key", key="holder")
+            unit = item.child("unit").text() if item.child("unit") else "分"
+            step = item.child("step").amount() if item.child("step") else 100
+            if step is not None and step <= 0:
+                item.child("step").error("bad_amount", value=0)  # type: ignore[union-attr]
+            period = item.child("period").choice(PERIODS) if item.child("period") else "year"
+            year_end = self.year_end(item.child("year_end"))
+            validity = item.child("validity_days").count() if item.child("validity_days") else None
+            spendable = item.child("spendable").flag() if item.child("spendable") else False
+            grades, grade_name = self.grades(item.child("grades"), step or 100)
+            name_en = item.child("name_en").text() if item.child("name_en") else ""
+            if key and key_n and self._unique(key_n, key, seen) and name and holder and step and period and year_end:
+                result[key] = PointType(
+                    key, name, holder, unit or "分", step, period, year_end, spendable,
+                    validity or None, grades, grade_name, name_en or "",
+                )
+        return result
+
+    def year_end(self, node: Node | None) -> YearEnd | None:
+        if node is None:
+            return YearEnd("never")
+        if not node.is_map():
+            return None
+        node.only_keys(("policy", "percent"))
+        pol_n = node.require("policy")
+        policy = pol_n.choice(("reset", "carry", "never")) if pol_n else None
+        percent = 0
+        if policy == "carry":
+            pct = node.require("percent")
+            percent = (pct.count() or 0) if pct else 0
+            if pct and percent > 100:
+                pct.error("bad_int", value=percent)
+        return YearEnd(policy, percent) if policy else None
+
+    def grades(self, node: Node | None, step: int) -> tuple[tuple[GradeLevel, ...], str]:
+        if node is None or not node.is_map():
+            return (), ""
+        node.only_keys(("name", "levels"))
+        name = node.child("name").text() if node.child("name") else ""
+        levels: list[GradeLevel] = []
+        levels_n = node.require("levels")
+        for item in levels_n.items() if levels_n else []:
+            if not item.is_map():
+                continue
+            item.only_keys(("key", "name", "min"))
+            k, n, m = item.require("key"), item.require("name"), item.require("min")
+            if k and n and m:
+                amount = m.amount()
+                if amount is not None:
+                    levels.append(GradeLevel(k.text() or "", n.text() or "", amount))
+        if any(a.min <= b.min for a, b in zip(levels, levels[1:], strict=False)):
+            node.error("grade_order")
+        return tuple(levels), name or ""
+
+    # -- event types --------------------------------------------------------------------
+    def event_types(self, node: Node | None, tiers: tuple[Tier, ...]) -> dict[str, EventType]:
+        result: dict[str, EventType] = {}
+        if node is None:
+            return result
+        seen: dict[str, int] = {}
+        for item in node.items():
+            if not item.is_map():
+                continue
+            item.only_keys(("key", "name", "subject", "household", "pick_rule", "fields"))
+            key_n, name_n, subj_n = item.require("key"), item.require("name"), item.require("subject")
+            key = key_n.text() if key_n else None
+            name = name_n.text() if name_n else None
+            subject = subj_n.choice((PERSON, HOUSEHOLD)) if subj_n else None
+            household = item.child("household").flag() if item.child("household") else subject == HOUSEHOLD
+            pick_rule = item.child("pick_rule").flag() if item.child("pick_rule") else False
+            fields: dict[str, FieldSpec] = {}
+            fields_n = item.child("fields")
+            for f in fields_n.items() if fields_n else []:
+                if not f.is_map():
+                    continue
+                f.only_keys(("name", "type", "choices", "required", "label"))
+                fn, ft = f.require("name"), f.require("type")
+                fname = fn.text() if fn else None
+                ftype = ft.choice(FIELD_TYPES) if ft else None
+                choices: tuple[str, ...] = ()
+                if ftype == "choice":
+                    ch = f.require("choices")
+                    choices = tuple(c.text() or "" for c in ch.items()) if ch else ()
+                required = f.child("required").flag() if f.child("required") else False
+                label = f.child("label").text() if f.child("label") else ""
+                if fname and ftype:
+                    if fname in fields or fname in RESERVED_NAMES:
+                        fn.error("duplicate_id", id=fname, line=f.line)  # type: ignore[union-attr]
+                    fields[fname] = FieldSpec(fname, ftype, choices, required, label or "")
+            if key and key_n and self._unique(key_n, key, seen) and name and subject:
+                result[key] = EventType(key, name, subject, bool(household), fields, pick_rule)
+        return result
+
+    # -- categories and rules ---------------------------------------------------------------
+    def _features(self, item: Node, owner: dict[str, Any], for_category: bool) -> list[Feature]:
+        features: list[Feature] = []
+        for key in item.value:
+            cls = FEATURES.get(str(key))
+            if cls is None or not (cls.on_categories if for_category else cls.on_rules):
+                continue
+            node = item.child(str(key))
+            assert node is not None
+            feature = cls.parse(node, owner)
+            if feature is not None:
+                features.append(feature)
+        return sorted(features, key=lambda f: f.stage)
+
+    def categories(self, node: Node | None, ruleset: Ruleset) -> None:
+        if node is None:
+            return
+        seen: dict[str, int] = {}
+        cat_keys = [k for k, c in FEATURES.items() if c.on_categories]
+        for item in node.items():
+            if not item.is_map():
+                continue
+            item.only_keys(("key", "name", "point_type", *cat_keys))
+            key_n, name_n, pt_n = item.require("key"), item.require("name"), item.require("point_type")
+            key = key_n.text() if key_n else None
+            pt = self._ref(pt_n, ruleset.point_types, ("积分类型", "point type")) if pt_n else None
+            features = self._features(item, {"point_type": pt}, for_category=True)
+            if key and key_n and self._unique(key_n, key, seen) and name_n and pt:
+                ruleset.categories[key] = Category(key, name_n.text() or key, pt, features)
+
+    def _ref(self, node: Node, table: dict[str, Any], kind: str) -> str | None:
+        value = node.text()
+        if value is None:
+            return None
+        if value not in table:
+            node.error("unknown_ref", "hint_spelling", kind=kind, value=value, allowed=", ".join(table) or "-")
+            return None
+        return value
+
+    def rules(self, node: Node | None, ruleset: Ruleset) -> None:
+        if node is None:
+            return
+        seen: dict[str, int] = {}
+        rule_keys = [k for k, c in FEATURES.items() if c.on_rules]
+        for order, item in enumerate(node.items()):
+            if not item.is_map():
+                continue
+            item.only_keys(("id", "name", "point_type", "event", "category", "note", *rule_keys))
+            id_n, name_n = item.require("id"), item.require("name")
+            pt_n, ev_n = item.require("point_type"), item.require("event")
+            rid = id_n.text() if id_n else None
+            pt = self._ref(pt_n, ruleset.point_types, ("积分类型", "point type")) if pt_n else None
+            et = self._ref(ev_n, ruleset.event_types, ("事件类型", "event type")) if ev_n else None
+            cat = None
+            if (cat_n := item.child("category")) is not None:
+                cat = self._ref(cat_n, ruleset.categories, ("类别", "category"))
+                if cat and pt and ruleset.categories[cat].point_type != pt:
+                    cat_n.error("holder_mismatch", category=cat, ctype=ruleset.categories[cat].point_type, rtype=pt)
+            if item.child("points") is None:
+                item.error("missing_key", key="points")
+            if pt and et and ev_n:
+                holder = ruleset.point_types[pt].holder
+                subject = ruleset.event_types[et].subject
+                if holder == PERSON and subject == HOUSEHOLD:
+                    ev_n.error("no_subject", event=et, subject=subject, ptype=pt, holder=holder)
+            owner = {"point_type": pt, "event": et}
+            features = self._features(item, owner, for_category=False)
+            if not (rid and id_n and self._unique(id_n, rid, seen) and name_n and pt and et):
+                continue
+            rule = Rule(rid, name_n.text() or rid, pt, et, cat, features, line=item.line, order=order)
+            event_type = ruleset.event_types[et]
+            for feature in features:
+                fnode = item.child(feature.key)
+                assert fnode is not None
+                feature.check(fnode, event_type, ruleset, rule)
+                feature.configure(rule)
+            ruleset.rules[rid] = rule

@@ -1,0 +1,92 @@
+"""Messages of the core in Chinese (first) and English.
+
+The core raises structured problems (a code and its parameters); this catalog
+turns them into sentences in the reader's language. The web layer uses
+Flask-Babel for its own strings; the core keeps its catalog here so that it
+stays free of any framework and the command line speaks both languages too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# code: (中文, English). Each names the place and the fix.
+CATALOG: dict[str, tuple[str, str]] = {
+    # rules file
+    "yaml_syntax": ("YAML 语法错误:{detail}", "YAML syntax error: {detail}"),
+    "not_mapping": ("这里应为键值映射(key: value)", "a mapping (key: value) is expected here"),
+    "not_list": ("这里应为列表(- 项)", "a list (- item) is expected here"),
+    "missing_key": ("缺少必填项 “{key}”", "required key '{key}' is missing"),
+    "unknown_key": ("未知的配置项 “{key}”;可用:{allowed}", "unknown key '{key}'; allowed: {allowed}"),
+    "bad_choice": ("“{value}” 不是可选值之一:{allowed}", "'{value}' is not one of: {allowed}"),
+    "bad_amount": ("“{value}” 不是精确的分值(最多两位小数)", "'{value}' is not an exact amount (at most two decimals)"),
+    "bad_step": ("分值 {value} 不是步长 {step} 的整数倍", "amount {value} is not a multiple of the step {step}"),
+    "bad_int": ("“{value}” 应为非负整数", "'{value}' must be a whole number, zero or more"),
+    "bad_date": ("“{value}” 不是日期,请写作 2026-01-01", "'{value}' is not a date; write it as 2026-01-01"),
+    "bad_text": ("“{key}” 应为非空文字", "'{key}' must be non-empty text"),
+    "duplicate_id": ("编号 “{id}” 重复,第一次出现在第 {line} 行", "id '{id}' is used twice; first at line {line}"),
+    "unknown_ref": ("未定义的{kind} “{value}”;已定义:{allowed}", "unknown {kind} '{value}'; defined: {allowed}"),
+    "bad_range": ("区间下限 {low} 大于上限 {high}", "range low {low} is above high {high}"),
+    "bad_window": ("有效期开始 {start} 晚于结束 {end}", "validity starts {start} after it ends {end}"),
+    "bad_timezone": ("未知时区 “{value}”,例如 Asia/Shanghai", "unknown time zone '{value}', e.g. Asia/Shanghai"),
+    "expr_syntax": ("条件语法错误:{detail}", "condition syntax error: {detail}"),
+    "expr_node": ("条件中不允许使用 {node}", "{node} is not allowed in a condition"),
+    "expr_name": ("条件引用了事件类型 “{event}” 没有的字段 “{name}”;可用字段:{allowed}", "the condition names '{name}', which event type '{event}' does not have; fields: {allowed}"),
+    "expr_type": ("条件中类型不匹配:{left} 与 {right} 不能用 {op} 比较", "type mismatch in condition: {left} and {right} cannot be compared with {op}"),
+    "expr_choice": ("“{value}” 不是字段 “{name}” 的可选值:{allowed}", "'{value}' is not a value of field '{name}': {allowed}"),
+    "expr_not_bool": ("条件的结果必须是真/假", "a condition must give true or false"),
+    "grade_order": ("等级门槛必须从高到低排列", "grade thresholds must go from highest to lowest"),
+    "per_unit_field": ("按单位计分需要数值字段,“{field}” 是 {type}", "per-unit points need a number field; '{field}' is {type}"),
+    "multiplier_attr": ("倍数依据 “{attr}” 不是事件字段或户属性;可用:{allowed}", "multiplier attribute '{attr}' is neither an event field nor a household attribute; available: {allowed}"),
+    "points_one_of": ("points 需写 fixed、per_unit 或 range 之一", "points needs exactly one of fixed, per_unit or range"),
+    "holder_mismatch": ("分类 “{category}” 属于积分类型 “{ctype}”,规则却是 “{rtype}”", "category '{category}' belongs to point type '{ctype}', the rule to '{rtype}'"),
+    "no_subject": ("事件类型 “{event}” 的主体是 {subject},无法记入以{holder}为账户的积分 “{ptype}”", "event type '{event}' is about a {subject} and cannot score point type '{ptype}' held by a {holder}"),
+    # hints
+    "hint_yaml": ("检查缩进(用空格,不用 Tab)和冒号后的空格", "Check the indentation (spaces, not tabs) and the space after each colon"),
+    "hint_spelling": ("检查拼写,或先在上面定义它", "Check the spelling, or define it first"),
+    "hint_fields": ("在 event_types 中为该事件类型声明此字段,或改用已声明的字段", "Declare the field under event_types for this event type, or use a declared one"),
+    "hint_quote": ("文字值要加引号,例如 tier == \"red\"", "Quote text values, e.g. tier == \"red\""),
+    # events
+    "event_missing": ("缺少字段 “{field}”", "field '{field}' is missing"),
+    "event_type_unknown": ("没有规则认识事件类型 “{value}”;已知:{allowed}", "no rule knows event type '{value}'; known: {allowed}"),
+    "event_field_type": ("字段 “{field}” 应为{expected},收到 “{value}”", "field '{field}' must be {expected}, got '{value}'"),
+    "event_field_unknown": ("事件类型 “{event}” 没有字段 “{field}”", "event type '{event}' has no field '{field}'"),
+    "event_field_choice": ("字段 “{field}” 的值 “{value}” 不在 {allowed} 之中", "field '{field}' value '{value}' is not one of {allowed}"),
+    "event_time": ("时间 “{value}” 无法识别,请用 2026-03-01T09:30:00+08:00", "time '{value}' is not understood; use 2026-03-01T09:30:00+08:00"),
+    "unknown_person": ("找不到村民 “{value}”,请核对编号或先导入户籍名册", "no villager '{value}'; check the code or import the household roll first"),
+    "unknown_household": ("找不到农户 “{value}”,请核对户号或先导入户籍名册", "no household '{value}'; check the household code or import the household roll first"),
+    "no_household_at": ("村民 “{value}” 在 {day} 不属于任何户", "villager '{value}' belonged to no household on {day}"),
+    "range_needs_points": ("规则 {rule} 由审核人在 {low}–{high} 分之间酌定,请填写 points", "rule {rule} is scored by the reviewer within {low}-{high}; give points"),
+    "range_outside": ("分值 {value} 超出规则 {rule} 的区间 {low}–{high}", "points {value} are outside rule {rule}'s range {low}-{high}"),
+    "no_rules_version": ("{day} 时没有生效的规则版本", "no rules version was in force on {day}"),
+    "duplicate_event": ("该事件已记录过(编号 {value}),本次未重复记分", "this event was recorded before (id {value}); not counted again"),
+    "no_rule_matched": ("没有规则适用于此事件", "no rule applies to this event"),
+    "bad_json": ("不是有效的 JSON:{detail}", "not valid JSON: {detail}"),
+    # explanation steps
+    "step_fixed": ("基础分 {amount}", "base points {amount}"),
+    "step_per_unit": ("{quantity} {unit} × {rate} = {amount}", "{quantity} {unit} × {rate} = {amount}"),
+    "step_range": ("审核人酌定 {amount}(区间 {low}–{high})", "chosen by reviewer {amount} (range {low}-{high})"),
+    "step_multiplier": ("{attr} 为 {value},× {factor} = {amount}", "{attr} is {value}, × {factor} = {amount}"),
+    "step_repeat": ("{days} 天内再犯,× {factor} = {amount}", "repeated within {days} days, × {factor} = {amount}"),
+    "step_cap": ("{scope}{window}上限 {cap},已得 {used},本次计 {amount}", "{scope} {window} cap {cap}, {used} already, this time {amount}"),
+    "step_floor": ("{category} 扣完为止(余 {left}),本次计 {amount}", "{category} deductions stop at its floor ({left} left), this time {amount}"),
+    "step_exclusive": ("同组 “{group}” 中取最高的一项", "highest item of group '{group}' taken"),
+    "step_cooldown": ("{hours} 小时内已计过,本次不计", "already counted within {hours} hours; not counted"),
+    "step_reversal": ("冲正第 {entry} 条记录:{reason}", "reverses entry {entry}: {reason}"),
+    "step_close": ("{period} 期末结转({policy}),结转前 {before}", "period {period} closed ({policy}), balance before {before}"),
+    "step_expire": ("第 {entry} 条记录超过有效期", "entry {entry} passed its validity"),
+    "step_veto": ("一票否决项:本期不得评星", "one-vote veto: no grade this period"),
+}
+
+
+def render(code: str, lang: str = "zh", **params: Any) -> str:
+    """One message in ``zh`` or ``en``, its parameters filled in."""
+    zh, en = CATALOG.get(code, (code, code))
+    english = lang.startswith("en")
+    template = en if english else zh
+    # A parameter given as a (中文, English) pair is shown in the reader's language.
+    params = {k: (v[1] if english else v[0]) if isinstance(v, tuple) and len(v) == 2 else v for k, v in params.items()}
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template

@@ -1,0 +1,74 @@
+"""Exact point amounts.
+
+Points are never floats. Every amount in the engine and the database is an
+``int`` counted in hundredths of a point (``SCALE``), so 0.5 points is 50 and
+sums stay exact and fast. ``Decimal`` appears only at the edges: parsing what a
+person typed and showing a number back.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
+
+SCALE = 100
+_QUANT = Decimal("0.01")
+
+
+class AmountError(ValueError):
+    """A value that is not an exact amount of points (too many decimals, not a number)."""
+
+
+def parse_amount(value: object) -> int:
+    """Turn a written amount (``"0.5"``, ``2``, ``Decimal("1.25")``) into hundredths."""
+    if isinstance(value, bool):
+        raise AmountError(str(value))
+    if isinstance(value, int):
+        return value * SCALE
+    try:
+        # A YAML or JSON float such as 0.5 is read back through its repr, which is
+        # the decimal a person wrote; nothing is ever computed in binary floating point.
+        dec = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise AmountError(str(value)) from exc
+    if not dec.is_finite():
+        raise AmountError(str(value))
+    scaled = dec * SCALE
+    if scaled != scaled.to_integral_value():
+        raise AmountError(str(value))
+    return int(scaled)
+
+
+def parse_fraction(value: object) -> Fraction:
+    """Turn a written factor (``1.5``, ``"2"``) into an exact fraction."""
+    if isinstance(value, bool):
+        raise AmountError(str(value))
+    try:
+        return Fraction(Decimal(str(value).strip()))
+    except (InvalidOperation, ValueError) as exc:
+        raise AmountError(str(value)) from exc
+
+
+def round_to_step(amount: Fraction | int, step: int) -> int:
+    """Round an exact amount (hundredths) to a multiple of ``step``, half away from zero."""
+    units = Fraction(amount) / step
+    sign = -1 if units < 0 else 1
+    units = abs(units)
+    whole = units.numerator // units.denominator
+    if (units - whole) * 2 >= 1:
+        whole += 1
+    return sign * whole * step
+
+
+def to_decimal(amount: int) -> Decimal:
+    """Hundredths back to a ``Decimal`` with two places."""
+    return (Decimal(amount) / SCALE).quantize(_QUANT, rounding=ROUND_HALF_UP)
+
+
+def fmt(amount: int, signed: bool = False) -> str:
+    """Show an amount the way a ledger does: ``5``, ``0.5``, ``-1.25``; ``+5`` when signed."""
+    dec = to_decimal(amount).normalize()
+    text = f"{dec:f}"
+    if signed and amount > 0:
+        text = "+" + text
+    return text

@@ -1,0 +1,66 @@
+"""``caps: [{window: month, max: 10}]``: at most so many points per window, per rule or category."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scoring.periods import WINDOWS
+from scoring.points import fmt
+from scoring.rules.base import Feature, RuleEval, register
+
+if TYPE_CHECKING:
+    from scoring.loader import Node
+
+WINDOW_NAMES = {"day": "日", "week": "周", "month": "月", "quarter": "季度", "year": "年", "total": "累计"}
+
+
+@register
+class Caps(Feature):
+    """Limit the points a holder earns under a rule (or a category) in each window.
+
+    A cap limits earnings (positive amounts); deductions are limited by a
+    category's ``floor``. The award that would pass the cap is cut to what is
+    left, so a holder at 9 of a cap of 10 gets 1 of a 5-point award.
+    """
+
+    key = "caps"
+    stage = 70
+    on_categories = True
+
+    def __init__(self, caps: list[tuple[str, int]], scope: str):
+        self.caps, self.scope = caps, scope
+
+    @classmethod
+    def parse(cls, node: Node, owner: dict[str, Any]) -> Feature | None:
+        """A list of ``{window, max}``."""
+        caps: list[tuple[str, int]] = []
+        for item in node.items():
+            if not item.is_map():
+                continue
+            item.only_keys(("window", "max"))
+            w, m = item.require("window"), item.require("max")
+            window = w.choice(WINDOWS) if w else None
+            cap = m.amount() if m else None
+            if window and cap is not None:
+                caps.append((window, cap))
+        scope = "category" if "event" not in owner else "rule"
+        return cls(caps, scope) if caps else None
+
+    def apply(self, ev: RuleEval) -> bool:
+        """Cut a positive amount to what every window still allows; count what is kept."""
+        if ev.amount <= 0:
+            return True
+        owner = f"R:{ev.rule.id}" if self.scope == "rule" else f"C:{ev.rule.category}"
+        keys = []
+        for window, cap in self.caps:
+            key = f"cap|{owner}|{window}|{ev.windows[window]}"
+            used = ev.state.get(ev.holder, key)
+            allowed = max(0, cap - used)
+            if allowed < ev.amount:
+                ev.amount = allowed
+                scope = ev.rule.category if self.scope == "category" else ev.rule.id
+                ev.step("step_cap", scope=scope, window=WINDOW_NAMES[window], cap=fmt(cap), used=fmt(used), amount=fmt(allowed, signed=True))
+            keys.append((key, used))
+        for key, used in keys:
+            ev.writes.append((key, used + ev.amount))
+        return True

@@ -1,0 +1,54 @@
+"""``cooldown: {hours: 24, per: household}``: not again for the same holder within N hours."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scoring.rules.base import Feature, RuleEval, register
+
+if TYPE_CHECKING:
+    from scoring.loader import Node
+
+
+@register
+class Cooldown(Feature):
+    """After a rule counts, it does not count again for the same holder for N hours.
+
+    With ``per: household`` the cooldown is kept per household concerned, so a
+    Party member can visit two households the same day but not one twice.
+    """
+
+    key = "cooldown"
+    stage = 25
+
+    def __init__(self, hours: int, per_household: bool):
+        self.seconds = hours * 3600
+        self.hours = hours
+        self.per_household = per_household
+
+    @classmethod
+    def parse(cls, node: Node, owner: dict[str, Any]) -> Feature | None:
+        """Read ``hours`` and ``per``."""
+        if not node.is_map():
+            return None
+        node.only_keys(("hours", "per"))
+        hours_n = node.require("hours")
+        hours = hours_n.count() if hours_n else None
+        per = node.child("per").choice(("holder", "household")) if node.child("per") else "holder"  # type: ignore[union-attr]
+        return cls(hours, per == "household") if hours else None
+
+    def counter(self, ev: RuleEval) -> str:
+        """The counter that keeps the last time this rule counted."""
+        suffix = f"|{ev.event.household_id}" if self.per_household else ""
+        return f"last|{ev.rule.id}{suffix}"
+
+    def apply(self, ev: RuleEval) -> bool:
+        """Refuse within the cooldown; otherwise note this moment as the last."""
+        key = self.counter(ev)
+        now = int(ev.event.occurred_at.timestamp())
+        last = ev.state.get(ev.holder, key)
+        if last and 0 <= now - last < self.seconds:
+            ev.step("step_cooldown", hours=self.hours)
+            return False
+        ev.writes.append((key, max(now, last)))
+        return True

@@ -1,0 +1,49 @@
+"""``floor: {base: 20, window: year}`` on a category: deductions stop at the base (扣完为止)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scoring.periods import WINDOWS
+from scoring.points import fmt
+from scoring.rules.base import Feature, RuleEval, register
+
+if TYPE_CHECKING:
+    from scoring.loader import Node
+
+
+@register
+class Floor(Feature):
+    """A category holds a base of points per window; its deductions never take more than the base."""
+
+    key = "floor"
+    stage = 80
+    on_rules = False
+    on_categories = True
+
+    def __init__(self, base: int, window: str):
+        self.base, self.window = base, window
+
+    @classmethod
+    def parse(cls, node: Node, owner: dict[str, Any]) -> Feature | None:
+        """Read ``base`` and ``window`` (year by default)."""
+        if not node.is_map():
+            return None
+        node.only_keys(("base", "window"))
+        b = node.require("base")
+        base = b.amount() if b else None
+        window = node.child("window").choice(WINDOWS) if node.child("window") else "year"  # type: ignore[union-attr]
+        return cls(base, window) if base is not None and window else None
+
+    def apply(self, ev: RuleEval) -> bool:
+        """Cut a deduction to what is left of the base; count what is taken."""
+        if ev.amount >= 0:
+            return True
+        key = f"floor|C:{ev.rule.category}|{self.window}|{ev.windows[self.window]}"
+        taken = ev.state.get(ev.holder, key)
+        left = max(0, self.base - taken)
+        if -ev.amount > left:
+            ev.amount = -left
+            ev.step("step_floor", category=ev.rule.category, left=fmt(left), amount=fmt(ev.amount, signed=True))
+        ev.writes.append((key, taken - ev.amount))
+        return True

@@ -1,0 +1,51 @@
+"""``repeat: {within_days: 365, factor: 2}``: the same offence again within a window counts more."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from scoring.points import AmountError, fmt, parse_fraction, round_to_step
+from scoring.rules.base import Feature, RuleEval, register
+from scoring.rules.multiplier import _show
+
+if TYPE_CHECKING:
+    from scoring.loader import Node
+
+
+@register
+class Repeat(Feature):
+    """Multiply the points when the rule already counted for the holder within N days."""
+
+    key = "repeat"
+    stage = 50
+
+    def __init__(self, days: int, factor: Fraction):
+        self.days, self.factor = days, factor
+
+    @classmethod
+    def parse(cls, node: Node, owner: dict[str, Any]) -> Feature | None:
+        """Read ``within_days`` and ``factor``."""
+        if not node.is_map():
+            return None
+        node.only_keys(("within_days", "factor"))
+        d, f = node.require("within_days"), node.require("factor")
+        days = d.count() if d else None
+        factor = None
+        if f:
+            try:
+                factor = parse_fraction(f.value)
+            except AmountError:
+                f.error("bad_amount", value=f.value)
+        return cls(days, factor) if days and factor is not None else None
+
+    def apply(self, ev: RuleEval) -> bool:
+        """Apply the factor when the last occurrence was within the window; note this one."""
+        key = f"rep|{ev.rule.id}"
+        now = int(ev.event.occurred_at.timestamp())
+        last = ev.state.get(ev.holder, key)
+        if last and 0 <= now - last <= self.days * 86400:
+            ev.amount = round_to_step(ev.amount * self.factor, ev.step_size)
+            ev.step("step_repeat", days=self.days, factor=_show(self.factor), amount=fmt(ev.amount, signed=True))
+        ev.writes.append((key, max(now, last)))
+        return True

@@ -1,0 +1,131 @@
+"""Ingesting events from JSONL, CSV or the API: validate, score in batches, report per record."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from marshmallow import ValidationError
+
+from scoring.engine import parse_moment, parse_points_field
+from scoring.errors import Problem
+from services.schemas import EventIn, problems_from
+from store.ledger import Incoming, Ledger, RecordResult
+
+ENVELOPE = ("id", "type", "occurred_at", "person", "household", "rule", "points", "actor", "approved_by", "description")
+_schema = EventIn()
+
+
+@dataclass
+class IngestReport:
+    """Counts by outcome and every problem, each naming its record and field."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[Problem] = field(default_factory=list)
+    results: list[RecordResult] = field(default_factory=list)
+
+    def add(self, result: RecordResult) -> None:
+        """Count one record's outcome."""
+        self.counts[result.status] += 1
+        self.problems.extend(p for p in result.problems if result.status == "rejected")
+        self.results.append(result)
+
+    def summary(self, lang: str = "zh") -> str:
+        """One line: how many recorded, waiting for review, duplicates, rejected."""
+        c = self.counts
+        if lang.startswith("en"):
+            return (f"{c['recorded']} recorded, {c['pending']} waiting for review, {c['nothing']} matched no points, "
+                    f"{c['duplicate']} already recorded, {c['rejected']} rejected")
+        return (f"记分 {c['recorded']} 条,待审核 {c['pending']} 条,未计分 {c['nothing']} 条,"
+                f"已记录过 {c['duplicate']} 条,退回 {c['rejected']} 条")
+
+
+def read_jsonl(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
+    """Records of a JSON-lines file, each with its line number; a bad line becomes a problem."""
+    for n, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        ref = f"#{n}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield ref, Problem("bad_json", {"detail": exc.msg}, record=ref)
+            continue
+        if not isinstance(data, dict):
+            yield ref, Problem("bad_json", {"detail": "not an object"}, record=ref)
+            continue
+        yield ref, data
+
+
+def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
+    """Records of a CSV file with a header; columns beyond the envelope are event fields."""
+    reader = csv.DictReader(stream)
+    for n, row in enumerate(reader, 2):
+        data: dict[str, Any] = {k: v for k, v in row.items() if k in ENVELOPE and v not in (None, "")}
+        data["fields"] = {k: v for k, v in row.items() if k not in ENVELOPE and k and v not in (None, "")}
+        yield f"#{n}", data
+
+
+def to_incoming(ref: str, data: dict[str, Any], tz: ZoneInfo, source: str, actor: str) -> Incoming | list[Problem]:
+    """Validate one record's envelope; the fields are checked later against its event type."""
+    try:
+        clean = _schema.load(data)
+    except ValidationError as exc:
+        return problems_from(exc, ref)
+    problems = []
+    try:
+        moment = parse_moment(clean["occurred_at"], tz)
+    except ValueError:
+        problems.append(Problem("event_time", {"value": clean["occurred_at"]}, record=ref, field="occurred_at"))
+    try:
+        points = parse_points_field(clean["points"])
+    except ValueError:
+        problems.append(Problem("bad_amount", {"value": clean["points"]}, record=ref, field="points"))
+    if not clean["person"] and not clean["household"]:
+        problems.append(Problem("event_missing", {"field": "person"}, record=ref, field="person"))
+    if problems:
+        return problems
+    return Incoming(
+        key=clean["id"], type=clean["type"], occurred_at=moment, person=clean["person"] or None,
+        household=clean["household"] or None, fields=clean["fields_"], points=points, rule=clean["rule"] or "",
+        actor=clean["actor"] or actor, approved_by=clean["approved_by"] or "", source=source, ref=f"{ref} ({clean['id']})",
+        description=clean["description"] or "", payload=json.dumps(data, ensure_ascii=False, default=str),
+    )
+
+
+def ingest(ledger: Ledger, records: Iterable[tuple[str, dict[str, Any] | Problem]], source: str, actor: str,
+           batch_size: int = 5000) -> IngestReport:
+    """Score records in batches of ``batch_size``; good records are kept whatever the others hold."""
+    report = IngestReport()
+    latest = ledger.versions().latest()
+    tz = latest.timezone if latest else ZoneInfo("Asia/Shanghai")
+    batch: list[Incoming] = []
+    for ref, data in records:
+        if isinstance(data, Problem):
+            report.add(RecordResult(ref, "", "rejected", problems=[data]))
+            continue
+        inc = to_incoming(ref, data, tz, source, actor)
+        if isinstance(inc, list):
+            report.add(RecordResult(ref, str(data.get("id", "")), "rejected", problems=inc))
+            continue
+        batch.append(inc)
+        if len(batch) >= batch_size:
+            for r in ledger.record(batch):
+                report.add(r)
+            batch = []
+    if batch:
+        for r in ledger.record(batch):
+            report.add(r)
+    return report
+
+
+def ingest_text(ledger: Ledger, text: str, fmt: str, source: str, actor: str) -> IngestReport:
+    """Ingest a whole JSONL or CSV text."""
+    reader = read_csv(io.StringIO(text)) if fmt == "csv" else read_jsonl(io.StringIO(text))
+    return ingest(ledger, reader, source, actor)

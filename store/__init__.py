@@ -1,0 +1,1 @@
+"""Storage adapter: SQLModel tables, migrations and the ledger writer around the pure core."""

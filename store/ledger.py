@@ -1,0 +1,584 @@
+"""The ledger: scoring batches of events into append-only entries, balances and tallies.
+
+One call is one transaction. Within it every account holder the batch touches
+is locked first (``lock_holders``), so caps, floors, balances and the check for
+events already recorded are read and written by one writer at a time per
+holder, on SQLite and on PostgreSQL alike. Balances and period tallies are
+updated in the same transaction as the entries, never recomputed on read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select, update
+
+from scoring.engine import Engine as ScoringEngine
+from scoring.errors import Problem
+from scoring.grades import closing_delta, grade
+from scoring.loader import load_rules
+from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
+from scoring.periods import PERIODS, local_date, parse_period, window_keys
+from store.db import insert_ignore, lock_holders, upsert_add, upsert_set, writer
+from store.directory import Directory, Scope, chunks
+from store.models import (
+    Balance,
+    Claim,
+    Counter,
+    Entry,
+    EventRecord,
+    GradeSnapshot,
+    PeriodClose,
+    RulesVersion,
+    Tally,
+)
+
+ENTRY = Entry.__table__  # type: ignore[attr-defined]
+BALANCE = Balance.__table__  # type: ignore[attr-defined]
+TALLY = Tally.__table__  # type: ignore[attr-defined]
+COUNTER = Counter.__table__  # type: ignore[attr-defined]
+EVENT = EventRecord.__table__  # type: ignore[attr-defined]
+CLAIM = Claim.__table__  # type: ignore[attr-defined]
+NO_SCOPE = Scope(0, 0, 0, 0)
+
+
+def utcnow() -> datetime:
+    """Now, aware, in UTC (how the database keeps moments)."""
+    return datetime.now(UTC)
+
+
+def to_utc(moment: datetime) -> datetime:
+    """An aware moment in UTC."""
+    return moment.astimezone(UTC)
+
+
+def split_holder(holder: str) -> tuple[str, int]:
+    """``h:7`` → ``("h", 7)``."""
+    kind, _, ident = holder.partition(":")
+    return kind, int(ident)
+
+
+@dataclass
+class Incoming:
+    """One validated record to score: references by code, fields as received."""
+
+    key: str
+    type: str
+    occurred_at: datetime  # aware
+    person: str | None = None
+    household: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    points: int | None = None
+    rule: str = ""
+    actor: str = ""
+    approved_by: str = ""
+    source: str = "api"
+    ref: str = ""  # how the sender names the record: line 3, event id …
+    description: str = ""
+    entered_role: str = ""
+    payload: str = "{}"
+
+
+@dataclass
+class RecordResult:
+    """What became of one record."""
+
+    ref: str
+    key: str
+    status: str  # recorded | pending | duplicate | rejected | nothing
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: list[tuple[str, Any]] = field(default_factory=list)
+
+
+class Overdraft(Exception):
+    """A spend larger than the balance; nothing was written."""
+
+    def __init__(self, balance: int, amount: int):
+        super().__init__(f"balance {balance} < {amount}")
+        self.balance, self.amount = balance, amount
+
+
+class CounterState:
+    """The scoring core's ``State`` over counters preloaded for a batch; writes are kept for flushing."""
+
+    def __init__(self, values: dict[tuple[str, int, str], int]):
+        self.values = values
+        self.dirty: set[tuple[str, int, str]] = set()
+
+    def get(self, holder: str, key: str) -> int:
+        """A counter's value, 0 when never set."""
+        kind, ident = split_holder(holder)
+        return self.values.get((kind, ident, key), 0)
+
+    def put(self, holder: str, key: str, value: int) -> None:
+        """Set a counter; flushed with the batch."""
+        kind, ident = split_holder(holder)
+        self.values[(kind, ident, key)] = value
+        self.dirty.add((kind, ident, key))
+
+    @classmethod
+    def load(cls, conn: Connection, holders: set[tuple[str, int]]) -> CounterState:
+        """The counters of these holders."""
+        values: dict[tuple[str, int, str], int] = {}
+        by_kind: dict[str, list[int]] = defaultdict(list)
+        for kind, ident in holders:
+            by_kind[kind].append(ident)
+        for kind, ids in by_kind.items():
+            for part in chunks(sorted(ids)):
+                rows = conn.execute(
+                    select(COUNTER.c.holder_id, COUNTER.c.key, COUNTER.c.value).where(
+                        COUNTER.c.holder_kind == kind, COUNTER.c.holder_id.in_(part)
+                    )
+                )
+                for hid, key, value in rows:
+                    values[(kind, hid, key)] = value
+        return cls(values)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The changed counters as rows."""
+        return [{"holder_kind": k, "holder_id": h, "key": key, "value": self.values[(k, h, key)]} for k, h, key in self.dirty]
+
+
+class _Batch:
+    """Rows gathered while scoring one batch, written together at the end."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.claims: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.balances: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
+        self.tallies: dict[tuple[str, str, str, int, int], list[int]] = {}
+
+    def add_entry(self, row: dict[str, Any], scope: Scope, scoring: bool) -> None:
+        """Queue an entry and its effect on the balance and (for rule entries) the tallies."""
+        self.entries.append(row)
+        bal = self.balances[(row["point_type"], row["holder_kind"], row["holder_id"])]
+        bal[0] += row["amount"]
+        if scoring:
+            bal[1] += row["amount"]
+            self.add_tally(row["point_type"], row["holder_kind"], row["holder_id"], row["local_day"], scope, row["amount"], int(row["veto"]))
+
+    def add_tally(self, pt: str, hk: str, hid: int, day: date, scope: Scope, amount: int, vetoes: int) -> None:
+        """Add to the month, quarter and year tallies of the entry's day and grid."""
+        keys = window_keys(day)
+        for period in PERIODS:
+            k = (pt, keys[period], hk, hid, scope.grid_id)
+            t = self.tallies.get(k)
+            if t is None:
+                self.tallies[k] = [amount, vetoes, scope.village_id, scope.township_id, scope.branch_id]
+            else:
+                t[0] += amount
+                t[1] += vetoes
+
+    def flush(self, conn: Connection, state: CounterState | None) -> None:
+        """Write everything in the open transaction."""
+        if self.events:
+            conn.execute(EVENT.insert(), self.events)
+        if self.entries:
+            conn.execute(ENTRY.insert(), self.entries)
+        if self.claims:
+            conn.execute(CLAIM.insert(), self.claims)
+        upsert_add(conn, BALANCE, [
+            {"point_type": pt, "holder_kind": hk, "holder_id": hid, "amount": a, "earned": e}
+            for (pt, hk, hid), (a, e) in self.balances.items()
+        ], ("point_type", "holder_kind", "holder_id"), ("amount", "earned"))
+        upsert_add(conn, TALLY, [
+            {"point_type": pt, "period": per, "holder_kind": hk, "holder_id": hid, "grid_id": g,
+             "amount": a, "vetoes": v, "village_id": vil, "township_id": tw, "branch_id": br}
+            for (pt, per, hk, hid, g), (a, v, vil, tw, br) in self.tallies.items()
+        ], ("point_type", "period", "holder_kind", "holder_id", "grid_id"), ("amount", "vetoes"))
+        if state is not None:
+            upsert_set(conn, COUNTER, state.rows(), ("holder_kind", "holder_id", "key"), ("value",))
+
+
+def _explain(draft: Draft) -> str:
+    return json.dumps([[s.code, s.params] for s in draft.steps], ensure_ascii=False, default=str)
+
+
+class Ledger:
+    """Records events, reversals, spending and period closes for one database."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow):
+        self.engine = engine
+        self.write_engine = writer(engine)
+        self.clock = clock
+        self._versions: VersionTable | None = None
+        self._versions_stamp: tuple[int, int] | None = None
+        self._by_hash: dict[str, Ruleset] = {}
+
+    # ------------------------------------------------------------------ rules versions
+    def versions(self, conn: Connection | None = None) -> VersionTable:
+        """The published rules versions, reloaded only when one was published since."""
+        def load(c: Connection) -> VersionTable:
+            stamp = tuple(c.execute(select(func.count(RulesVersion.id), func.coalesce(func.max(RulesVersion.id), 0))).one())  # type: ignore[arg-type]
+            if self._versions is not None and stamp == self._versions_stamp:
+                return self._versions
+            published = []
+            for row in c.execute(select(RulesVersion.version, RulesVersion.effective, RulesVersion.source).order_by(RulesVersion.id)):  # type: ignore[arg-type]
+                ruleset = self._by_hash.get(row.version)
+                if ruleset is None:
+                    ruleset = load_rules(row.source)
+                    self._by_hash[row.version] = ruleset
+                published.append(PublishedVersion(row.effective, ruleset))
+            self._versions, self._versions_stamp = VersionTable(published), stamp  # type: ignore[assignment]
+            return self._versions
+
+        if conn is not None:
+            return load(conn)
+        with self.engine.connect() as c:
+            return load(c)
+
+    def ruleset_by_hash(self, version: str) -> Ruleset | None:
+        """A published ruleset by its content hash."""
+        self.versions()
+        return self._by_hash.get(version)
+
+    # ------------------------------------------------------------------ scoring
+    def record(self, batch: Sequence[Incoming], approved: bool | None = None) -> list[RecordResult]:
+        """Score a batch in one transaction; good records are kept, bad ones reported."""
+        with self.write_engine.begin() as conn:
+            return self._record(conn, batch, approved, claim_posting=False)
+
+    def post_approved(self, conn: Connection, incoming: Incoming) -> RecordResult:
+        """Post one reviewed claim's event within the caller's transaction (entry key is the guard)."""
+        return self._record(conn, [incoming], True, claim_posting=True)[0]
+
+    def _record(self, conn: Connection, batch: Sequence[Incoming], approved: bool | None, claim_posting: bool) -> list[RecordResult]:
+        versions = self.versions(conn)
+        engine = ScoringEngine(versions)
+        tz = engine.tz
+        directory = Directory(conn)
+        directory.prepare((i.person for i in batch if i.person), (i.household for i in batch if i.household))
+        now = self.clock()
+        results: list[RecordResult] = []
+        prepared: list[tuple[Incoming, Event, RecordResult, date]] = []
+        holders: set[tuple[str, int]] = set()
+        seen: set[str] = set()
+        for inc in batch:
+            res = RecordResult(inc.ref, inc.key, "rejected")
+            results.append(res)
+            if tz is None:
+                res.problems.append(Problem("no_rules_version", {"day": "-"}, record=inc.ref))
+                continue
+            day = local_date(inc.occurred_at, tz)
+            event = self._resolve(inc, directory, day, res)
+            if event is None:
+                continue
+            if inc.key in seen and not claim_posting:
+                res.status = "duplicate"
+                res.problems.append(Problem("duplicate_event", {"value": inc.key}, record=inc.ref))
+                continue
+            seen.add(inc.key)
+            prepared.append((inc, event, res, day))
+            for pid in (event.person_id,):
+                if pid is not None:
+                    holders.add(("p", pid))
+            for hid in (event.household_id, event.home_household_id):
+                if hid is not None:
+                    holders.add(("h", hid))
+        lock_holders(conn, sorted(holders))
+        if not claim_posting:
+            existing = self._existing_events(conn, [p[0].key for p in prepared])
+        else:
+            existing = set()
+        state = CounterState.load(conn, holders)
+        out = _Batch()
+        prepared.sort(key=lambda p: p[1].occurred_at)  # counters see events in the order they happened
+        for inc, event, res, day in prepared:
+            if inc.key in existing:
+                res.status = "duplicate"
+                res.problems.append(Problem("duplicate_event", {"value": inc.key}, record=inc.ref))
+                continue
+            outcome = engine.evaluate(event, state, approved)
+            if not outcome.ok:
+                res.problems.extend(Problem(p.code, p.params, record=inc.ref, field=p.field, hint=p.hint) for p in outcome.problems)
+                continue
+            assert outcome.ruleset is not None
+            res.skipped = outcome.skipped
+            self._queue(out, inc, event, day, outcome.drafts, outcome.ruleset, directory, res, now, tz)
+            if not claim_posting:
+                out.events.append({
+                    "event_key": inc.key, "type": inc.type, "occurred_at": to_utc(inc.occurred_at),
+                    "recorded_at": now, "source": inc.source, "actor": inc.actor, "payload": inc.payload,
+                })
+            res.status = "recorded" if res.entries else ("pending" if res.claims else "nothing")
+        if claim_posting and out.entries:
+            # A claim posted twice writes its entry once: the entry key already exists.
+            keys = [e["key"] for e in out.entries]
+            if conn.execute(select(ENTRY.c.key).where(ENTRY.c.key.in_(keys))).first():
+                results[0].status = "duplicate"
+                return results
+        out.flush(conn, state)
+        return results
+
+    def _resolve(self, inc: Incoming, directory: Directory, day: date, res: RecordResult) -> Event | None:
+        pid = hid = None
+        if inc.person:
+            pid = directory.person_ids.get(inc.person)
+            if pid is None:
+                res.problems.append(Problem("unknown_person", {"value": inc.person}, record=inc.ref, field="person"))
+        if inc.household:
+            hid = directory.household_ids.get(inc.household)
+            if hid is None:
+                res.problems.append(Problem("unknown_household", {"value": inc.household}, record=inc.ref, field="household"))
+        if res.problems:
+            return None
+        home = directory.home(pid, day) if pid is not None else None
+        attrs: dict[str, Any] = {}
+        if hid is not None:
+            attrs["tier"] = directory.tier(hid, day)
+        if pid is not None:
+            attrs["party_member"] = directory.party_branch(pid, day) is not None
+        return Event(
+            inc.key, inc.type, inc.occurred_at, inc.fields, pid, hid, home, attrs,
+            inc.actor, inc.source, inc.approved_by, inc.points, inc.rule,
+        )
+
+    @staticmethod
+    def _existing_events(conn: Connection, keys: list[str]) -> set[str]:
+        found: set[str] = set()
+        for part in chunks(keys):
+            found.update(conn.execute(select(EVENT.c.event_key).where(EVENT.c.event_key.in_(part))).scalars())
+        return found
+
+    def _queue(self, out: _Batch, inc: Incoming, event: Event, day: date, drafts: list[Draft], ruleset: Ruleset,
+               directory: Directory, res: RecordResult, now: datetime, tz: Any) -> None:
+        occurred = to_utc(inc.occurred_at)
+        for draft in drafts:
+            hk, hid = split_holder(draft.holder)
+            pt = ruleset.point_types[draft.point_type]
+            member_branch = directory.party_branch(event.person_id, day) if hk == "p" and event.person_id else None
+            home = hid if hk == "h" else event.home_household_id
+            scope = directory.scope(home, day, member_branch) or NO_SCOPE
+            if draft.pending:
+                row = {
+                    "key": draft.key, "event_key": inc.key, "rule_id": draft.rule_id, "rules_version": ruleset.version,
+                    "point_type": draft.point_type, "holder_kind": hk, "holder_id": hid, "person_id": event.person_id,
+                    "household_id": event.household_id or event.home_household_id, "village_id": scope.village_id or None,
+                    "branch_id": scope.branch_id or None, "amount": draft.amount, "status": "submitted",
+                    "description": inc.description, "entered_by": inc.actor, "entered_role": inc.entered_role,
+                    "notice_days": draft.notice_days, "occurred_at": occurred, "created_at": now, "payload": inc.payload,
+                    "reviewed_by": "", "reason": "",
+                }
+                out.claims.append(row)
+                res.claims.append(row)
+                continue
+            row = {
+                "key": draft.key, "point_type": draft.point_type, "holder_kind": hk, "holder_id": hid,
+                "person_id": event.person_id, "amount": draft.amount, "kind": "award", "rule_id": draft.rule_id,
+                "rules_version": ruleset.version, "category": draft.category or "", "event_key": inc.key,
+                "occurred_at": occurred, "local_day": day, "recorded_at": now, "actor": inc.actor,
+                "approver": inc.approved_by, "source": inc.source, "reverses_id": None,
+                "grid_id": scope.grid_id or None, "village_id": scope.village_id or None,
+                "township_id": scope.township_id or None, "branch_id": scope.branch_id or None,
+                "veto": draft.veto, "explanation": _explain(draft), "note": "",
+                "expires_on": day + timedelta(days=pt.validity_days) if pt.validity_days else None,
+            }
+            out.add_entry(row, scope, scoring=True)
+            res.entries.append(row)
+
+    # ------------------------------------------------------------------ corrections
+    def reverse(self, entry_id: int, actor: str, reason: str, source: str = "web", kind: str = "reversal") -> int:
+        """Write an entry that reverses another (once only); caps and floors it used are given back."""
+        with self.write_engine.begin() as conn:
+            orig = conn.execute(select(ENTRY).where(ENTRY.c.id == entry_id)).mappings().one_or_none()
+            if orig is None:
+                raise LookupError(entry_id)
+            lock_holders(conn, [(orig["holder_kind"], orig["holder_id"])])
+            now = self.clock()
+            scope = Scope(orig["grid_id"] or 0, orig["village_id"] or 0, orig["township_id"] or 0, orig["branch_id"] or 0)
+            row = {**{k: orig[k] for k in orig.keys() if k != "id"},
+                   "key": f"rev:{entry_id}", "amount": -orig["amount"], "kind": kind, "reverses_id": entry_id,
+                   "recorded_at": now, "actor": actor, "approver": "", "source": source, "note": reason,
+                   "veto": False, "expires_on": None,
+                   "explanation": json.dumps([["step_reversal", {"entry": entry_id, "reason": reason}]], ensure_ascii=False)}
+            if conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == row["key"])).first():
+                raise ValueError(f"entry {entry_id} is already reversed")
+            out = _Batch()
+            scoring = orig["kind"] == "award"
+            out.add_entry(row, scope, scoring=scoring)
+            if scoring and orig["veto"]:
+                out.add_tally(orig["point_type"], orig["holder_kind"], orig["holder_id"], orig["local_day"], scope, 0, -1)
+            # Reversing an award the household already spent may leave the balance below zero:
+            # that is recorded, not refused, because the award was wrong and the ledger must say so.
+            state = self._release_counters(conn, orig) if scoring else None
+            out.flush(conn, state)
+            new_id = conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == row["key"])).scalar_one()
+            return int(new_id)
+
+    def _release_counters(self, conn: Connection, orig: Any) -> CounterState | None:
+        ruleset = self.ruleset_by_hash(orig["rules_version"])
+        if ruleset is None or orig["rule_id"] not in ruleset.rules:
+            return None
+        holders = {(orig["holder_kind"], orig["holder_id"])}
+        state = CounterState.load(conn, holders)
+        windows = window_keys(orig["local_day"])
+        amount = orig["amount"]
+        rule = ruleset.rules[orig["rule_id"]]
+        owners = [("R:" + rule.id, rule.features)]
+        if rule.category:
+            owners.append(("C:" + rule.category, ruleset.categories[rule.category].features))
+        holder = f"{orig['holder_kind']}:{orig['holder_id']}"
+        for owner, features in owners:
+            for feature in features:
+                if feature.key == "caps" and amount > 0:
+                    for window, _cap in feature.caps:  # type: ignore[attr-defined]
+                        key = f"cap|{owner}|{window}|{windows[window]}"
+                        state.put(holder, key, max(0, state.get(holder, key) - amount))
+                if feature.key == "floor" and amount < 0:
+                    key = f"floor|{owner}|{feature.window}|{windows[feature.window]}"  # type: ignore[attr-defined]
+                    state.put(holder, key, max(0, state.get(holder, key) + amount))
+        return state
+
+    # ------------------------------------------------------------------ spending
+    def spend(self, conn: Connection, point_type: str, holder_kind: str, holder_id: int, amount: int,
+              key: str, actor: str, note: str = "", source: str = "web", kind: str = "spend") -> int:
+        """Take ``amount`` from a balance in the caller's transaction, or raise ``Overdraft``.
+
+        The check and the write are one conditional UPDATE, so no two concurrent
+        spends can both pass on the same points.
+        """
+        if amount <= 0:
+            raise ValueError("amount must be positive")
+        done = conn.execute(
+            update(BALANCE)
+            .where(BALANCE.c.point_type == point_type, BALANCE.c.holder_kind == holder_kind,
+                   BALANCE.c.holder_id == holder_id, BALANCE.c.amount >= amount)
+            .values(amount=BALANCE.c.amount - amount)
+        )
+        if done.rowcount != 1:
+            bal = conn.execute(select(BALANCE.c.amount).where(BALANCE.c.point_type == point_type, BALANCE.c.holder_kind == holder_kind, BALANCE.c.holder_id == holder_id)).scalar() or 0
+            raise Overdraft(int(bal), amount)
+        return self._plain_entry(conn, point_type, holder_kind, holder_id, -amount, key, actor, note, source, kind)
+
+    def credit(self, conn: Connection, point_type: str, holder_kind: str, holder_id: int, amount: int,
+               key: str, actor: str, note: str = "", source: str = "web", kind: str = "refund") -> int:
+        """Give points back (a cancelled redemption) in the caller's transaction; not a score."""
+        upsert_add(conn, BALANCE, [{"point_type": point_type, "holder_kind": holder_kind, "holder_id": holder_id, "amount": amount, "earned": 0}],
+                   ("point_type", "holder_kind", "holder_id"), ("amount",))
+        return self._plain_entry(conn, point_type, holder_kind, holder_id, amount, key, actor, note, source, kind)
+
+    def _plain_entry(self, conn: Connection, pt: str, hk: str, hid: int, amount: int, key: str, actor: str,
+                     note: str, source: str, kind: str) -> int:
+        now = self.clock()
+        tz = self.versions(conn).latest()
+        day = local_date(now, tz.timezone) if tz else now.date()
+        conn.execute(ENTRY.insert(), [{
+            "key": key, "point_type": pt, "holder_kind": hk, "holder_id": hid, "person_id": None, "amount": amount,
+            "kind": kind, "rule_id": "", "rules_version": "", "category": "", "event_key": "", "occurred_at": now,
+            "local_day": day, "recorded_at": now, "actor": actor, "approver": "", "source": source, "reverses_id": None,
+            "veto": False, "explanation": "[]", "note": note, "expires_on": None,
+        }])
+        return int(conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == key)).scalar_one())
+
+    # ------------------------------------------------------------------ periods
+    def close_period(self, point_type: str, period: str, actor: str = "scheduler") -> dict[str, Any]:
+        """Close a period: freeze grades, then reset or carry balances by the type's policy.
+
+        Closing the same period again changes nothing and returns the first result.
+        """
+        parse_period(period)
+        with self.write_engine.begin() as conn:
+            done = conn.execute(select(PeriodClose).where(PeriodClose.point_type == point_type, PeriodClose.period == period)).first()  # type: ignore[arg-type]
+            if done:
+                return {"point_type": point_type, "period": period, "entries": done.entries, "already": True}
+            ruleset = self.versions(conn).latest()
+            if ruleset is None or point_type not in ruleset.point_types:
+                raise LookupError(point_type)
+            pt = ruleset.point_types[point_type]
+            now = self.clock()
+            self._snapshot_grades(conn, pt, period, now)
+            entries = 0
+            if pt.period == parse_period(period).kind and pt.year_end.policy != "never":
+                entries = self._close_balances(conn, pt, period, now, actor, ruleset.timezone)
+            conn.execute(PeriodClose.__table__.insert(), [{"point_type": point_type, "period": period, "closed_at": now, "closed_by": actor, "entries": entries}])  # type: ignore[attr-defined]
+            return {"point_type": point_type, "period": period, "entries": entries, "already": False}
+
+    def _snapshot_grades(self, conn: Connection, pt: Any, period: str, now: datetime) -> None:
+        rows = conn.execute(
+            select(TALLY.c.holder_kind, TALLY.c.holder_id, func.sum(TALLY.c.amount), func.sum(TALLY.c.vetoes))
+            .where(TALLY.c.point_type == pt.key, TALLY.c.period == period)
+            .group_by(TALLY.c.holder_kind, TALLY.c.holder_id)
+        )
+        snaps = []
+        for hk, hid, score, vetoes in rows:
+            g = grade(pt, int(score), bool(vetoes))
+            snaps.append({"point_type": pt.key, "period": period, "holder_kind": hk, "holder_id": hid, "score": int(score), "grade": g.key, "vetoed": g.vetoed, "frozen_at": now})
+        for part in chunks(snaps, 5000):
+            insert_ignore(conn, GradeSnapshot.__table__, part)  # type: ignore[attr-defined]
+
+    def _close_balances(self, conn: Connection, pt: Any, period: str, now: datetime, actor: str, tz: Any) -> int:
+        end_day = parse_period(period).end - timedelta(days=1)
+        # The closing entry stands at the last second of the period, local time.
+        closing_at = datetime.combine(end_day, time(23, 59, 59), tzinfo=tz).astimezone(UTC)
+        rows = conn.execute(
+            select(BALANCE.c.holder_kind, BALANCE.c.holder_id, BALANCE.c.amount)
+            .where(BALANCE.c.point_type == pt.key, BALANCE.c.amount != 0)
+            .with_for_update()
+        ).all()
+        entries, deltas = [], []
+        for hk, hid, amount in rows:
+            delta = closing_delta(pt, int(amount))
+            if delta == 0:
+                continue
+            note = "reset" if pt.year_end.policy == "reset" else f"carry {pt.year_end.carry_percent}%"
+            entries.append({
+                "key": f"close:{pt.key}:{period}:{hk}{hid}", "point_type": pt.key, "holder_kind": hk, "holder_id": hid,
+                "person_id": None, "amount": delta, "kind": "close", "rule_id": "", "rules_version": "", "category": "",
+                "event_key": "", "occurred_at": closing_at, "local_day": end_day, "recorded_at": now, "actor": actor,
+                "approver": "", "source": "scheduler", "reverses_id": None, "veto": False, "expires_on": None,
+                "explanation": json.dumps([["step_close", {"period": period, "policy": note, "before": int(amount)}]]), "note": note,
+            })
+            deltas.append({"point_type": pt.key, "holder_kind": hk, "holder_id": hid, "amount": delta, "earned": 0})
+        for part in chunks(entries, 5000):
+            conn.execute(ENTRY.insert(), list(part))
+        for part in chunks(deltas, 5000):
+            upsert_add(conn, BALANCE, part, ("point_type", "holder_kind", "holder_id"), ("amount",))
+        return len(entries)
+
+    def expire(self, today: date, actor: str = "scheduler") -> int:
+        """Write an expiry entry for each entry whose validity ended before ``today`` (once each)."""
+        with self.write_engine.begin() as conn:
+            rows = conn.execute(
+                select(ENTRY).where(ENTRY.c.expires_on.is_not(None), ENTRY.c.expires_on < today)
+            ).mappings().all()
+            keys = {f"exp:{r['id']}" for r in rows}
+            done: set[str] = set()
+            for part in chunks(sorted(keys)):
+                done.update(conn.execute(select(ENTRY.c.key).where(ENTRY.c.key.in_(part))).scalars())
+            reversed_ids: set[int] = set()
+            ids = [r["id"] for r in rows]
+            for part in chunks(ids):
+                reversed_ids.update(conn.execute(select(ENTRY.c.reverses_id).where(ENTRY.c.reverses_id.in_(part))).scalars())
+            out = _Batch()
+            now = self.clock()
+            for r in rows:
+                if f"exp:{r['id']}" in done or r["id"] in reversed_ids:
+                    continue
+                row = {**{k: r[k] for k in r if k != "id"}, "key": f"exp:{r['id']}", "amount": -r["amount"], "kind": "expire",
+                       "reverses_id": r["id"], "recorded_at": now, "actor": actor, "source": "scheduler", "expires_on": None,
+                       "veto": False, "explanation": json.dumps([["step_expire", {"entry": r["id"]}]])}
+                out.add_entry(row, NO_SCOPE, scoring=False)
+            out.flush(conn, None)
+            return len(out.entries)
+
+    # ------------------------------------------------------------------ reading
+    def balance(self, point_type: str, holder_kind: str, holder_id: int) -> tuple[int, int]:
+        """(balance, earned) of one account; (0, 0) when it has no entry yet."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(BALANCE.c.amount, BALANCE.c.earned).where(
+                BALANCE.c.point_type == point_type, BALANCE.c.holder_kind == holder_kind, BALANCE.c.holder_id == holder_id)).first()
+            return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def period_score(self, conn: Connection, point_type: str, period: str, holder_kind: str, holder_id: int) -> tuple[int, bool]:
+        """A holder's score and veto flag in a period, summed over the grids it was in."""
+        row = conn.execute(select(func.coalesce(func.sum(TALLY.c.amount), 0), func.coalesce(func.sum(TALLY.c.vetoes), 0)).where(
+            TALLY.c.point_type == point_type, TALLY.c.period == period, TALLY.c.holder_kind == holder_kind, TALLY.c.holder_id == holder_id)).one()
+        return int(row[0]), bool(row[1])
