@@ -1,0 +1,304 @@
+"""The ``jifen`` command line: rules, ingest, balances, histories, explanations, tallies, grades, periods.
+
+Output is Chinese by default; ``--lang en`` (or ``JIFEN_LANG=en``) for English.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from scoring.errors import RulesFileError
+from scoring.grades import grade
+from scoring.loader import check_rules
+from scoring.periods import parse_period
+from scoring.points import fmt
+from services import queries
+from services.context import AppContext, default_context
+from services.ingest import ingest, read_csv, read_jsonl
+from store import rules_repo
+from store.migrate import upgrade
+from store.models import Tally
+
+
+def t(ctx: click.Context, zh: str, en: str) -> str:
+    """Pick the sentence in the chosen language."""
+    return en if ctx.obj["lang"].startswith("en") else zh
+
+
+def app(ctx: click.Context) -> AppContext:
+    """The process context."""
+    return ctx.obj["app"]  # type: ignore[no-any-return]
+
+
+@click.group()
+@click.option("--lang", envvar="JIFEN_LANG", default="zh", type=click.Choice(["zh", "en"]), help="输出语言 / output language")
+@click.option("--db", envvar="JIFEN_DATABASE_URL", default=None, help="数据库 URL / database URL")
+@click.pass_context
+def main(ctx: click.Context, lang: str, db: str | None) -> None:
+    """积分制治理 — 零基积分与道德银行 / village points engine."""
+    ctx.ensure_object(dict)
+    ctx.obj["lang"] = lang
+    ctx.obj["app"] = AppContext(db) if db else default_context()
+
+
+# ------------------------------------------------------------------ database
+@main.group()
+def db() -> None:
+    """数据库 / database."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """升级数据库结构 / migrate the database to the latest schema."""
+    upgrade(app(ctx).url)
+    click.echo(t(ctx, "数据库已是最新结构", "database is up to date"))
+
+
+# ------------------------------------------------------------------ rules
+@main.group()
+def rules() -> None:
+    """积分细则 / the rules file."""
+
+
+@rules.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False), default="rules.yaml")
+@click.pass_context
+def rules_check(ctx: click.Context, path: str) -> None:
+    """检查规则文件,逐条列出问题(文件:行:列)/ report every problem with file:line:column."""
+    problems = check_rules(Path(path).read_text(encoding="utf-8"), path)
+    for p in problems:
+        click.echo(p.format(ctx.obj["lang"]))
+    if problems:
+        click.echo(t(ctx, f"共 {len(problems)} 个问题,规则未发布", f"{len(problems)} problem(s); nothing published"), err=True)
+        sys.exit(1)
+    click.echo(t(ctx, f"{path}:没有问题", f"{path}: no problems"))
+
+
+@rules.command("publish")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False), default="rules.yaml")
+@click.option("--effective", type=click.DateTime(["%Y-%m-%d"]), required=True, help="生效日期 / effective date")
+@click.option("--by", "actor", default="admin", help="发布人 / who publishes")
+@click.option("--note", default="")
+@click.pass_context
+def rules_publish(ctx: click.Context, path: str, effective: object, actor: str, note: str) -> None:
+    """发布规则文件为新版本 / publish a rules file as a version from a date."""
+    a = app(ctx)
+    try:
+        pub = rules_repo.publish(a.engine, Path(path).read_text(encoding="utf-8"), effective.date(), actor, a.now(), path, note)  # type: ignore[attr-defined]
+    except RulesFileError as exc:
+        for p in exc.problems:
+            click.echo(p.format(ctx.obj["lang"]), err=True)
+        click.echo(t(ctx, "规则有误,现行规则未变", "rules have problems; the live rules are unchanged"), err=True)
+        sys.exit(1)
+    click.echo(t(ctx, f"已发布版本 {pub.version},{pub.effective} 起生效", f"published version {pub.version}, in force from {pub.effective}"))
+
+
+@rules.command("history")
+@click.pass_context
+def rules_history(ctx: click.Context) -> None:
+    """已发布的版本 / published versions."""
+    for p in rules_repo.history(app(ctx).engine):
+        click.echo(f"{p.id}\t{p.version}\t{p.effective}\t{p.published_by}\t{p.title}")
+
+
+# ------------------------------------------------------------------ events
+@main.command("ingest")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt_", type=click.Choice(["jsonl", "csv"]), default=None)
+@click.option("--source", default="import", type=click.Choice(["import", "api", "web", "scheduler"]))
+@click.option("--actor", default="import")
+@click.option("--batch", default=5000, show_default=True)
+@click.pass_context
+def ingest_cmd(ctx: click.Context, path: str, fmt_: str | None, source: str, actor: str, batch: int) -> None:
+    """导入事件(JSONL 或 CSV)并记分 / ingest and score events from JSONL or CSV."""
+    fmt_ = fmt_ or ("csv" if path.endswith(".csv") else "jsonl")
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = read_csv(f) if fmt_ == "csv" else read_jsonl(f)
+        report = ingest(app(ctx).ledger, reader, source, actor, batch)
+    for p in report.problems:
+        click.echo(f"{path} {p.format(ctx.obj['lang'])}", err=True)
+    click.echo(report.summary(ctx.obj["lang"]))
+    if report.counts["rejected"]:
+        sys.exit(2)
+
+
+# ------------------------------------------------------------------ reading
+def _holder(ctx: click.Context, code: str) -> queries.Holder:
+    with app(ctx).engine.connect() as conn:
+        holder = queries.holder_by_code(conn, code)
+    if holder is None:
+        click.echo(t(ctx, f"找不到村民或农户 “{code}”", f"no villager or household '{code}'"), err=True)
+        sys.exit(2)
+    return holder
+
+
+@main.command()
+@click.argument("code")
+@click.pass_context
+def balance(ctx: click.Context, code: str) -> None:
+    """余额、本期得分与星级 / balances, this period's score and grade of a villager or household."""
+    a = app(ctx)
+    holder = _holder(ctx, code)
+    ruleset = a.ruleset()
+    if ruleset is None:
+        sys.exit(t(ctx, "尚未发布规则", "no rules published yet"))
+    with a.engine.connect() as conn:
+        lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, a.today())
+    click.echo(f"{holder.code} {holder.name}")
+    for line in lines:
+        g = line.grade or ("一票否决" if line.vetoed else "—")
+        nxt = t(ctx, f",距{line.next_grade}还差 {fmt(line.needed)}", f", {fmt(line.needed)} to {line.next_grade}") if line.next_grade else ""
+        click.echo(t(ctx, f"  {line.name}:余额 {fmt(line.balance)} {line.unit},{line.period} 得分 {fmt(line.score)},等级 {g}{nxt}",
+                        f"  {line.point_type}: balance {fmt(line.balance)} {line.unit}, {line.period} score {fmt(line.score)}, grade {g}{nxt}"))
+
+
+@main.command("history")
+@click.argument("code")
+@click.option("--type", "point_type", default=None)
+@click.option("--limit", default=50)
+@click.pass_context
+def history_cmd(ctx: click.Context, code: str, point_type: str | None, limit: int) -> None:
+    """流水明细 / a villager's or household's entries, newest first."""
+    holder = _holder(ctx, code)
+    with app(ctx).engine.connect() as conn:
+        for e in queries.history(conn, holder.kind, holder.id, point_type, limit):
+            click.echo(f"#{e['id']}\t{e['local_day']}\t{e['point_type']}\t{fmt(e['amount'], signed=True)}\t{e['kind']}\t{e['rule_id']}")
+
+
+@main.command()
+@click.argument("entry_id", type=int)
+@click.pass_context
+def explain(ctx: click.Context, entry_id: int) -> None:
+    """一条记录的来龙去脉 / why an entry exists."""
+    a = app(ctx)
+    ruleset = a.ruleset()
+    names = {r.id: r.name for r in ruleset.rules.values()} if ruleset else {}
+    with a.engine.connect() as conn:
+        info = queries.explain(conn, entry_id, names, ctx.obj["lang"])
+    if info is None:
+        click.echo(t(ctx, f"没有第 {entry_id} 条记录", f"no entry {entry_id}"), err=True)
+        sys.exit(2)
+    labels = [("amount", "分值", "amount"), ("rule", "规则", "rule"), ("rule_name", "规则名称", "rule name"),
+              ("rules_version", "规则版本", "rules version"), ("event", "事件", "event"), ("occurred_at", "发生时间", "occurred"),
+              ("recorded_at", "记账时间", "recorded"), ("entered_by", "录入人", "entered by"), ("approved_by", "审核人", "approved by"),
+              ("source", "来源", "source"), ("reverses", "冲正记录", "reverses"), ("note", "备注", "note")]
+    for key, zh, en in labels:
+        if info[key] not in (None, ""):
+            click.echo(f"{t(ctx, zh, en)}: {info[key]}")
+    for step in info["steps"]:
+        click.echo(f"  · {step}")
+
+
+@main.command()
+@click.option("--type", "point_type", required=True)
+@click.option("--period", required=True, help="2026 | 2026-Q2 | 2026-03")
+@click.option("--scope", default="county", help="county | township:CODE | village:CODE | grid:CODE | branch:CODE")
+@click.option("--top", default=20)
+@click.pass_context
+def tally(ctx: click.Context, point_type: str, period: str, scope: str, top: int) -> None:
+    """期间排行 / period tallies ranked within a scope."""
+    parse_period(period)
+    level, _, code = scope.partition(":")
+    with app(ctx).engine.connect() as conn:
+        scope_id = None
+        if level != "county":
+            scope_id = next((i for i, c, _ in queries.scope_choices(conn, level) if c == code), None)
+            if scope_id is None:
+                sys.exit(t(ctx, f"找不到范围 {scope}", f"no such scope {scope}"))
+        board = queries.leaderboard(conn, point_type, period, level, scope_id, top)
+    for row in board.rows:
+        click.echo(f"{row['rank']}\t{row['code']}\t{row['name']}\t{fmt(row['score'])}")
+
+
+@main.command()
+@click.option("--type", "point_type", required=True)
+@click.option("--period", required=True)
+@click.pass_context
+def grades(ctx: click.Context, point_type: str, period: str) -> None:
+    """本期等级分布 / how many holders reach each grade in a period."""
+    a = app(ctx)
+    ruleset = a.ruleset()
+    if ruleset is None or point_type not in ruleset.point_types:
+        sys.exit(t(ctx, f"未知积分类型 {point_type}", f"unknown point type {point_type}"))
+    pt = ruleset.point_types[point_type]
+    from collections import Counter
+
+    from sqlalchemy import func
+    counts: Counter[str] = Counter()
+    with a.engine.connect() as conn:
+        rows = conn.execute(select(Tally.holder_kind, Tally.holder_id, func.sum(Tally.amount), func.sum(Tally.vetoes))
+                            .where(Tally.point_type == point_type, Tally.period == period).group_by(Tally.holder_kind, Tally.holder_id))
+        for _, _, score, vetoes in rows:
+            g = grade(pt, int(score), bool(vetoes))
+            counts[g.grade.name if g.grade else ("一票否决" if g.vetoed else "—")] += 1
+    for level in pt.grades:
+        click.echo(f"{level.name}\t≥{fmt(level.min)}\t{counts[level.name]}")
+    click.echo(f"—\t\t{counts['—']}")
+    click.echo(f"一票否决\t\t{counts['一票否决']}")
+
+
+@main.command("close-period")
+@click.option("--type", "point_type", required=True)
+@click.option("--period", required=True)
+@click.option("--by", "actor", default="admin")
+@click.pass_context
+def close_period(ctx: click.Context, point_type: str, period: str, actor: str) -> None:
+    """期末结转:冻结等级,按规则清零或结转 / close a period: freeze grades, reset or carry."""
+    result = app(ctx).ledger.close_period(point_type, period, actor)
+    if result["already"]:
+        click.echo(t(ctx, f"{period} 已结转过,未作改动", f"{period} was closed before; nothing changed"))
+    else:
+        click.echo(t(ctx, f"{period} 已结转,写入 {result['entries']} 条结转记录", f"{period} closed, {result['entries']} closing entries"))
+
+
+@main.command()
+@click.argument("entry_id", type=int)
+@click.option("--reason", required=True)
+@click.option("--by", "actor", required=True)
+@click.pass_context
+def reverse(ctx: click.Context, entry_id: int, reason: str, actor: str) -> None:
+    """冲正一条记录(新写一条相反的记录)/ reverse an entry with a new, opposite one."""
+    try:
+        new_id = app(ctx).ledger.reverse(entry_id, actor, reason, source="cli")
+    except LookupError:
+        sys.exit(t(ctx, f"没有第 {entry_id} 条记录", f"no entry {entry_id}"))
+    except ValueError:
+        sys.exit(t(ctx, f"第 {entry_id} 条记录已冲正过", f"entry {entry_id} is already reversed"))
+    click.echo(t(ctx, f"已写入冲正记录 #{new_id}", f"reversal written as #{new_id}"))
+
+
+@main.command()
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.pass_context
+def expire(ctx: click.Context, today: object) -> None:
+    """到期记录失效 / expire entries past their validity."""
+    a = app(ctx)
+    day: date = today.date() if today else a.today()  # type: ignore[attr-defined]
+    n = a.ledger.expire(day)
+    click.echo(t(ctx, f"{n} 条记录到期", f"{n} entries expired"))
+
+
+def register_extra(group: click.Group) -> None:
+    """Hook for command groups defined elsewhere (demo, claims, users): they add themselves here."""
+    for module in ("demo.cli", "services.claims_cli", "web.cli"):
+        try:
+            mod = __import__(module, fromlist=["commands"])
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        for cmd in getattr(mod, "commands", []):
+            group.add_command(cmd)
+
+
+register_extra(main)
+
+
+if __name__ == "__main__":
+    main()
