@@ -14,7 +14,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from scoring.errors import Problem
-from scoring.model import HOUSEHOLD, PERSON, Draft, Event, EventType, Rule, Ruleset, Step, VersionTable, holder_key
+from scoring.model import (
+    HOUSEHOLD,
+    PERSON,
+    Draft,
+    Event,
+    EventType,
+    Rule,
+    Ruleset,
+    Step,
+    VersionTable,
+    holder_key,
+)
 from scoring.periods import local_date, window_keys
 from scoring.points import AmountError, parse_amount
 from scoring.rules.base import EXCLUSIVE_STAGE, RuleEval, State

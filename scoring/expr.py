@@ -50,7 +50,7 @@ class _Checker:
         self.problems.append(Problem(code, params, hint=hint))
         return "?"
 
-    def kind(self, node: ast.AST) -> str:  # noqa: PLR0911 - one branch a node type
+    def kind(self, node: ast.AST) -> str:
         if not isinstance(node, _ALLOWED):
             return self.fail("expr_node", node=type(node).__name__)
         if isinstance(node, ast.Constant):
@@ -73,8 +73,8 @@ class _Checker:
                 )
             return info.kind
         if isinstance(node, ast.BoolOp):
-            for v in node.values:
-                k = self.kind(v)
+            for operand in node.values:
+                k = self.kind(operand)
                 if k not in (BOOL, "?"):
                     self.fail("expr_not_bool")
             return BOOL

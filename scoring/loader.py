@@ -9,9 +9,10 @@ never becomes a ``Ruleset``, so it can never replace the live rules.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml import YAML
@@ -36,6 +37,9 @@ from scoring.model import (
 from scoring.periods import PERIODS
 from scoring.points import AmountError, parse_amount
 from scoring.rules.base import FEATURES, Feature
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 DEFAULT_TIERS = (Tier("yellow", "黄色", "#e6b800"), Tier("orange", "橙色", "#f08c00"), Tier("red", "红色", "#d9480f"))
 DEFAULT_ROLES = ("villager", "party_member", "grid_worker", "steward", "secretary", "committee", "admin")
@@ -94,6 +98,11 @@ class Node:
             kl, kc = self.value.lc.key(key)
             line, col = kl + 1, kc + 1
         return Node(key, self.doc, line, col, self.path)
+
+    def get(self, key: str, read: Callable[[Node], T], default: D) -> T | D:
+        """Read an optional key with ``read`` (``Node.text``, ``Node.count`` …), or the default."""
+        node = self.child(key)
+        return default if node is None else read(node)
 
     def require(self, key: str) -> Node | None:
         """The child under ``key``, or report it missing here."""
@@ -236,10 +245,10 @@ class _Builder:
     def build(self, version: str) -> Ruleset | None:
         root = self.root
         root.only_keys(self.TOP)
-        title = root.child("title").text() if root.child("title") else ""
+        title = root.get("title", Node.text, "")
         tz = self.timezone(root.child("timezone"))
         tiers = self.tiers(root.child("tiers"))
-        roles = DEFAULT_ROLES
+        roles: tuple[str, ...] = DEFAULT_ROLES
         if (roles_node := root.child("roles")) is not None:
             roles = tuple(n.text() or "" for n in roles_node.items())
         point_types = self.point_types(root.require("point_types"))
@@ -293,20 +302,19 @@ class _Builder:
             item.only_keys(allowed)
             key_n = item.require("key")
             key = key_n.text() if key_n else None
-            name = (item.require("name") or item).text() if item.child("name") else None
-            holder = (item.require("holder") or item).choice((PERSON, HOUSEHOLD)) if item.child("holder") else None
-            if item.child("holder") is None:
-                item.error("missing_key", key="holder")
-            unit = item.child("unit").text() if item.child("unit") else "分"
-            step = item.child("step").amount() if item.child("step") else 100
+            name_n, holder_n = item.require("name"), item.require("holder")
+            name = name_n.text() if name_n else None
+            holder = holder_n.choice((PERSON, HOUSEHOLD)) if holder_n else None
+            unit = item.get("unit", Node.text, "分")
+            step = item.get("step", Node.amount, 100)
             if step is not None and step <= 0:
                 item.child("step").error("bad_amount", value=0)  # type: ignore[union-attr]
-            period = item.child("period").choice(PERIODS) if item.child("period") else "year"
+            period = item.get("period", lambda n: n.choice(PERIODS), "year")
             year_end = self.year_end(item.child("year_end"))
-            validity = item.child("validity_days").count() if item.child("validity_days") else None
-            spendable = item.child("spendable").flag() if item.child("spendable") else False
+            validity = item.get("validity_days", Node.count, None)
+            spendable = item.get("spendable", Node.flag, False)
             grades, grade_name = self.grades(item.child("grades"), step or 100)
-            name_en = item.child("name_en").text() if item.child("name_en") else ""
+            name_en = item.get("name_en", Node.text, "")
             if key and key_n and self._unique(key_n, key, seen) and name and holder and step and period and year_end:
                 result[key] = PointType(
                     key, name, holder, unit or "分", step, period, year_end, spendable,
@@ -334,7 +342,7 @@ class _Builder:
         if node is None or not node.is_map():
             return (), ""
         node.only_keys(("name", "levels"))
-        name = node.child("name").text() if node.child("name") else ""
+        name = node.get("name", Node.text, "")
         levels: list[GradeLevel] = []
         levels_n = node.require("levels")
         for item in levels_n.items() if levels_n else []:
@@ -346,7 +354,7 @@ class _Builder:
                 amount = m.amount()
                 if amount is not None:
                     levels.append(GradeLevel(k.text() or "", n.text() or "", amount))
-        if any(a.min <= b.min for a, b in zip(levels, levels[1:], strict=False)):
+        if any(a.min <= b.min for a, b in itertools.pairwise(levels)):
             node.error("grade_order")
         return tuple(levels), name or ""
 
@@ -364,8 +372,8 @@ class _Builder:
             key = key_n.text() if key_n else None
             name = name_n.text() if name_n else None
             subject = subj_n.choice((PERSON, HOUSEHOLD)) if subj_n else None
-            household = item.child("household").flag() if item.child("household") else subject == HOUSEHOLD
-            pick_rule = item.child("pick_rule").flag() if item.child("pick_rule") else False
+            household = item.get("household", Node.flag, subject == HOUSEHOLD)
+            pick_rule = item.get("pick_rule", Node.flag, False)
             fields: dict[str, FieldSpec] = {}
             fields_n = item.child("fields")
             for f in fields_n.items() if fields_n else []:
@@ -379,8 +387,8 @@ class _Builder:
                 if ftype == "choice":
                     ch = f.require("choices")
                     choices = tuple(c.text() or "" for c in ch.items()) if ch else ()
-                required = f.child("required").flag() if f.child("required") else False
-                label = f.child("label").text() if f.child("label") else ""
+                required = f.get("required", Node.flag, False)
+                label = f.get("label", Node.text, "")
                 if fname and ftype:
                     if fname in fields or fname in RESERVED_NAMES:
                         fn.error("duplicate_id", id=fname, line=f.line)  # type: ignore[union-attr]
@@ -419,7 +427,7 @@ class _Builder:
             if key and key_n and self._unique(key_n, key, seen) and name_n and pt:
                 ruleset.categories[key] = Category(key, name_n.text() or key, pt, features)
 
-    def _ref(self, node: Node, table: dict[str, Any], kind: str) -> str | None:
+    def _ref(self, node: Node, table: dict[str, Any], kind: tuple[str, str]) -> str | None:
         value = node.text()
         if value is None:
             return None

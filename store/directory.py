@@ -14,7 +14,16 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select
 
-from store.models import Area, Branch, Household, HouseholdGrid, HouseholdTier, Membership, PartyMember, Person
+from store.models import (
+    Area,
+    Branch,
+    Household,
+    HouseholdGrid,
+    HouseholdTier,
+    Membership,
+    PartyMember,
+    Person,
+)
 
 T = TypeVar("T")
 Interval = tuple[date, date | None, Any]

@@ -394,7 +394,7 @@ class Ledger:
             lock_holders(conn, [(orig["holder_kind"], orig["holder_id"])])
             now = self.clock()
             scope = Scope(orig["grid_id"] or 0, orig["village_id"] or 0, orig["township_id"] or 0, orig["branch_id"] or 0)
-            row = {**{k: orig[k] for k in orig.keys() if k != "id"},
+            row = {**{k: orig[k] for k in orig if k != "id"},
                    "key": f"rev:{entry_id}", "amount": -orig["amount"], "kind": kind, "reverses_id": entry_id,
                    "recorded_at": now, "actor": actor, "approver": "", "source": source, "note": reason,
                    "veto": False, "expires_on": None,

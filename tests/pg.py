@@ -14,7 +14,7 @@ import uuid
 import sqlalchemy as sa
 
 DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-_cached: str | None | bool = False
+_cached: str | bool | None = False
 
 
 def _reachable(url: str) -> bool:

@@ -27,8 +27,8 @@ class Approval(Feature):
         if not node.is_map():
             return None
         node.only_keys(("required", "notice_days", "roles"))
-        required = node.child("required").flag() if node.child("required") else True  # type: ignore[union-attr]
-        days = node.child("notice_days").count() if node.child("notice_days") else 0  # type: ignore[union-attr]
+        required = node.get("required", lambda n: n.flag(), True)
+        days = node.get("notice_days", lambda n: n.count(), 0)
         roles: tuple[str, ...] = ()
         if (r := node.child("roles")) is not None:
             roles = tuple(i.text() or "" for i in r.items())

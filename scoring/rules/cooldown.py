@@ -34,7 +34,7 @@ class Cooldown(Feature):
         node.only_keys(("hours", "per"))
         hours_n = node.require("hours")
         hours = hours_n.count() if hours_n else None
-        per = node.child("per").choice(("holder", "household")) if node.child("per") else "holder"  # type: ignore[union-attr]
+        per = node.get("per", lambda n: n.choice(("holder", "household")), "holder")
         return cls(hours, per == "household") if hours else None
 
     def counter(self, ev: RuleEval) -> str:

@@ -32,7 +32,7 @@ class Floor(Feature):
         node.only_keys(("base", "window"))
         b = node.require("base")
         base = b.amount() if b else None
-        window = node.child("window").choice(WINDOWS) if node.child("window") else "year"  # type: ignore[union-attr]
+        window = node.get("window", lambda n: n.choice(WINDOWS), "year")
         return cls(base, window) if base is not None and window else None
 
     def apply(self, ev: RuleEval) -> bool:

@@ -27,8 +27,8 @@ class Validity(Feature):
         if not node.is_map():
             return None
         node.only_keys(("from", "to"))
-        start = node.child("from").day() if node.child("from") else None  # type: ignore[union-attr]
-        end = node.child("to").day() if node.child("to") else None  # type: ignore[union-attr]
+        start = node.get("from", lambda n: n.day(), None)
+        end = node.get("to", lambda n: n.day(), None)
         if start and end and start > end:
             node.error("bad_window", start=start, end=end)
             return None
