@@ -60,6 +60,26 @@ def db_upgrade(ctx: click.Context) -> None:
     click.echo(t(ctx, "数据库已是最新结构", "database is up to date"))
 
 
+@db.command("copy")
+@click.option("--to", "target", required=True, help="目标数据库 URL / target database URL")
+@click.pass_context
+def db_copy(ctx: click.Context, target: str) -> None:
+    """整库迁移(如 SQLite → PostgreSQL)并逐表核对 / move every row to another database and verify."""
+    from services.dbcopy import TargetNotEmpty, copy_database
+
+    try:
+        report = copy_database(app(ctx).url, target)
+    except TargetNotEmpty as exc:
+        click.echo(t(ctx, f"目标库已有数据(表 {exc}),未复制", f"the target already holds data (table {exc}); nothing copied"), err=True)
+        sys.exit(2)
+    for name, n in report.rows.items():
+        click.echo(f"{name}\t{n}")
+    if not report.ok:
+        click.echo(t(ctx, f"核对不一致:{', '.join(report.mismatched)}", f"verification failed: {', '.join(report.mismatched)}"), err=True)
+        sys.exit(1)
+    click.echo(t(ctx, "复制完成,各表逐行核对一致", "copied; every table verified row by row"))
+
+
 # ------------------------------------------------------------------ rules
 @main.group()
 def rules() -> None:
