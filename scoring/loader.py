@@ -81,6 +81,9 @@ class Node:
         line, col = self.line, self.column
         if isinstance(self.value, CommentedMap):
             try:
+                if value is None:
+                    # An empty value has no place of its own; ruamel gives the next token's.
+                    raise KeyError(key)
                 if isinstance(value, CommentedMap | CommentedSeq):
                     line, col = value.lc.line + 1, value.lc.col + 1
                 else:
@@ -193,9 +196,20 @@ class Node:
 class Document:
     """The parsed file and the problems found so far."""
 
-    def __init__(self, filename: str):
+    def __init__(self, filename: str, text: str = ""):
         self.filename = filename
+        self.lines = text.splitlines()
         self.problems: list[Problem] = []
+
+    def column_of(self, node: Node, snippet: str) -> int | None:
+        """The 1-based column where ``snippet`` starts within a one-line value (quoted or not)."""
+        if not 0 < node.line <= len(self.lines):
+            return None
+        line = self.lines[node.line - 1]
+        start = node.column - 1
+        if line[start : start + 1] in ("'", '"'):
+            start += 1
+        return start + 1 if line.startswith(snippet, start) else None
 
 
 def version_of(text: str) -> str:
@@ -205,7 +219,7 @@ def version_of(text: str) -> str:
 
 def load_rules(text: str, filename: str = "rules.yaml") -> Ruleset:
     """Parse and check a rules file; raise ``RulesFileError`` listing every problem."""
-    doc = Document(filename)
+    doc = Document(filename, text)
     yaml = YAML(typ="rt")
     try:
         data = yaml.load(text)
@@ -464,8 +478,11 @@ class _Builder:
                     ev_n.error("no_subject", event=et, subject=subject, ptype=pt, holder=holder)
             owner = {"point_type": pt, "event": et}
             features = self._features(item, owner, for_category=False)
-            if not (rid and id_n and self._unique(id_n, rid, seen) and name_n and pt and et):
+            unique = bool(rid and id_n and self._unique(id_n, rid, seen))
+            if not (rid and name_n and pt and et):
                 continue
+            # A rule with a duplicate id is still checked, so that every problem of the file
+            # is reported at once; it just never joins the ruleset.
             rule = Rule(rid, name_n.text() or rid, pt, et, cat, features, line=item.line, order=order)
             event_type = ruleset.event_types[et]
             for feature in features:
@@ -473,4 +490,5 @@ class _Builder:
                 assert fnode is not None
                 feature.check(fnode, event_type, ruleset, rule)
                 feature.configure(rule)
-            ruleset.rules[rid] = rule
+            if unique:
+                ruleset.rules[rid] = rule

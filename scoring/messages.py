@@ -84,8 +84,9 @@ def render(code: str, lang: str = "zh", **params: Any) -> str:
     zh, en = CATALOG.get(code, (code, code))
     english = lang.startswith("en")
     template = en if english else zh
-    # A parameter given as a (中文, English) pair is shown in the reader's language.
-    params = {k: (v[1] if english else v[0]) if isinstance(v, tuple) and len(v) == 2 else v for k, v in params.items()}
+    # A parameter given as a (中文, English) pair is shown in the reader's language; a stored
+    # explanation comes back from JSON with the pair as a list.
+    params = {k: (v[1] if english else v[0]) if isinstance(v, tuple | list) and len(v) == 2 else v for k, v in params.items()}
     try:
         return template.format(**params)
     except (KeyError, IndexError):

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from scoring.loader import Node
 
 WINDOW_NAMES = {"day": "日", "week": "周", "month": "月", "quarter": "季度", "year": "年", "total": "累计"}
+# (中文, English) pairs: the message catalog shows the one of the reader's language.
+WINDOW_LABELS = {w: (zh, w) for w, zh in WINDOW_NAMES.items()}
 
 
 @register
@@ -59,7 +61,7 @@ class Caps(Feature):
             if allowed < ev.amount:
                 ev.amount = allowed
                 scope = ev.rule.category if self.scope == "category" else ev.rule.id
-                ev.step("step_cap", scope=scope, window=WINDOW_NAMES[window], cap=fmt(cap), used=fmt(used), amount=fmt(allowed, signed=True))
+                ev.step("step_cap", scope=scope, window=WINDOW_LABELS[window], cap=fmt(cap), used=fmt(used), amount=fmt(allowed, signed=True))
             keys.append((key, used))
         for key, used in keys:
             ev.writes.append((key, used + ev.amount))

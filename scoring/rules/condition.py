@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from scoring.errors import Problem
 from scoring.expr import KIND_OF, Condition, FieldInfo, compile_condition
 from scoring.model import EventType, Rule, Ruleset
 from scoring.rules.base import Feature, RuleEval, register
@@ -45,8 +46,13 @@ class When(Feature):
     def check(self, node: Node, event_type: EventType, ruleset: Ruleset, rule: Rule) -> None:
         """Compile against the event type's declared fields and the household tier."""
         condition, problems = compile_condition(self.source, names_of(event_type, ruleset), event_type.key)
+        start = node.doc.column_of(node, self.source)
         for p in problems:
-            node.error(p.code, p.hint, **p.params)
+            # Point at the offending part of the condition when the file shows it on one line.
+            column = start + p.column - 1 if start and p.column else node.column
+            node.doc.problems.append(Problem(
+                p.code, p.params, file=node.doc.filename, line=node.line, column=column, hint=p.hint,
+            ))
         self.condition = condition
 
     def apply(self, ev: RuleEval) -> bool:

@@ -47,7 +47,8 @@ class Cooldown(Feature):
         key = self.counter(ev)
         now = int(ev.event.occurred_at.timestamp())
         last = ev.state.get(ev.holder, key)
-        if last and 0 <= now - last < self.seconds:
+        # Either side: an earlier event entered late is as close to the last one as a later one.
+        if last and abs(now - last) < self.seconds:
             ev.step("step_cooldown", hours=self.hours)
             return False
         ev.writes.append((key, max(now, last)))

@@ -1,0 +1,62 @@
+# language: zh-CN
+功能: 年度结转(year_end):清零、按比例结转、永不清零
+  结算一年时,按积分类型的政策写一条结转记录;再结算一次不会重复结转。
+  新一年的得分从零开始,与余额无关。
+
+  背景:
+    假如 村里有以下农户:
+      | 户号 | 网格 | 颜色   |
+      | H1   | G1   | yellow |
+    并且 村里有以下村民:
+      | 编号 | 户号 | 党员 |
+      | M1   | H1   | 是   |
+    并且 规则文件如下:
+      """
+      point_types:
+        - {key: work, name: 零基积分, holder: person, step: 0.5, period: year, year_end: {policy: reset}}
+        - {key: moral, name: 道德积分, holder: household, step: 0.5, period: year, year_end: {policy: carry, percent: 20}, spendable: true}
+        - {key: hours, name: 志愿服务时长, holder: person, step: 0.5, period: year, year_end: {policy: never}}
+      event_types:
+        - key: deed
+          name: 好人好事
+          subject: person
+          fields:
+            - {name: n, type: decimal, required: true}
+      rules:
+        - {id: W, name: 实绩, point_type: work, event: deed, points: {per_unit: {field: n, rate: 1}}}
+        - {id: M, name: 文明, point_type: moral, event: deed, points: {per_unit: {field: n, rate: 1}}}
+        - {id: H, name: 时长, point_type: hours, event: deed, points: {per_unit: {field: n, rate: 1}}}
+      """
+    并且 已录入以下事件:
+      | 编号 | 类型 | 时间             | 村民 | 字段 |
+      | d1   | deed | 2026-05-01 09:00 | M1   | n=13 |
+
+  场景: 零基积分年底清零
+    当 结算 work 的 2026 期
+    那么 M1 的 work 余额为 0
+    并且 M1 共有 2 条 work 记录
+    并且 M1 的 work 在 2026 的得分为 13
+
+  场景: 道德积分结转 20%,按步长向下取整(13 × 20% = 2.6 → 2.5)
+    当 结算 moral 的 2026 期
+    那么 H1 的 moral 余额为 2.5
+    当 结算 moral 的 2026 期
+    那么 H1 的 moral 余额为 2.5
+    并且 H1 共有 2 条 moral 记录
+
+  场景: 志愿服务时长永不清零
+    当 结算 hours 的 2026 期
+    那么 M1 的 hours 余额为 13
+    并且 M1 共有 1 条 hours 记录
+
+  场景: 新一年从零开始计分,结转的余额照常可用
+    当 结算 work 的 2026 期
+    并且 结算 moral 的 2026 期
+    并且 录入以下事件:
+      | 编号 | 类型 | 时间             | 村民 | 字段 |
+      | d2   | deed | 2027-01-03 09:00 | M1   | n=1  |
+    那么 M1 的 work 余额为 1
+    并且 M1 的 work 在 2027 的得分为 1
+    并且 H1 的 moral 余额为 3.5
+    并且 H1 的 moral 在 2027 的得分为 1
+    并且 M1 的 hours 余额为 14

@@ -1,0 +1,189 @@
+"""The engine on an in-memory State: drafts, explanations, counters and problems, no database."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from scoring.engine import Engine, Outcome
+from scoring.grades import closing_delta, grade
+from scoring.loader import load_rules
+from scoring.messages import render
+from scoring.model import Event, PublishedVersion, VersionTable
+
+SH = ZoneInfo("Asia/Shanghai")
+
+RULES = """\
+point_types:
+  - {key: work, name: 零基积分, holder: person, step: 0.5, period: year, year_end: {policy: reset},
+     grades: {levels: [{key: s2, name: 二星, min: 20}, {key: s1, name: 一星, min: 10}]}}
+  - {key: moral, name: 道德积分, holder: household, step: 0.5, period: year, year_end: {policy: carry, percent: 20}}
+event_types:
+  - {key: visit, name: 走访, subject: person, household: true}
+  - key: resolved
+    name: 办结
+    subject: person
+    household: true
+    fields: [{name: days, type: int, required: true}]
+  - {key: civility, name: 文明行为, subject: person, pick_rule: true}
+  - key: volunteer
+    name: 志愿服务
+    subject: person
+    fields: [{name: hours, type: decimal, required: true, label: 小时}, {name: checked_in, type: bool}]
+categories:
+  - {key: linkage, name: 联户, point_type: work, caps: [{window: month, max: 4}]}
+rules:
+  - id: V
+    name: 走访
+    point_type: work
+    event: visit
+    category: linkage
+    points: {fixed: 1}
+    multiplier: {by: tier, values: {yellow: 1, orange: 1.5, red: 2}}
+    cooldown: {hours: 24, per: household}
+  - {id: R3, name: 三日办结, point_type: work, event: resolved, when: days <= 3, points: {fixed: 5}, exclusive: r}
+  - {id: R5, name: 五日办结, point_type: work, event: resolved, when: days <= 5, points: {fixed: 5}, exclusive: r}
+  - {id: C1, name: 见义勇为, point_type: moral, event: civility, points: {range: [10, 50]},
+     approval: {required: true, notice_days: 7}}
+  - {id: C2, name: 赌博, point_type: moral, event: civility, points: {fixed: -20}, veto: true}
+  - {id: H1, name: 志愿, point_type: moral, event: volunteer, when: checked_in, points: {per_unit: {field: hours, rate: 2}}}
+"""
+
+
+class DictState:
+    """The State protocol over a dict."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], int] = {}
+
+    def get(self, holder: str, key: str) -> int:
+        return self.values.get((holder, key), 0)
+
+    def put(self, holder: str, key: str, value: int) -> None:
+        self.values[(holder, key)] = value
+
+
+@pytest.fixture
+def engine() -> Engine:
+    return Engine(VersionTable([PublishedVersion(date(2026, 1, 1), load_rules(RULES))]))
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SH)
+
+
+def event(ident: str, kind: str, when: str, **kw: object) -> Event:
+    fields = kw.pop("fields", {})
+    return Event(ident, kind, at(when), fields, **kw)  # type: ignore[arg-type]
+
+
+def visit(ident: str, when: str, household: int, tier: str) -> Event:
+    return event(ident, "visit", when, person_id=1, household_id=household, attrs={"tier": tier})
+
+
+def lines(outcome: Outcome, lang: str = "zh") -> list[list[str]]:
+    return [[render(s.code, lang, **s.params) for s in d.steps] for d in outcome.drafts]
+
+
+def test_multiplier_cooldown_and_category_cap(engine: Engine) -> None:
+    state = DictState()
+    first = engine.evaluate(visit("a", "2026-03-02T09:00", 7, "red"), state)
+    assert [(d.rule_id, d.holder, d.amount, d.category) for d in first.drafts] == [("V", "p:1", 200, "linkage")]
+    assert lines(first) == [["基础分 +1", "tier 为 red,× 2 = +2"]]
+    again = engine.evaluate(visit("b", "2026-03-02T15:00", 7, "red"), state)
+    assert again.drafts == [] and [(r, s.code) for r, s in again.skipped] == [("V", "step_cooldown")]
+    other = engine.evaluate(visit("c", "2026-03-02T15:00", 8, "orange"), state)
+    assert [d.amount for d in other.drafts] == [150]
+    capped = engine.evaluate(visit("d", "2026-03-03T15:00", 9, "red"), state)
+    assert [d.amount for d in capped.drafts] == [50]
+    assert lines(capped, "en")[0][-1] == "linkage month cap 4, 3.5 already, this time +0.5"
+    assert state.get("p:1", "cap|C:linkage|month|2026-03") == 400
+    april = engine.evaluate(visit("e", "2026-04-01T09:00", 9, "red"), state)
+    assert [d.amount for d in april.drafts] == [200]
+
+
+def test_exclusive_ties_keep_the_earlier_rule_and_losers_write_nothing(engine: Engine) -> None:
+    state = DictState()
+    out = engine.evaluate(event("r", "resolved", "2026-03-02T09:00", person_id=1, household_id=7,
+                                attrs={"tier": "yellow"}, fields={"days": "2"}), state)
+    assert [(d.rule_id, d.amount) for d in out.drafts] == [("R3", 500)]
+    assert lines(out)[0][-1] == "同组 “r” 中取最高的一项"
+
+
+def test_a_rule_needing_approval_waits_and_takes_the_top_of_its_range(engine: Engine) -> None:
+    state = DictState()
+    out = engine.evaluate(event("b", "civility", "2026-03-02T09:00", person_id=1, home_household_id=4, rule_id="C1"), state)
+    [draft] = out.drafts
+    assert (draft.pending, draft.amount, draft.holder, draft.notice_days) == (True, 5000, "h:4", 7)
+    assert state.values == {}
+    approved = engine.evaluate(event("b", "civility", "2026-03-02T09:00", person_id=1, home_household_id=4,
+                                     rule_id="C1", points=2000, approved_by="书记"), state)
+    assert [(d.pending, d.amount) for d in approved.drafts] == [(False, 2000)]
+
+
+def test_veto_marks_the_draft_and_bars_the_grade(engine: Engine) -> None:
+    out = engine.evaluate(event("g", "civility", "2026-03-02T09:00", person_id=1, home_household_id=4, rule_id="C2"), DictState())
+    [draft] = out.drafts
+    assert draft.veto and draft.amount == -2000
+    pt = engine.versions.at(date(2026, 3, 2)).point_types["work"]  # type: ignore[union-attr]
+    assert grade(pt, 2500, vetoed=False).key == "s2"
+    assert grade(pt, 2500, vetoed=True).grade is None
+    g = grade(pt, 1200, vetoed=False)
+    assert (g.key, g.next_grade.key if g.next_grade else "", g.needed) == ("s1", "s2", 800)
+
+
+def test_per_unit_with_a_bool_condition(engine: Engine) -> None:
+    state = DictState()
+    yes = engine.evaluate(event("v", "volunteer", "2026-03-02T09:00", person_id=1, home_household_id=4,
+                                fields={"hours": "1.75", "checked_in": "是"}), state)
+    assert [d.amount for d in yes.drafts] == [350]
+    assert lines(yes) == [["1.75 小时 × 2 = +3.5"]]
+    no = engine.evaluate(event("w", "volunteer", "2026-03-02T09:00", person_id=1, home_household_id=4,
+                               fields={"hours": "3"}), state)
+    assert no.ok and no.drafts == []
+
+
+@pytest.mark.parametrize(("ev", "code", "field"), [
+    (event("x", "party", "2026-03-02T09:00", person_id=1), "event_type_unknown", "type"),
+    (event("x", "resolved", "2026-03-02T09:00", person_id=1, household_id=7, fields={}), "event_missing", "days"),
+    (event("x", "resolved", "2026-03-02T09:00", person_id=1, household_id=7, fields={"days": "two"}), "event_field_type", "days"),
+    (event("x", "resolved", "2026-03-02T09:00", person_id=1, household_id=7, fields={"days": 1, "x": 1}), "event_field_unknown", "x"),
+    (event("x", "visit", "2026-03-02T09:00", person_id=1), "event_missing", "household"),
+    (event("x", "civility", "2026-03-02T09:00", person_id=1, home_household_id=4), "event_missing", "rule"),
+    (event("x", "civility", "2026-03-02T09:00", person_id=1, home_household_id=4, rule_id="C9"), "event_field_choice", "rule"),
+    (event("x", "civility", "2026-03-02T09:00", person_id=1, home_household_id=4, rule_id="C1",
+           approved_by="书记"), "range_needs_points", "points"),
+    (event("x", "civility", "2026-03-02T09:00", person_id=1, home_household_id=4, rule_id="C1",
+           approved_by="书记", points=5100), "range_outside", "points"),
+    (event("x", "civility", "2026-03-02T09:00", person_id=1, rule_id="C2"), "event_missing", "household"),
+    (event("x", "visit", "2025-12-31T23:59", person_id=1, household_id=7), "no_rules_version", "occurred_at"),
+])
+def test_bad_events_are_named_and_touch_no_counter(engine: Engine, ev: Event, code: str, field: str) -> None:
+    state = DictState()
+    out = engine.evaluate(ev, state)
+    assert not out.ok and out.drafts == []
+    assert (out.problems[0].code, out.problems[0].field) == (code, field)
+    assert state.values == {}
+
+
+def test_the_version_in_force_on_the_local_day_scores() -> None:
+    v1 = load_rules(RULES)
+    v2 = load_rules(RULES.replace("points: {fixed: 1}", "points: {fixed: 3}"))
+    engine = Engine(VersionTable([PublishedVersion(date(2026, 7, 1), v2), PublishedVersion(date(2026, 1, 1), v1)]))
+    before = engine.evaluate(visit("a", "2026-06-30T23:59", 7, "yellow"), DictState())
+    after = engine.evaluate(visit("b", "2026-07-01T00:01", 7, "yellow"), DictState())
+    assert (before.ruleset, [d.amount for d in before.drafts]) == (v1, [100])
+    assert (after.ruleset, [d.amount for d in after.drafts]) == (v2, [300])
+
+
+@pytest.mark.parametrize(("policy", "balance", "delta"), [
+    ("reset", 1300, -1300), ("reset", -250, 250), ("never", 1300, 0),
+    ("carry", 1300, -1050),   # 20% of 13 = 2.6, kept 2.5 (rounded down to the step)
+    ("carry", 1000, -800), ("carry", -1300, 1050), ("carry", 0, 0),
+])
+def test_closing_deltas(policy: str, balance: int, delta: int) -> None:
+    text = RULES.replace("year_end: {policy: carry, percent: 20}", f"year_end: {{policy: {policy}, percent: 20}}")
+    pt = load_rules(text).point_types["moral"]
+    assert closing_delta(pt, balance) == delta

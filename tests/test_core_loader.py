@@ -1,0 +1,170 @@
+"""Loading a rules file: every problem with its line and column, all at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scoring.errors import RulesFileError
+from scoring.loader import check_rules, load_rules, version_of
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HEAD = """\
+point_types:
+  - key: moral
+    name: 道德积分
+    holder: household
+    step: 0.5
+event_types:
+  - key: deed
+    name: 好人好事
+    subject: person
+    fields:
+      - {name: hours, type: decimal}
+      - name: kind
+        type: choice
+        choices: [snow, wedding]
+rules:
+"""  # the rules start at line 16
+
+
+def where(text: str) -> list[tuple[int, int, str]]:
+    return [(p.line, p.column, p.code) for p in check_rules(text)]
+
+
+def test_the_shipped_rules_load() -> None:
+    text = (ROOT / "rules.yaml").read_text(encoding="utf-8")
+    ruleset = load_rules(text)
+    assert ruleset.version == version_of(text) and len(ruleset.version) == 12
+    assert {"party_work", "moral", "volunteer_hours"} <= ruleset.point_types.keys()
+    assert ruleset.rules["LH-01"].name == "走访联系户"
+    assert [r.id for r in ruleset.by_event["problem_resolved"]] == ["LH-03", "LH-04"]
+    assert ruleset.point_types["moral"].year_end.carry_percent == 20
+
+
+def test_a_good_file_has_no_problem() -> None:
+    assert check_rules(HEAD + "  - {id: R1, name: 一, point_type: moral, event: deed, points: {fixed: 1}}\n") == []
+
+
+def test_duplicate_ids_name_both_lines() -> None:
+    text = HEAD + (
+        "  - {id: R1, name: 一, point_type: moral, event: deed, points: {fixed: 1}}\n"
+        "  - {id: R1, name: 二, point_type: moral, event: deed, points: {fixed: 2}}\n"
+    )
+    [problem] = check_rules(text, "county.yaml")
+    assert problem.format("zh") == "county.yaml:17:10: 编号 “R1” 重复,第一次出现在第 16 行"
+    assert problem.format("en") == "county.yaml:17:10: id 'R1' is used twice; first at line 16"
+
+
+def test_an_unknown_point_type_is_placed_at_its_value() -> None:
+    text = HEAD + "  - id: R1\n    name: 一\n    point_type: morale\n    event: deed\n    points: {fixed: 1}\n"
+    [problem] = check_rules(text)
+    assert problem.format("en") == (
+        "rules.yaml:18:17: unknown point type 'morale'; defined: moral. Check the spelling, or define it first"
+    )
+    assert problem.format("zh").startswith("rules.yaml:18:17: 未定义的积分类型 “morale”")
+
+
+@pytest.mark.parametrize(("when", "column"), [
+    ("hourz > 1", 11),            # plain: the condition starts at column 11
+    ('"hourz > 1"', 12),          # quoted: one column further
+    ("hours > 1 and hourz > 1", 25),
+])
+def test_a_condition_naming_a_missing_field_points_at_the_name(when: str, column: int) -> None:
+    text = HEAD + f"  - id: R1\n    name: 一\n    point_type: moral\n    event: deed\n    when: {when}\n    points: {{fixed: 1}}\n"
+    [problem] = check_rules(text)
+    assert (problem.line, problem.column, problem.code) == (20, column, "expr_name")
+    assert "'hourz'" in problem.message("en") and "hours, kind" in problem.message("en")
+
+
+def test_several_problems_are_reported_at_once_in_file_order() -> None:
+    text = HEAD + """\
+  - id: R1
+    name: 一
+    point_type: moral
+    event: deed
+    when: kind == "funeral"
+    points: {fixed: 1.25}
+    colour: red
+  - id: R2
+    name: 二
+    point_type: moral
+    event: dead
+    points: {fixed: 1}
+  - id: R3
+    name: 三
+    point_type: moral
+    event: deed
+    points: {per_unit: {field: kind, rate: 1}}
+    cooldown: {hours: x}
+    caps:
+      - {window: fortnight, max: 3}
+  - id: R3
+    name: 四
+    point_type: moral
+    event: deed
+    when: hours ** 2 > 1
+    points: {fixed: 1}
+"""
+    assert where(text) == [
+        (20, 19, "expr_choice"),     # "funeral"
+        (21, 13, "bad_step"),        # 1.25 is not a multiple of 0.5
+        (22, 5, "unknown_key"),      # colour
+        (26, 12, "unknown_ref"),     # event type dead
+        (32, 13, "per_unit_field"),  # a choice field is not a quantity
+        (33, 23, "bad_int"),         # hours: x
+        (35, 18, "bad_choice"),      # fortnight
+        (36, 9, "duplicate_id"),     # R3 again, and its own problem too
+        (40, 11, "expr_node"),       # ** is not allowed
+    ]
+    with pytest.raises(RulesFileError) as info:
+        load_rules(text)
+    assert len(info.value.problems) == 9
+
+
+def test_an_empty_value_is_placed_at_its_key() -> None:
+    text = HEAD + "  - id: R1\n    name: 一\n    point_type: moral\n    event: deed\n    when:\n    points: {fixed: 1}\n"
+    assert where(text) == [(20, 5, "bad_text")]
+
+
+def test_missing_keys_are_named() -> None:
+    text = HEAD + "  - id: R1\n    point_type: moral\n    event: deed\n"
+    assert sorted(p.params["key"] for p in check_rules(text)) == ["name", "points"]
+
+
+@pytest.mark.parametrize(("text", "line", "column", "detail"), [
+    ("rules:\n  - id: a\n    name: [x, y\n  - id: b\n", 4, 7, "expected ',' or ']'"),
+    ("rules:\n\t- id: a\n", 2, 1, "found character '\\t' that cannot start any token"),
+    ("title: a\ntitle: b\n", 2, 1, 'found duplicate key "title"'),
+    ("point_types:\n  - {key: moral, name: 道德积分\nrules: []\n", 3, 6, "expected ',' or '}'"),
+])
+def test_yaml_syntax_errors_are_placed(text: str, line: int, column: int, detail: str) -> None:
+    [problem] = check_rules(text)
+    assert (problem.line, problem.column, problem.code) == (line, column, "yaml_syntax")
+    assert detail in problem.message("en")
+    assert problem.message("zh").endswith("检查缩进(用空格,不用 Tab)和冒号后的空格")
+
+
+def test_a_file_that_is_not_a_mapping() -> None:
+    assert where("- a\n- b\n") == [(1, 1, "not_mapping")]
+
+
+def test_settings_problems() -> None:
+    text = "timezone: Mars/Olympus\n" + HEAD.replace("step: 0.5", "step: 0.5\n    year_end: {policy: carry, percent: 120}")
+    text += "  - {id: R1, name: 一, point_type: moral, event: deed, points: {range: [5, 1]}}\n"
+    assert [c for _, _, c in where(text)] == ["bad_timezone", "bad_int", "bad_range"]
+
+
+def test_grade_thresholds_must_go_down() -> None:
+    text = HEAD.replace("step: 0.5", "step: 0.5\n    grades:\n      levels:\n        - {key: a, name: 一星, min: 10}\n        - {key: b, name: 二星, min: 20}")
+    text += "  - {id: R1, name: 一, point_type: moral, event: deed, points: {fixed: 1}}\n"
+    assert [c for _, _, c in where(text)] == ["grade_order"]
+
+
+def test_a_person_point_type_cannot_be_scored_by_a_household_event() -> None:
+    text = HEAD.replace("holder: household", "holder: person").replace("subject: person", "subject: household")
+    text += "  - {id: R1, name: 一, point_type: moral, event: deed, points: {fixed: 1}}\n"
+    [problem] = check_rules(text)
+    assert problem.code == "no_subject" and problem.line == 16
