@@ -306,7 +306,7 @@ def expire(ctx: click.Context, today: object) -> None:
 
 def register_extra(group: click.Group) -> None:
     """Hook for command groups defined elsewhere (demo, claims, users): they add themselves here."""
-    for module in ("demo.cli", "services.claims_cli", "web.cli"):
+    for module in ("demo.cli", "services.claims_cli", "web.cli", "web.api.cli"):
         try:
             mod = __import__(module, fromlist=["commands"])
         except ModuleNotFoundError as exc:

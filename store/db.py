@@ -63,7 +63,7 @@ def is_postgres(conn: Connection | Engine) -> bool:
 
 def create_all(engine: Engine) -> None:
     """Create every table directly (tests only; Alembic owns real databases)."""
-    import store.models  # noqa: F401
+    import store.all_models  # noqa: F401  (tables of every module)
 
     SQLModel.metadata.create_all(engine)
 

@@ -1,0 +1,333 @@
+"""积分超市 on a real database (SQLite and PostgreSQL): reserve, hand over, cancel, lapse, refusals."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+import store.all_models  # noqa: F401  (create_all sees every table)
+from services import shop
+from services.actors import Actor
+from services.context import AppContext
+from services.errors import Conflict, Forbidden, NotFound, ServiceError
+from services.ingest import ingest_text
+from services.queries import account_lines
+from store.ledger import Ledger
+from store.models import Entry, Tally
+from store.models_shop import Redemption, ShopItem
+from tests.builders import County
+
+ADMIN = Actor("admin", "admin")
+
+
+def make_ctx(engine: Engine, ledger: Ledger, clock: Any) -> AppContext:
+    """An AppContext over the test's engine, ledger and clock."""
+    ctx = AppContext(engine.url.render_as_string(hide_password=False), clock)
+    ctx.__dict__["engine"] = engine  # cached_property: hand it the test's objects
+    ctx.__dict__["ledger"] = ledger
+    return ctx
+
+
+def award(ledger: Ledger, person: str, *rules: str, prefix: str = "ev") -> None:
+    """Approved civility events for a villager (points go to their household): MB-10 is +30, MB-09 +15."""
+    text = "\n".join(json.dumps({
+        "id": f"{prefix}-{person}-{i}", "type": "civility", "occurred_at": f"2026-05-0{1 + i % 9}T10:00:00",
+        "person": person, "rule": rule, "approved_by": "secretary",
+    }) for i, rule in enumerate(rules))
+    report = ingest_text(ledger, text, "jsonl", "import", "clerk")
+    assert report.counts["recorded"] == len(rules), [p.format("en") for p in report.problems]
+
+
+def villager(county: County, household: str, person: str | None = None) -> Actor:
+    """The household login of a villager."""
+    return Actor(f"u-{household}", "villager", person_id=county.ids[person] if person else None,
+                 household_id=county.ids[household], village_id=county.ids["V1"])
+
+
+def keeper(county: County) -> Actor:
+    """The shop keeper of village V1."""
+    return Actor("keeper", "shopkeeper", village_id=county.ids["V1"])
+
+
+def new_item(ctx: AppContext, county: County, **kw: Any) -> int:
+    """An item of V1's shop: laundry liquid for 20 points, 10 in stock unless told."""
+    data = {"name": "洗衣液", "price": 2000, "stock": 10, **kw}
+    return shop.create_item(ctx, keeper(county), data).item.id
+
+
+def state(engine: Engine, item_id: int, household_id: int) -> tuple[int, int, int, int]:
+    """(balance, stock, redemptions, spend/refund entries) — to show that a refusal changed nothing."""
+    with engine.connect() as c:
+        from store.models import Balance
+
+        bal = c.execute(select(Balance.amount).where(Balance.point_type == "moral", Balance.holder_kind == "h",
+                                                     Balance.holder_id == household_id)).scalar() or 0
+        stock = c.execute(select(ShopItem.stock).where(ShopItem.id == item_id)).scalar_one()
+        reds = c.execute(select(func.count()).select_from(Redemption)).scalar_one()
+        entries = c.execute(select(func.count()).select_from(Entry).where(Entry.kind.in_(("spend", "refund")))).scalar_one()  # type: ignore[attr-defined]
+    return int(bal), stock, reds, entries
+
+
+@pytest.fixture
+def ctx(engine: Engine, ledger: Ledger, clock: Any) -> AppContext:
+    """The services' context on the parametrised engine."""
+    return make_ctx(engine, ledger, clock)
+
+
+def test_reserve_pick_up_and_done(ctx: AppContext, county: County, ledger: Ledger, engine: Engine) -> None:
+    award(ledger, "P1", "MB-10")  # H1: 30 points
+    item = new_item(ctx, county)
+    h1 = county.ids["H1"]
+    r = shop.reserve(ctx, villager(county, "H1"), item, qty=1)
+    assert r.status == "reserved" and r.amount == 2000 and r.balance == 1000
+    assert r.household_code == "H1" and r.item_name == "洗衣液"
+    assert state(engine, item, h1) == (1000, 9, 1, 1)
+    assert [q.id for q in shop.counter_queue(ctx, keeper(county))] == [r.id]
+    assert ledger.balance("moral", "h", h1) == (1000, 3000)  # earned is untouched by spending
+    picked = shop.pick_up(ctx, keeper(county), r.id)
+    assert picked.status == "picked_up" and picked.handled_by == "keeper" and picked.picked_up_at is not None
+    assert shop.counter_queue(ctx, keeper(county)) == []
+    done = shop.complete(ctx, keeper(county), r.id)
+    assert done.status == "done" and done.done_at is not None
+    assert shop.complete(ctx, keeper(county), r.id).replayed
+    with pytest.raises(Conflict) as exc:
+        shop.cancel(ctx, villager(county, "H1"), r.id)
+    assert "已完成" in exc.value.message("zh") and "done" in exc.value.message("en")
+    with engine.connect() as c:
+        spend = c.execute(select(Entry).where(Entry.kind == "spend")).one()
+    assert spend.amount == -2000 and spend.key == f"shop:spend:{r.id}" and spend.source == "shop"
+    assert shop.get_redemption(ctx, villager(county, "H1"), r.id).spend_entry_id == spend.id
+
+
+def test_cancel_refunds_once(ctx: AppContext, county: County, ledger: Ledger, engine: Engine) -> None:
+    award(ledger, "P1", "MB-10")
+    item = new_item(ctx, county)
+    h1 = county.ids["H1"]
+    r = shop.reserve(ctx, villager(county, "H1"), item, qty=1)
+    first = shop.cancel(ctx, villager(county, "H1"), r.id, reason="不要了")
+    assert first.status == "cancelled" and not first.replayed and first.balance == 3000
+    again = shop.cancel(ctx, keeper(county), r.id)
+    assert again.replayed and again.status == "cancelled" and again.reason == "不要了"
+    assert state(engine, item, h1) == (3000, 10, 1, 2)
+    assert shop.lapse_reservations(ctx, ctx.now() + timedelta(days=30)) == []
+    assert state(engine, item, h1) == (3000, 10, 1, 2)
+    with pytest.raises(Conflict):
+        shop.pick_up(ctx, keeper(county), r.id)
+    # a picked-up redemption cannot be cancelled
+    r2 = shop.reserve(ctx, villager(county, "H1"), item)
+    shop.pick_up(ctx, keeper(county), r2.id)
+    with pytest.raises(Conflict):
+        shop.cancel(ctx, keeper(county), r2.id)
+    assert state(engine, item, h1) == (1000, 9, 2, 3)
+
+
+def test_a_lapsed_reservation_releases_stock_and_refunds(ctx: AppContext, county: County, ledger: Ledger,
+                                                         engine: Engine, clock: Any) -> None:
+    award(ledger, "P1", "MB-10", "MB-10")  # 60
+    item = new_item(ctx, county, hold_days=3)
+    other = new_item(ctx, county, name="挂面", price=3000)  # the shop's default hold: 7 days
+    h1 = county.ids["H1"]
+    a = shop.reserve(ctx, villager(county, "H1"), item)
+    b = shop.reserve(ctx, villager(county, "H1"), other)
+    assert (b.expires_at - b.reserved_at).days == 7
+    clock.advance(days=3, seconds=1)
+    assert shop.lapse_reservations(ctx) == [a.id]
+    assert shop.lapse_reservations(ctx) == []  # a second run (or a second scheduler) changes nothing
+    assert shop.get_redemption(ctx, ADMIN, a.id).status == "lapsed"
+    assert state(engine, item, h1)[:2] == (6000 - 3000, 10)
+    with pytest.raises(Conflict):
+        shop.pick_up(ctx, keeper(county), a.id)
+    # At the counter before the job ran: nothing is handed over, and the lapse is recorded at once.
+    clock.advance(days=5)
+    with pytest.raises(Conflict) as exc:
+        shop.pick_up(ctx, keeper(county), b.id)
+    assert exc.value.code == "shop_lapsed"
+    assert shop.get_redemption(ctx, ADMIN, b.id).status == "lapsed"
+    assert state(engine, other, h1)[:2] == (6000, 10)
+    with engine.connect() as c:
+        refunds = c.execute(select(Entry.key, Entry.amount).where(Entry.kind == "refund").order_by(Entry.id)).all()
+    assert [tuple(x) for x in refunds] == [(f"shop:refund:{a.id}", 2000), (f"shop:refund:{b.id}", 3000)]
+
+
+def test_sold_out_changes_nothing(ctx: AppContext, county: County, ledger: Ledger, engine: Engine) -> None:
+    award(ledger, "P1", "MB-10", "MB-10")
+    item = new_item(ctx, county, stock=1)
+    h1 = county.ids["H1"]
+    before = state(engine, item, h1)
+    with pytest.raises(Conflict) as exc:
+        shop.reserve(ctx, villager(county, "H1"), item, qty=2)
+    assert exc.value.code == "shop_sold_out" and exc.value.field == "qty"
+    assert "剩余 1 件" in exc.value.message("zh") and "1 left" in exc.value.message("en")
+    assert state(engine, item, h1) == before
+    shop.reserve(ctx, villager(county, "H1"), item)
+    with pytest.raises(Conflict):
+        shop.reserve(ctx, villager(county, "H1"), item)
+    assert state(engine, item, h1)[1] == 0
+
+
+def test_overdraft_is_refused_and_says_how_many_are_missing(ctx: AppContext, county: County, ledger: Ledger,
+                                                            engine: Engine) -> None:
+    award(ledger, "P1", "MB-10")  # 30
+    item = new_item(ctx, county, price=2500)
+    h1 = county.ids["H1"]
+    before = state(engine, item, h1)
+    with pytest.raises(Conflict) as exc:
+        shop.reserve(ctx, villager(county, "H1"), item, qty=2)
+    assert exc.value.code == "shop_not_enough_points"
+    assert exc.value.message("zh") == "积分不足:还差 20 分(余额 30 分,需要 50 分)"
+    assert exc.value.message("en") == "not enough points: 20 short (balance 30, needs 50)"
+    assert state(engine, item, h1) == before  # stock, balance, redemptions and entries as they were
+    with pytest.raises(Conflict):
+        shop.reserve(ctx, villager(county, "H2"), item)  # a household with no account at all
+
+
+def test_limit_per_household_and_per_person(ctx: AppContext, county: County, ledger: Ledger, clock: Any) -> None:
+    award(ledger, "P1", "MB-10", "MB-10", "MB-10")  # 90
+    soap = new_item(ctx, county, name="香皂", price=500, limit_qty=2, limit_window="month")
+    me = villager(county, "H1")
+    a = shop.reserve(ctx, me, soap)
+    shop.reserve(ctx, me, soap)
+    with pytest.raises(Conflict) as exc:
+        shop.reserve(ctx, me, soap)
+    assert exc.value.code == "shop_limit_reached"
+    assert exc.value.message("zh") == "“香皂” 每户每月限兑 2 件,已兑 2 件"
+    assert exc.value.message("en") == "'香皂' is limited to 2 per household per month; 2 already taken"
+    shop.cancel(ctx, me, a.id)  # a cancelled one does not count
+    shop.reserve(ctx, me, soap)
+    clock.advance(days=31)  # July: a new month
+    shop.reserve(ctx, me, soap, qty=2)
+    tea = new_item(ctx, county, name="茶苗", price=500, limit_qty=1, limit_per="person", limit_window="year")
+    with pytest.raises(ServiceError) as exc2:
+        shop.reserve(ctx, me, tea)
+    assert exc2.value.code == "shop_person_required"
+    county.person("P9", "H1", name="张小")
+    shop.reserve(ctx, keeper(county), tea, household="H1", person="P1")
+    shop.reserve(ctx, keeper(county), tea, household="H1", person="P9")
+    with pytest.raises(Conflict):
+        shop.reserve(ctx, keeper(county), tea, household="H1", person="P1")
+    with pytest.raises(ServiceError) as exc3:
+        shop.reserve(ctx, keeper(county), tea, household="H1", person="P2")  # not of this household
+    assert exc3.value.field == "person"
+
+
+def test_grade_eligibility(ctx: AppContext, county: County, ledger: Ledger) -> None:
+    award(ledger, "P1", "MB-10")  # 30: 一星 (20)
+    bag = new_item(ctx, county, name="运动包", price=1000, min_grade="star3")
+    with pytest.raises(Forbidden) as exc:
+        shop.reserve(ctx, villager(county, "H1"), bag)
+    assert exc.value.code == "shop_grade_too_low"
+    assert exc.value.message("zh") == "“运动包” 需达到三星文明户才能兑换,当前为一星文明户"
+    with pytest.raises(Forbidden) as exc2:
+        shop.reserve(ctx, villager(county, "H2"), bag)
+    assert "no grade" in exc2.value.message("en")
+    award(ledger, "P1", "MB-10", prefix="more")  # 60: 三星
+    assert shop.reserve(ctx, villager(county, "H1"), bag).status == "reserved"
+    with pytest.raises(ServiceError) as bad:
+        new_item(ctx, county, min_grade="star9")
+    assert bad.value.field == "min_grade" and "star3" in bad.value.message("en")
+
+
+def test_spending_does_not_lower_the_grade(ctx: AppContext, county: County, ledger: Ledger, engine: Engine) -> None:
+    award(ledger, "P1", "MB-10", "MB-10")  # 60: 三星文明户
+    h1 = county.ids["H1"]
+    item = new_item(ctx, county, price=5000)
+
+    def moral() -> Any:
+        with engine.connect() as c:
+            ruleset = ctx.ruleset()
+            assert ruleset is not None
+            line = next(x for x in account_lines(c, ruleset, "h", h1, ctx.today()) if x.point_type == "moral")
+            tallies = c.execute(select(Tally.period, Tally.amount).where(Tally.holder_id == h1).order_by(Tally.period)).all()
+            return line, [tuple(t) for t in tallies]
+
+    line, tallies = moral()
+    assert (line.balance, line.score, line.grade_key) == (6000, 6000, "star3")
+    r = shop.reserve(ctx, villager(county, "H1"), item)
+    after, tallies_after = moral()
+    assert (after.balance, after.score, after.grade_key) == (1000, 6000, "star3")
+    assert tallies_after == tallies
+    shop.cancel(ctx, villager(county, "H1"), r.id)
+    assert moral()[1] == tallies
+
+
+def test_a_retried_request_counts_once(ctx: AppContext, county: County, ledger: Ledger, engine: Engine) -> None:
+    award(ledger, "P1", "MB-10")
+    item = new_item(ctx, county)
+    me = villager(county, "H1")
+    first = shop.reserve(ctx, me, item, request_id="app-123")
+    again = shop.reserve(ctx, me, item, request_id="app-123")
+    assert again.id == first.id and again.replayed and not first.replayed
+    assert state(engine, item, county.ids["H1"]) == (1000, 9, 1, 1)
+    with pytest.raises(Conflict) as exc:
+        shop.reserve(ctx, me, item, request_id="app-123", qty=2)
+    assert exc.value.field == "request_id"
+
+
+def test_catalog_management_returns_audit_lines(ctx: AppContext, county: County) -> None:
+    with pytest.raises(Forbidden):
+        shop.create_item(ctx, villager(county, "H1"), {"name": "x", "price": 100})
+    change = shop.create_item(ctx, keeper(county), {"name": "洗衣液", "price": 2000, "stock": 5, "picture": "shop/soap.jpg"})
+    item = change.item
+    assert item.village_id == county.ids["V1"] and item.hold_days == 7 and item.price_text == "20"
+    assert change.audit.action == "shop.item.create" and change.audit.target == f"shop_item:{item.id}"
+    assert change.audit.actor == "keeper" and change.audit.detail["after"]["stock"] == 5
+    upd = shop.update_item(ctx, keeper(county), item.id, {"price": 1800, "active": False})
+    assert upd.audit.detail["changed"] == {"price": [2000, 1800], "active": [True, False]}
+    assert shop.list_items(ctx, villager(county, "H1")) == []
+    assert [i.id for i in shop.list_items(ctx, keeper(county), include_inactive=True)] == [item.id]
+    with pytest.raises(NotFound):
+        shop.get_item(ctx, villager(county, "H1"), item.id)
+    with pytest.raises(Conflict):
+        shop.reserve(ctx, keeper(county), item.id, household="H1")
+    rs = shop.restock(ctx, keeper(county), item.id, 20, note="捐赠")
+    assert rs.item.stock == 25 and rs.audit.detail == {"qty": 20, "stock": [5, 25], "note": "捐赠"}
+    with pytest.raises(Conflict):
+        shop.restock(ctx, keeper(county), item.id, -26)
+    assert shop.restock(ctx, keeper(county), item.id, -25).item.stock == 0
+    with pytest.raises(ServiceError) as bad:
+        shop.create_item(ctx, keeper(county), {"name": "x", "price": 100, "point_type": "party_work"})
+    assert bad.value.field == "point_type" and "moral" in bad.value.message("en")
+    with pytest.raises(ServiceError) as neg:
+        shop.update_item(ctx, keeper(county), item.id, {"price": 0})
+    assert neg.value.field == "price"
+    other_keeper = Actor("k2", "shopkeeper", village_id=county.ids["V1"] + 999)
+    with pytest.raises(NotFound):
+        shop.update_item(ctx, other_keeper, item.id, {"price": 1})
+    with pytest.raises(NotFound):
+        shop.update_item(ctx, ADMIN, 99999, {"price": 1})
+
+
+def test_scope_reveals_nothing(ctx: AppContext, county: County, ledger: Ledger) -> None:
+    award(ledger, "P2", "MB-10")
+    item = new_item(ctx, county)
+    r = shop.reserve(ctx, villager(county, "H2"), item)
+    me = villager(county, "H1")
+    with pytest.raises(NotFound) as theirs:
+        shop.reserve(ctx, me, item, household="H2")
+    with pytest.raises(NotFound) as nobody:
+        shop.reserve(ctx, me, item, household="H9")
+    assert theirs.value.message("en").replace("H2", "H9") == nobody.value.message("en")
+    with pytest.raises(NotFound) as hidden:
+        shop.get_redemption(ctx, me, r.id)
+    with pytest.raises(NotFound) as missing:
+        shop.get_redemption(ctx, me, 99999)
+    assert hidden.value.message("zh") == missing.value.message("zh")  # another's looks like none at all
+    with pytest.raises(NotFound):
+        shop.cancel(ctx, me, r.id)
+    with pytest.raises(Forbidden):
+        shop.pick_up(ctx, me, r.id)
+    with pytest.raises(NotFound):
+        shop.get_redemption(ctx, ADMIN, 99999)
+    assert shop.list_redemptions(ctx, me) == []
+    assert [x.id for x in shop.list_redemptions(ctx, keeper(county))] == [r.id]
+    assert [x.id for x in shop.list_redemptions(ctx, ADMIN, household="H2", status="reserved")] == [r.id]
+    with pytest.raises(NotFound):
+        shop.list_redemptions(ctx, me, household="H2")
+    auditor = Actor("aud", "auditor")
+    assert [x.id for x in shop.counter_queue(ctx, auditor)] == [r.id]
+    with pytest.raises(Forbidden):
+        shop.cancel(ctx, auditor, r.id)

@@ -1,0 +1,119 @@
+"""API tokens: issued once in clear, kept as SHA-256, acting with a role and a scope.
+
+A token is 32 random bytes (``jf_`` + URL-safe text). Only its hash is stored,
+so a copy of the database gives no working token; a revoked token stops at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, select, update
+
+from services.actors import ROLES, Actor
+from store.db import writer
+from store.models import Area, Branch, Household, Person
+from store.models_api import ApiToken
+
+TOKEN = ApiToken.__table__  # type: ignore[attr-defined]
+PREFIX = "jf_"
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Issued:
+    """A new token: ``token`` is shown this once and never again."""
+
+    id: int
+    name: str
+    role: str
+    token: str
+
+
+class TokenError(ValueError):
+    """A token that cannot be issued or revoked as asked."""
+
+
+def _scope_ids(engine: Engine, village: str | None, household: str | None, person: str | None, grid: str | None,
+               branch: str | None) -> dict[str, int | None]:
+    """Codes to ids; an unknown code is an error (a token must never act on a guess)."""
+    out: dict[str, int | None] = {"village_id": None, "household_id": None, "person_id": None, "grid_id": None, "branch_id": None}
+    with engine.connect() as c:
+        if village:
+            out["village_id"] = c.execute(select(Area.id).where(Area.code == village, Area.level == "village")).scalar()
+            if out["village_id"] is None:
+                raise TokenError(f"no village {village!r}")
+        if grid:
+            row = c.execute(select(Area.id, Area.parent_id).where(Area.code == grid, Area.level == "grid")).first()
+            if row is None:
+                raise TokenError(f"no grid {grid!r}")
+            out["grid_id"] = row.id
+            out["village_id"] = out["village_id"] or row.parent_id
+        if branch:
+            row = c.execute(select(Branch.id, Branch.village_id).where(Branch.code == branch)).first()
+            if row is None:
+                raise TokenError(f"no branch {branch!r}")
+            out["branch_id"] = row.id
+            out["village_id"] = out["village_id"] or row.village_id
+        if household:
+            row = c.execute(select(Household.id, Household.village_id).where(Household.code == household)).first()
+            if row is None:
+                raise TokenError(f"no household {household!r}")
+            out["household_id"] = row.id
+            out["village_id"] = out["village_id"] or row.village_id
+        if person:
+            out["person_id"] = c.execute(select(Person.id).where(Person.code == person)).scalar()
+            if out["person_id"] is None:
+                raise TokenError(f"no person {person!r}")
+    return out
+
+
+def issue(engine: Engine, name: str, role: str, created_by: str, now: datetime, *, village: str | None = None,
+          household: str | None = None, person: str | None = None, grid: str | None = None,
+          branch: str | None = None) -> Issued:
+    """Issue a token for another system; scope by codes. A role below county level needs a village or household."""
+    if role not in ROLES:
+        raise TokenError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    scope = _scope_ids(engine, village, household, person, grid, branch)
+    if role not in ("admin", "auditor", "system") and scope["village_id"] is None:
+        raise TokenError(f"a {role} token needs --village or --household")
+    token = PREFIX + secrets.token_urlsafe(32)
+    with writer(engine).begin() as c:
+        if c.execute(select(TOKEN.c.id).where(TOKEN.c.name == name)).first():
+            raise TokenError(f"a token named {name!r} exists already")
+        ident = c.execute(TOKEN.insert().values(
+            name=name, token_hash=hash_token(token), prefix=token[:10], role=role, created_by=created_by,
+            created_at=now, revoked_at=None, **scope)).inserted_primary_key[0]
+    return Issued(int(ident), name, role, token)
+
+
+def revoke(engine: Engine, name: str, now: datetime) -> bool:
+    """Revoke a token by name; False when there is none or it was revoked before."""
+    with writer(engine).begin() as c:
+        done = c.execute(update(TOKEN).where(TOKEN.c.name == name, TOKEN.c.revoked_at.is_(None)).values(revoked_at=now))
+        return done.rowcount == 1
+
+
+def listing(engine: Engine) -> list[ApiToken]:
+    """Every token (hashes only), by name."""
+    with engine.connect() as c:
+        return [ApiToken(**dict(r)) for r in c.execute(select(TOKEN).order_by(TOKEN.c.name)).mappings()]
+
+
+def actor_for(engine: Engine, token: str) -> Actor | None:
+    """The actor a presented token acts as, or None when unknown or revoked."""
+    if not token.startswith(PREFIX) or len(token) > 200:
+        return None
+    with engine.connect() as c:
+        row = c.execute(select(TOKEN).where(TOKEN.c.token_hash == hash_token(token), TOKEN.c.revoked_at.is_(None))).first()
+    if row is None:
+        return None
+    return Actor(f"token:{row.name}", row.role, person_id=row.person_id, household_id=row.household_id,
+                 village_id=row.village_id, branch_id=row.branch_id, grid_id=row.grid_id)

@@ -1,0 +1,465 @@
+"""The API's endpoints: a few lines each, calling the same services as the pages.
+
+Scope: a record outside the caller's sight answers exactly as a missing one
+(404), so nothing tells who exists; a role that may not call an endpoint at all,
+or a scope parameter (village, leaderboard scope) outside its own, gets 403.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import date
+from typing import Any
+
+from flask import current_app, g, jsonify, request
+from marshmallow import Schema
+from sqlalchemy import Connection, select
+
+from scoring.periods import parse_period, period_key
+from services import queries, shop
+from services.actors import Actor
+from services.context import AppContext
+from services.errors import Forbidden, NotFound, ServiceError
+from services.ingest import to_incoming
+from store.db import database_url
+from store.ledger import RecordResult
+from store.models import Area, Branch, Entry, Household
+from web.api import schemas as s
+from web.api.errors import lang
+from web.api.registry import endpoint
+from web.scope import Place, can_view, place_of
+
+EVENT_ROLES = ("system", "admin", "committee", "secretary", "grid_worker", "steward", "party_member")
+MANAGERS = shop.MANAGERS
+COUNTER_READ = (*shop.COUNTER, "auditor")
+WRITERS = ("villager", "party_member", "grid_worker", "steward", "secretary", "committee", "shopkeeper", "admin", "system")
+
+
+class BadRequest(ServiceError):
+    """The body is not what the endpoint reads."""
+
+
+# ---------------------------------------------------------------- helpers
+def ctx() -> AppContext:
+    """The app's context (engine, ledger, clock): the site's ``jifen`` extension, else one of our own."""
+    found = current_app.extensions.get("jifen")
+    if found is None:
+        found = AppContext(current_app.config.get("DATABASE_URL") or database_url())
+        current_app.extensions["jifen"] = found
+    return found  # type: ignore[no-any-return]
+
+
+def actor() -> Actor:
+    """The token's actor (set by the blueprint's authentication)."""
+    return g.api_actor  # type: ignore[no-any-return]
+
+
+def require(roles: tuple[str, ...]) -> Actor:
+    """The caller, if its role may call this endpoint; the read-only auditor never writes."""
+    who = actor()
+    if (roles and who.role not in roles) or (who.role == "auditor" and request.method not in ("GET", "HEAD")):
+        raise Forbidden("forbidden")
+    return who
+
+
+def body(schema: type[Schema]) -> dict[str, Any]:
+    """The JSON body, validated (400 with per-field messages when not)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("api_not_json", "_body")
+    return schema().load(data)  # type: ignore[return-value]
+
+
+def args(schema: type[Schema]) -> dict[str, Any]:
+    """The query parameters, validated."""
+    return schema().load(request.args.to_dict())  # type: ignore[return-value]
+
+
+def out(schema: type[Schema], obj: Any, status: int = 200) -> Any:
+    """Dump through the output schema."""
+    return jsonify(schema().dump(obj)), status
+
+
+def today() -> date:
+    """The county's local date."""
+    return ctx().today()
+
+
+def visible(conn: Connection, code: str, field: str = "code") -> tuple[queries.Holder, Place]:
+    """A holder by code within the caller's sight; 404 otherwise, the same for another's and a missing one."""
+    holder = queries.holder_by_code(conn, code)
+    place = place_of(conn, holder.kind, holder.id, today()) if holder else None
+    if holder is None or place is None or not can_view(conn, actor(), place, today()):
+        raise NotFound("api_holder_unknown", field, value=code)
+    return holder, place
+
+
+def claims_module() -> Any:
+    """``services.claims`` (built beside this API); 404 when the server has none."""
+    try:
+        return importlib.import_module("services.claims")
+    except ModuleNotFoundError:
+        raise NotFound("api_claims_missing") from None
+
+
+def audit(change: shop.Change) -> None:
+    """Write a catalog change to the site's audit log (when the site's accounts module is there)."""
+    try:
+        from web.accounts import audit as write
+    except ImportError:  # a bare API app without the site
+        return
+    a = change.audit
+    write(ctx().engine, actor(), a.action, a.target, request.remote_addr or "-", a.at, **a.detail)
+
+
+# ---------------------------------------------------------------- events
+@endpoint("/events", "POST", "Record a batch of events", tag="events", roles=EVENT_ROLES, body=s.EventsIn, out=s.EventsOut)
+def post_events() -> Any:
+    """Score a batch (at most 5,000 records) in one transaction; good records are kept, bad ones reported per field.
+
+    Each result says recorded, pending (waits for review), duplicate (sent before), nothing (no rule
+    gave points) or rejected, with messages per field in the caller's language. The caller's token is
+    the one who entered the records; ``approved_by`` is honoured only from a ``system`` token.
+    """
+    who = require(EVENT_ROLES)
+    records = body(s.EventsIn)["events"]
+    language = lang()
+    c = ctx()
+    results: list[RecordResult | None] = [None] * len(records)
+    batch: list[tuple[int, Any]] = []
+    with c.engine.connect() as conn:
+        for i, rec in enumerate(records):
+            ref = f"#{i + 1}"
+            if not isinstance(rec, dict):
+                from scoring.errors import Problem
+
+                results[i] = RecordResult(ref, "", "rejected", problems=[Problem("bad_json", {"detail": "not an object"}, record=ref)])
+                continue
+            inc = to_incoming(ref, rec, c.tz, f"api:{who.username}", who.username)
+            if isinstance(inc, list):
+                results[i] = RecordResult(ref, str(rec.get("id", "")), "rejected", problems=inc)
+                continue
+            inc.actor, inc.entered_role = who.username, who.role
+            if who.role != "system":
+                inc.approved_by = ""
+            problems = _out_of_scope(conn, who, inc, ref)
+            if problems:
+                results[i] = RecordResult(inc.ref, inc.key, "rejected", problems=problems)
+                continue
+            batch.append((i, inc))
+    if batch:
+        for (i, _), res in zip(batch, c.ledger.record([inc for _, inc in batch]), strict=True):
+            results[i] = res
+    done = [r for r in results if r is not None]
+    counts: dict[str, int] = {}
+    for r in done:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return out(s.EventsOut, {"results": [_record(r, language) for r in done], "counts": counts})
+
+
+def _out_of_scope(conn: Connection, who: Actor, inc: Any, ref: str) -> list[Any]:
+    """Records naming people or households outside the caller's sight, reported exactly as unknown ones."""
+    if who.county_wide:
+        return []
+    from scoring.errors import Problem
+
+    problems = []
+    for code, kind, fld in ((inc.person, "unknown_person", "person"), (inc.household, "unknown_household", "household")):
+        if not code:
+            continue
+        holder = queries.holder_by_code(conn, code)
+        place = place_of(conn, holder.kind, holder.id, today()) if holder else None
+        if holder is not None and place is not None and can_view(conn, who, place, today()):
+            continue
+        if holder is None:
+            continue  # the ledger reports it as unknown, the same words
+        problems.append(Problem(kind, {"value": code}, record=ref, field=fld))
+    return problems
+
+
+def _record(r: RecordResult, language: str) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    for p in r.problems:
+        errors.setdefault(p.field or "_record", []).append(p.message(language))
+    return {"ref": r.ref, "id": r.key, "status": r.status, "entries": r.entries, "claims": r.claims, "errors": errors}
+
+
+# ---------------------------------------------------------------- balances and entries
+@endpoint("/balances/<code>", "GET", "A holder's balances and grades", tag="accounts", out=s.BalancesOut)
+def get_balances(code: str) -> Any:
+    """Every point type a person or household (by code) holds: balance, this period's score, grade, what the next grade needs."""
+    c = ctx()
+    ruleset = c.ruleset()
+    if ruleset is None:
+        raise NotFound("api_no_rules")
+    with c.engine.connect() as conn:
+        holder, _ = visible(conn, code)
+        lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, today())
+    return out(s.BalancesOut, {"holder": holder, "accounts": lines})
+
+
+@endpoint("/balances/<code>/entries", "GET", "A holder's ledger entries", tag="accounts", query=s.HistoryQuery, out=s.HistoryOut)
+def get_history(code: str) -> Any:
+    """A holder's entries, newest first (``limit`` up to 500, ``offset``), optionally of one point type."""
+    q = args(s.HistoryQuery)
+    with ctx().engine.connect() as conn:
+        holder, _ = visible(conn, code)
+        rows = queries.history(conn, holder.kind, holder.id, q["point_type"], q["limit"], q["offset"])
+    return out(s.HistoryOut, {"holder": holder, "entries": rows, "limit": q["limit"], "offset": q["offset"]})
+
+
+@endpoint("/entries/<int:entry_id>", "GET", "Why an entry exists", tag="accounts", out=s.ExplanationOut)
+def get_entry(entry_id: int) -> Any:
+    """One entry explained: rule, rules version, who entered and approved it, each step of its amount."""
+    c = ctx()
+    with c.engine.connect() as conn:
+        row = conn.execute(select(Entry.holder_kind, Entry.holder_id, Entry.rules_version).where(Entry.id == entry_id)).first()  # type: ignore[call-overload]
+        place = place_of(conn, row.holder_kind, row.holder_id, today()) if row else None
+        if row is None or place is None or not can_view(conn, actor(), place, today()):
+            raise NotFound("api_entry_unknown", "entry_id")
+        ruleset = c.ledger.ruleset_by_hash(row.rules_version) or c.ruleset()
+        names = {r.id: r.name for r in ruleset.rules.values()} if ruleset else {}
+        explained = queries.explain(conn, entry_id, names, lang())
+    return out(s.ExplanationOut, explained)
+
+
+# ---------------------------------------------------------------- leaderboards
+TIE_BREAK = (
+    "同分同名次(1、2、2、4),同分者按编号排列;得分为零或负数者隐去姓名。",
+    "Equal scores share a rank (1, 2, 2, 4) and are listed by holder code; names of scores at or below zero are masked.",
+)
+
+
+@endpoint("/leaderboards/<point_type>", "GET", "A leaderboard", tag="leaderboards", query=s.LeaderboardQuery, out=s.LeaderboardOut)
+def get_leaderboard(point_type: str) -> Any:
+    """Top N of a point type in a scope (county, township, village, grid, branch) and period.
+
+    Tie-break: equal scores share a rank (1, 2, 2, 4) and are listed by holder code; a holder who
+    moved grid mid-period is ranked once, with the points earned in the scope asked for. Names of
+    scores at or below zero are masked. Callers below county level see the county, their own
+    township, and their own village's village, grid and branch boards (403 for others).
+    """
+    q = args(s.LeaderboardQuery)
+    c = ctx()
+    ruleset = c.ruleset()
+    if ruleset is None or point_type not in ruleset.point_types:
+        raise NotFound("api_point_type", "point_type", value=point_type, allowed=", ".join(ruleset.point_types) if ruleset else "-")
+    pt = ruleset.point_types[point_type]
+    period = q["period"] or period_key(pt.period, today())
+    try:
+        parse_period(period)
+    except ValueError:
+        raise ServiceError("api_period", "period", value=period) from None
+    with c.engine.connect() as conn:
+        _check_board_scope(conn, actor(), q["scope"], q["scope_id"])
+        me = None
+        if q["me"]:
+            holder, _ = visible(conn, q["me"], "me")
+            me = (holder.kind, holder.id)
+        board = queries.leaderboard(conn, point_type, period, q["scope"], q["scope_id"], q["top"], me)
+    tie = TIE_BREAK[1] if lang() == "en" else TIE_BREAK[0]
+    return out(s.LeaderboardOut, {"point_type": point_type, "period": period, "scope": q["scope"], "scope_id": q["scope_id"],
+                                  "tie_break": tie, "rows": board.rows, "mine": board.mine})
+
+
+def _home_village(conn: Connection, who: Actor) -> int | None:
+    if who.village_id is not None:
+        return who.village_id
+    if who.household_id is not None:
+        return conn.execute(select(Household.village_id).where(Household.id == who.household_id)).scalar()  # type: ignore[call-overload, no-any-return]
+    return None
+
+
+def _check_board_scope(conn: Connection, who: Actor, scope: str, scope_id: int | None) -> None:
+    """Whether a caller may read a board of this scope; unknown ids and others' alike are 403 below county level."""
+    if scope == "county":
+        return
+    if who.county_wide:
+        if scope == "branch":
+            found = conn.execute(select(Branch.id).where(Branch.id == scope_id)).first()  # type: ignore[call-overload]
+        else:
+            found = conn.execute(select(Area.id).where(Area.id == scope_id, Area.level == scope)).first()  # type: ignore[call-overload]
+        if found is None:
+            raise NotFound("not_found", "scope_id")
+        return
+    village = _home_village(conn, who)
+    allowed = False
+    if village is not None:
+        if scope == "village":
+            allowed = scope_id == village
+        elif scope == "grid":
+            allowed = conn.execute(select(Area.parent_id).where(Area.id == scope_id, Area.level == "grid")).scalar() == village  # type: ignore[call-overload]
+        elif scope == "branch":
+            allowed = conn.execute(select(Branch.village_id).where(Branch.id == scope_id)).scalar() == village  # type: ignore[call-overload]
+        elif scope == "township":
+            allowed = conn.execute(select(Area.parent_id).where(Area.id == village)).scalar() == scope_id  # type: ignore[call-overload]
+    if not allowed:
+        raise Forbidden("forbidden", "scope_id")
+
+
+# ---------------------------------------------------------------- shop: catalog
+@endpoint("/shop/items", "GET", "The catalog", tag="shop", query=s.ItemsQuery, out=s.ItemListOut)
+def list_items() -> Any:
+    """Items the caller can see (county-wide ones and its village's); inactive ones too for shop keepers when asked."""
+    q = args(s.ItemsQuery)
+    items = shop.list_items(ctx(), actor(), q["include_inactive"], q["village_id"])
+    return out(s.ItemListOut, {"items": items})
+
+
+@endpoint("/shop/items/<int:item_id>", "GET", "One catalog item", tag="shop", out=s.ItemOut)
+def get_item(item_id: int) -> Any:
+    """One item."""
+    return out(s.ItemOut, shop.get_item(ctx(), actor(), item_id))
+
+
+@endpoint("/shop/items", "POST", "Add a catalog item", tag="shop", roles=MANAGERS, body=s.ItemIn, out=s.ChangeOut, status=201)
+def create_item() -> Any:
+    """Shop keepers (their village) and administrators; the answer carries the audit line."""
+    require(MANAGERS)
+    change = shop.create_item(ctx(), actor(), body(s.ItemIn))
+    audit(change)
+    return out(s.ChangeOut, change, 201)
+
+
+@endpoint("/shop/items/<int:item_id>", "PATCH", "Change a catalog item", tag="shop", roles=MANAGERS, body=s.ItemPatch, out=s.ChangeOut)
+def update_item(item_id: int) -> Any:
+    """Change price, limits, eligibility, picture, active … (stock: see restock)."""
+    require(MANAGERS)
+    change = shop.update_item(ctx(), actor(), item_id, body(s.ItemPatch))
+    audit(change)
+    return out(s.ChangeOut, change)
+
+
+@endpoint("/shop/items/<int:item_id>/restock", "POST", "Restock an item", tag="shop", roles=MANAGERS, body=s.RestockIn, out=s.ChangeOut)
+def restock_item(item_id: int) -> Any:
+    """Add goods (a donation arrived) or write them off (negative ``qty``, never below zero)."""
+    require(MANAGERS)
+    data = body(s.RestockIn)
+    change = shop.restock(ctx(), actor(), item_id, data["qty"], data["note"])
+    audit(change)
+    return out(s.ChangeOut, change)
+
+
+# ---------------------------------------------------------------- shop: redemptions
+@endpoint("/shop/redemptions", "GET", "Redemptions", tag="shop", query=s.RedemptionsQuery, out=s.RedemptionListOut)
+def list_redemptions() -> Any:
+    """A household's own (villager) or a village's (shop keeper), newest first."""
+    q = args(s.RedemptionsQuery)
+    rows = shop.list_redemptions(ctx(), actor(), q["household"], q["status"], q["village_id"], q["limit"], q["offset"])
+    return out(s.RedemptionListOut, {"redemptions": rows})
+
+
+@endpoint("/shop/redemptions", "POST", "Reserve an item", tag="shop", roles=WRITERS, body=s.ReserveIn, out=s.RedemptionOut, status=201)
+def reserve() -> Any:
+    """Reserve and pay in one step: refused whole (409) when sold out, points short (the message says how many), limit reached; 403 when the grade is too low.
+
+    Send a ``request_id``: a retried request gets the first answer back (``replayed``: true, status 200).
+    """
+    require(WRITERS)
+    data = body(s.ReserveIn)
+    r = shop.reserve(ctx(), actor(), data["item_id"], data.get("household"), data["qty"], data.get("request_id"), data.get("person"))
+    return out(s.RedemptionOut, r, 200 if r.replayed else 201)
+
+
+@endpoint("/shop/redemptions/<int:redemption_id>", "GET", "One redemption", tag="shop", out=s.RedemptionOut)
+def get_redemption(redemption_id: int) -> Any:
+    """One redemption."""
+    return out(s.RedemptionOut, shop.get_redemption(ctx(), actor(), redemption_id))
+
+
+@endpoint("/shop/redemptions/<int:redemption_id>/cancel", "POST", "Cancel a reservation", tag="shop", roles=WRITERS, body=s.ReasonIn, out=s.RedemptionOut)
+def cancel_redemption(redemption_id: int) -> Any:
+    """Points and stock come back once; cancelling again answers the same (``replayed``)."""
+    require(WRITERS)
+    reason = body(s.ReasonIn)["reason"] if request.get_data() else ""
+    return out(s.RedemptionOut, shop.cancel(ctx(), actor(), redemption_id, reason))
+
+
+@endpoint("/shop/redemptions/<int:redemption_id>/pickup", "POST", "Hand over at the counter", tag="shop", roles=shop.COUNTER, out=s.RedemptionOut)
+def pick_up(redemption_id: int) -> Any:
+    """reserved → picked_up. A reservation past its date is released instead (409, points and stock back)."""
+    require(shop.COUNTER)
+    return out(s.RedemptionOut, shop.pick_up(ctx(), actor(), redemption_id))
+
+
+@endpoint("/shop/redemptions/<int:redemption_id>/done", "POST", "Close a handed-over redemption", tag="shop", roles=shop.COUNTER, out=s.RedemptionOut)
+def complete(redemption_id: int) -> Any:
+    """picked_up → done."""
+    require(shop.COUNTER)
+    return out(s.RedemptionOut, shop.complete(ctx(), actor(), redemption_id))
+
+
+@endpoint("/shop/counter", "GET", "The counter's queue", tag="shop", roles=COUNTER_READ, query=s.CounterQuery, out=s.RedemptionListOut)
+def counter() -> Any:
+    """Reservations waiting to be handed over in the keeper's village, oldest first."""
+    require(COUNTER_READ)
+    q = args(s.CounterQuery)
+    return out(s.RedemptionListOut, {"redemptions": shop.counter_queue(ctx(), actor(), q["village_id"])})
+
+
+# ---------------------------------------------------------------- claims
+def _household_id(code: str | None) -> int | None:
+    if not code:
+        return None
+    with ctx().engine.connect() as conn:
+        _, place = visible(conn, code, "household")
+        return place.household_id
+
+
+@endpoint("/claims", "GET", "Claims", tag="claims", query=s.ClaimsQuery, out=s.ClaimListOut)
+def list_claims() -> Any:
+    """Claims the caller may see, newest first, by status, village or household."""
+    q = args(s.ClaimsQuery)
+    who = actor()
+    if q["village_id"] is not None and not who.sees_village(q["village_id"]):
+        raise Forbidden("forbidden", "village_id")
+    rows = claims_module().list_claims(ctx().ledger, who, q["status"], q["village_id"], _household_id(q["household"]),
+                                       q["limit"], q["offset"])
+    return out(s.ClaimListOut, {"claims": rows})
+
+
+@endpoint("/claims/<int:claim_id>", "GET", "One claim with its history", tag="claims", out=s.ClaimOut)
+def get_claim(claim_id: int) -> Any:
+    """One claim."""
+    return out(s.ClaimOut, claims_module().get_claim(ctx().ledger, actor(), claim_id))
+
+
+@endpoint("/claims", "POST", "Declare an item (申报)", tag="claims", roles=WRITERS, body=s.ClaimIn, out=s.SubmitOut, status=201)
+def submit_claim() -> Any:
+    """Declare a rule item for a villager or household; rules that need review wait, the others post at once. ``key`` makes a retry safe."""
+    require(WRITERS)
+    d = body(s.ClaimIn)
+    result = claims_module().submit(ctx().ledger, actor(), d["rule"], person=d["person"], household=d["household"],
+                                    occurred_at=d["occurred_at"], description=d["description"], fields=d["fields_"],
+                                    points=d["points"], key=d["key"], source="api")
+    return out(s.SubmitOut, result, 200 if result.status == "duplicate" else 201)
+
+
+@endpoint("/claims/<int:claim_id>/approve", "POST", "Approve a claim", tag="claims", roles=("secretary", "committee", "admin"), body=s.ApproveIn, out=s.ClaimOut)
+def approve_claim(claim_id: int) -> Any:
+    """审核通过 (never by the one who entered it); a range rule's amount may be set; the claim goes on notice."""
+    require(("secretary", "committee", "admin"))
+    d = body(s.ApproveIn) if request.get_data() else {"amount": None, "note": ""}
+    return out(s.ClaimOut, claims_module().approve(ctx().ledger, actor(), claim_id, d["amount"], d["note"]))
+
+
+@endpoint("/claims/<int:claim_id>/reject", "POST", "Reject a claim", tag="claims", roles=("secretary", "committee", "admin"), body=s.RequiredReasonIn, out=s.ClaimOut)
+def reject_claim(claim_id: int) -> Any:
+    """驳回, with the reason the villager will read."""
+    require(("secretary", "committee", "admin"))
+    d = body(s.RequiredReasonIn)
+    return out(s.ClaimOut, claims_module().reject(ctx().ledger, actor(), claim_id, d["reason"]))
+
+
+@endpoint("/claims/<int:claim_id>/object", "POST", "Object to a claim on notice", tag="claims", roles=WRITERS, body=s.RequiredReasonIn, out=s.ObjectionOut, status=201)
+def object_claim(claim_id: int) -> Any:
+    """异议 during the notice period (anyone of the same village); the claim waits until it is decided."""
+    require(WRITERS)
+    d = body(s.RequiredReasonIn)
+    mod = claims_module()
+    oid = mod.object_to(ctx().ledger, actor(), claim_id, d["reason"])
+    try:
+        view = mod.get_claim(ctx().ledger, actor(), claim_id)
+    except NotFound:  # a neighbour may object to a claim on the notice board without reading its file
+        view = None
+    return out(s.ObjectionOut, {"objection_id": oid, "claim_id": claim_id, "claim": view}, 201)
