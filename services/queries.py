@@ -187,3 +187,86 @@ def recompute_from_ledger(engine: Engine) -> dict[str, dict[tuple[str, str, int]
             .where(or_(Entry.kind == "award", and_(Entry.kind == "reversal", Entry.rule_id != "")))
             .group_by(Entry.point_type, Entry.holder_kind, Entry.holder_id))}
     return {"balance": bal, "earned": earned}
+
+
+# ------------------------------------------------------------------ added for the web site
+_ENTRY_SCOPE = {"township": Entry.township_id, "village": Entry.village_id, "grid": Entry.grid_id, "branch": Entry.branch_id}
+
+
+def leaderboard_range(conn: Connection, point_type: str, start: date, end: date, scope: str = "county",
+                      scope_id: int | None = None, top: int = 50, me: tuple[str, int] | None = None) -> Board:
+    """Rank holders by the points their rule entries earned between two local dates (both included).
+
+    Same tie-break and masking as ``leaderboard``: equal scores share a rank
+    (1, 2, 2, 4) and are listed by holder code; names of scores of zero or below
+    are masked. Rule entries and their reversals count; spending, closing and
+    expiry do not (they are not scores), exactly as the kept tallies count.
+    """
+    where = [Entry.point_type == point_type, Entry.local_day >= start, Entry.local_day <= end,
+             or_(Entry.kind == "award", and_(Entry.kind == "reversal", Entry.rule_id != ""))]
+    if scope != "county":
+        where.append(_ENTRY_SCOPE[scope] == scope_id)
+    score = func.sum(Entry.amount).label("score")
+    grouped = select(Entry.holder_kind.label("holder_kind"), Entry.holder_id.label("holder_id"), score).where(*where).group_by(Entry.holder_kind, Entry.holder_id)  # type: ignore[attr-defined]
+    rows = conn.execute(grouped.order_by(score.desc(), Entry.holder_kind, Entry.holder_id).limit(top)).all()
+    names = holder_names(conn, [(r.holder_kind, r.holder_id) for r in rows] + ([me] if me else []))
+    board = Board()
+    ranked = []
+    for r in rows:
+        code, name = names.get((r.holder_kind, r.holder_id), ("", ""))
+        ranked.append({"kind": r.holder_kind, "id": r.holder_id, "code": code, "score": int(r.score),
+                       "name": name if r.score > 0 else mask_name(name)})
+    ranked.sort(key=lambda x: (-x["score"], x["code"]))
+    for i, row in enumerate(ranked):
+        row["rank"] = ranked[i - 1]["rank"] if i and ranked[i - 1]["score"] == row["score"] else i + 1
+    board.rows = ranked
+    if me is not None:
+        board.mine = _rank_of(conn, grouped, me, names)
+    return board
+
+
+def scope_options(conn: Connection, level: str) -> list[tuple[int, str]]:
+    """(id, label) of every township, village, grid (labelled with its village) or branch, for a picker."""
+    if level == "branch":
+        return [(r.id, r.name) for r in conn.execute(select(Branch.id, Branch.name).order_by(Branch.code))]
+    if level == "grid":
+        parent = Area.__table__.alias("parent")  # type: ignore[attr-defined]
+        rows = conn.execute(select(Area.id, Area.name, parent.c.name.label("village")).join(parent, parent.c.id == Area.parent_id)
+                            .where(Area.level == "grid").order_by(parent.c.code, Area.code))
+        return [(r.id, f"{r.village} · {r.name}") for r in rows]
+    return [(r.id, r.name) for r in conn.execute(select(Area.id, Area.name).where(Area.level == level).order_by(Area.code))]
+
+
+def balance_series(conn: Connection, point_type: str, kind: str, ident: int, start: date, end: date) -> tuple[int, list[tuple[date, int]]]:
+    """The balance at ``start`` and its value after each day with entries up to ``end`` (for the passbook chart)."""
+    opening = conn.execute(select(func.coalesce(func.sum(Entry.amount), 0)).where(
+        Entry.point_type == point_type, Entry.holder_kind == kind, Entry.holder_id == ident, Entry.local_day < start)).scalar() or 0
+    rows = conn.execute(select(Entry.local_day, func.sum(Entry.amount)).where(
+        Entry.point_type == point_type, Entry.holder_kind == kind, Entry.holder_id == ident,
+        Entry.local_day >= start, Entry.local_day <= end).group_by(Entry.local_day).order_by(Entry.local_day))
+    running, out = int(opening), []
+    for day, amount in rows:
+        running += int(amount)
+        out.append((day, running))
+    return int(opening), out
+
+
+def branch_tallies(conn: Connection, branch_id: int, point_type: str, period: str, day: date) -> list[dict[str, Any]]:
+    """Members of a Party branch on a day with their score in a period (summed over grids), by code."""
+    from store.models import PartyMember
+
+    members = conn.execute(
+        select(Person.id, Person.code, Person.name).join(PartyMember, PartyMember.person_id == Person.id).where(  # type: ignore[arg-type]
+            PartyMember.branch_id == branch_id, PartyMember.valid_from <= day,
+            or_(PartyMember.valid_to.is_(None), PartyMember.valid_to > day)).order_by(Person.code)).all()  # type: ignore[union-attr, operator]
+    ids = [m.id for m in members]
+    scores: dict[int, tuple[int, int]] = {}
+    for i in range(0, len(ids), 900):
+        part = ids[i : i + 900]
+        for hid, amount, vetoes in conn.execute(
+                select(Tally.holder_id, func.sum(Tally.amount), func.sum(Tally.vetoes)).where(
+                    Tally.point_type == point_type, Tally.period == period, Tally.holder_kind == "p",
+                    Tally.holder_id.in_(part)).group_by(Tally.holder_id)):  # type: ignore[attr-defined]
+            scores[hid] = (int(amount), int(vetoes))
+    return [{"id": m.id, "code": m.code, "name": m.name, "score": scores.get(m.id, (0, 0))[0],
+             "vetoed": bool(scores.get(m.id, (0, 0))[1])} for m in members]

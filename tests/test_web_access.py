@@ -1,0 +1,233 @@
+"""Access control of the site: every route with every role (and anonymous), never a 500.
+
+Expectations come from two places: each view declares the roles it lets in
+(``web.auth.require``), which gives 302-to-login for anonymous visitors and 403
+for other roles; and a table of key pages with the exact answer per role,
+including scope (a villager of another village gets the same 404 as for a
+household that does not exist).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+import store.all_models  # noqa: F401
+from services import claims as wf
+from services import shop
+from store.db import make_engine
+from store.models_web import User
+from tests.conftest import Clock
+from web.testing import World, build_world
+
+WHO = ("anonymous", "villager", "party_member", "grid_worker", "steward", "secretary", "committee", "shopkeeper", "admin",
+       "auditor", "villager2", "committee2")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One county for the whole walk (CSRF off: this walk is about who may do what)."""
+    from datetime import UTC, datetime
+
+    tmp = tmp_path_factory.mktemp("access")
+    engine = make_engine(f"sqlite:///{tmp / 'web.db'}")
+    clock = Clock(datetime(2026, 6, 1, 0, 0, tzinfo=UTC))
+    w = build_world(engine, clock, tmp / "uploads", WTF_CSRF_ENABLED=False)
+    w.users["villager2"] = "villager2"
+    w.users["committee2"] = "committee2"
+    ctx = w.ctx
+    # Something behind every id: a claim waiting, one on notice, a shop item and a reservation.
+    pending = wf.submit(ctx.ledger, w.actor("grid_worker"), "MB-05", person="P1", description="照顾孤寡老人")
+    on_notice = wf.submit(ctx.ledger, w.actor("grid_worker"), "MB-09", person="P2", description="美丽庭院")
+    wf.approve(ctx.ledger, w.actor("committee"), on_notice.claim.id)  # type: ignore[union-attr]
+    from services.actors import Actor
+
+    item = shop.create_item(ctx, Actor("admin1", "admin"), {"name": "洗衣液", "price": 500, "stock": 10, "picture": "img/shop/laundry.svg"})
+    reservation = shop.reserve(ctx, w.actor("villager"), item.item.id, qty=1)
+    w.ids.update(claim=pending.claim.id, notice_claim=on_notice.claim.id, item=item.item.id, redemption=reservation.id)  # type: ignore[union-attr]
+    with engine.connect() as conn:
+        w.ids["user"] = int(conn.execute(select(User.id).where(User.username == "villager1")).scalar_one())
+    yield w
+    engine.dispose()
+
+
+def sample_values(w: World, name: str) -> list[Any]:
+    """Values to fill a URL argument with: something that exists and something that does not."""
+    table = {
+        "claim_id": [w.ids["claim"], 987654], "objection_id": [987654], "appeal_id": [987654], "evidence_id": [987654],
+        "redemption_id": [w.ids["redemption"], 987654], "item_id": [w.ids["item"], 987654], "version_id": [1, 987654],
+        "user_id": [w.ids["user"], 987654], "village_id": [w.ids["V1"], 987654], "code": ["H1", "NOPE"],
+        "action": ["pick_up", "explode"], "point_type": ["moral", "nope"], "entry_id": [1, 987654], "anything": ["x"],
+        "filename": ["css/site.css"],
+    }
+    return table.get(name, ["1"])
+
+
+def urls_for(w: World, rule: Any) -> list[str]:
+    """Every URL of a rule from the sample values of its arguments (the first value of each, then the others)."""
+    args = sorted(rule.arguments)
+    if not args:
+        return [rule.rule]
+    out = []
+    firsts = {a: sample_values(w, a)[0] for a in args}
+    combos = [firsts] + [{**firsts, a: v} for a in args for v in sample_values(w, a)[1:]]
+    for combo in combos:
+        url = rule.rule
+        for a, v in combo.items():
+            url = re.sub(rf"<(?:[a-z]+:)?{a}>", str(v), url)
+        out.append(url)
+    return out
+
+
+def clients(w: World) -> dict[str, Any]:
+    """One logged-in client per role (logging in is the slow part: once each)."""
+    return {who: w.client(None if who == "anonymous" else who) for who in WHO}
+
+
+def test_every_route_answers_every_role_without_error(world: World) -> None:
+    app = world.app
+    cs = clients(world)
+    checked = 0
+    problems: list[str] = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint in ("static", "auth.logout"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        roles = getattr(view, "roles", None)
+        api = rule.rule.startswith("/api/")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            for url in urls_for(world, rule):
+                for who in WHO:
+                    role = {"villager2": "villager", "committee2": "committee"}.get(who, who)
+                    r = cs[who].open(url, method=method, data={})
+                    checked += 1
+                    code = r.status_code
+                    if code >= 500:
+                        problems.append(f"{who} {method} {url} → {code}")
+                        continue
+                    if api or roles is None:
+                        continue
+                    if who == "anonymous":
+                        if code != 302 or "/login" not in r.headers.get("Location", ""):
+                            problems.append(f"anonymous {method} {url} → {code}, expected a redirect to the login page")
+                    elif role not in roles or (role == "auditor" and method != "GET"):
+                        if code != 403:
+                            problems.append(f"{who} {method} {url} → {code}, expected 403")
+                    elif method == "GET" and code not in (200, 302, 404):
+                        problems.append(f"{who} {method} {url} → {code}, expected 200, 302 or 404")
+    assert checked > 1000
+    assert not problems, "\n".join(problems)
+
+
+# Key pages: the exact answer per visitor (scope included).
+EXPECT: dict[str, dict[str, int]] = {
+    "/": dict.fromkeys(WHO, 200),
+    "/leaderboard?type=moral&scope=village&area=3&kind=year&period=2026": dict.fromkeys(WHO, 200),
+    "/notice": dict.fromkeys(WHO, 200),
+    "/shop": dict.fromkeys(WHO, 200),
+    "/passbook/H2": {"anonymous": 302, "villager": 404, "party_member": 200, "grid_worker": 200, "steward": 200, "secretary": 200,
+                     "committee": 200, "shopkeeper": 200, "admin": 200, "auditor": 200, "villager2": 404, "committee2": 404},
+    "/passbook/H1": {"anonymous": 302, "villager": 200, "party_member": 200, "grid_worker": 200, "steward": 200, "secretary": 200,
+                     "committee": 200, "shopkeeper": 200, "admin": 200, "auditor": 200, "villager2": 404, "committee2": 404},
+    "/passbook/H5": {"anonymous": 302, "villager": 404, "party_member": 404, "grid_worker": 404, "steward": 404, "secretary": 404,
+                     "committee": 404, "shopkeeper": 404, "admin": 200, "auditor": 200, "villager2": 200, "committee2": 200},
+    "/passbook/P2": {"anonymous": 302, "villager": 404, "party_member": 404, "grid_worker": 200, "steward": 200, "secretary": 200,
+                     "committee": 200, "shopkeeper": 200, "admin": 200, "auditor": 200, "villager2": 404, "committee2": 404},
+    "/passbook/M1": {"anonymous": 302, "villager": 404, "party_member": 200, "grid_worker": 404, "steward": 200, "secretary": 200,
+                     "committee": 200, "shopkeeper": 200, "admin": 200, "auditor": 200, "villager2": 404, "committee2": 404},
+    "/admin/rules": {**dict.fromkeys(WHO, 403), "anonymous": 302, "admin": 200, "auditor": 200},
+    "/admin/audit": {**dict.fromkeys(WHO, 403), "anonymous": 302, "admin": 200, "auditor": 200},
+    "/admin/users": {**dict.fromkeys(WHO, 403), "anonymous": 302, "admin": 200, "auditor": 200, "committee": 200, "committee2": 200},
+    "/desk": {**dict.fromkeys(WHO, 403), "anonymous": 302, "secretary": 200, "committee": 200, "committee2": 200, "admin": 200, "auditor": 200},
+    "/shop/counter": {**dict.fromkeys(WHO, 403), "anonymous": 302, "shopkeeper": 200, "admin": 200, "auditor": 200},
+    "/claims/new": {**dict.fromkeys(WHO, 200), "anonymous": 302, "shopkeeper": 403, "auditor": 403},
+}
+
+
+@pytest.mark.parametrize("path", list(EXPECT))
+def test_key_pages_answer_each_role_as_documented(world: World, path: str) -> None:
+    cs = clients(world) if not hasattr(world, "_clients") else world._clients  # type: ignore[attr-defined]
+    world._clients = cs  # type: ignore[attr-defined]
+    got = {who: cs[who].get(path).status_code for who in WHO}
+    assert got == EXPECT[path]
+
+
+def test_not_yours_and_not_there_read_the_same(world: World) -> None:
+    c = world.client("villager")
+    theirs = c.get("/passbook/H5")
+    missing = c.get("/passbook/NO-SUCH")
+    assert theirs.status_code == missing.status_code == 404
+    strip = re.compile(r"NO-SUCH|H5")
+    assert strip.sub("", theirs.get_data(as_text=True)) == strip.sub("", missing.get_data(as_text=True))
+    other_claim = world.client("villager2").get(f"/claims/{world.ids['claim']}")
+    assert other_claim.status_code == 404
+    assert world.client("villager2").get("/claims/987654").status_code == 404
+
+
+def test_auditor_reads_but_never_writes(world: World) -> None:
+    c = world.client("auditor")
+    assert c.get("/admin/rules").status_code == 200
+    assert c.post("/admin/rules", data={"text": "title: x", "action": "publish", "effective": "2026-07-01"}).status_code == 403
+    assert c.post(f"/claims/{world.ids['claim']}/approve", data={}).status_code == 403
+    assert c.post("/admin/users/new", data={"username": "sneaky", "role": "admin"}).status_code == 403
+
+
+def test_every_form_refuses_a_post_without_its_csrf_token(tmp_path: Path, sqlite_engine: Any, clock: Clock) -> None:
+    w = build_world(sqlite_engine, clock, tmp_path / "uploads")
+    c = w.client("admin")
+    posts = [r for r in w.app.url_map.iter_rules() if "POST" in r.methods and not r.rule.startswith("/api/")]
+    assert len(posts) > 15
+    for rule in posts:
+        for url in urls_for(w, rule)[:1]:
+            w.ids.setdefault("claim", 1)
+            w.ids.setdefault("redemption", 1)
+            w.ids.setdefault("item", 1)
+            w.ids.setdefault("user", 1)
+            r = c.post(url, data={"username": "admin1"})
+            assert r.status_code == 400, f"{url} accepted a POST without a CSRF token ({r.status_code})"
+            assert "页面已过期" in r.get_data(as_text=True)
+
+
+def test_session_cookie_is_http_only_and_lax(world: World) -> None:
+    c = world.app.test_client()
+    from web.testing import csrf_token
+
+    token = csrf_token(c, "/login")
+    r = c.post("/login", data={"username": "admin1", "password": world.passwords["admin1"], "csrf_token": token})
+    cookie = next(h for h in r.headers.getlist("Set-Cookie") if h.startswith("jifen_session="))
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+def test_session_cookie_is_secure_outside_debug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from web import create_app
+
+    monkeypatch.delenv("JIFEN_SECURE_COOKIES", raising=False)
+    app = create_app({"SECRET_KEY": "k", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_no_page_lists_a_full_id_number_or_phone(world: World) -> None:
+    c = world.client("admin")
+    for path in ("/admin/people", "/admin/people?q=张三", "/admin/households/H1", "/admin/households/H4", "/passbook/P1"):
+        html = c.get(path).get_data(as_text=True)
+        assert "330825196501011234" not in html
+        assert "13912345678" not in html
+        assert "13800001111" not in html
+    assert "3308**********1234" in c.get("/admin/households/H1").get_data(as_text=True)
+
+
+def test_unknown_claim_ids_and_pages_are_404_never_500(world: World) -> None:
+    c = world.client("admin")
+    for path in ("/claims/0", "/passbook/%00", "/admin/households/%27%3B--", "/admin/rules/version/0", "/shop/item/0",
+                 "/notice/0", "/no/such/page", "/leaderboard?type=nope", "/leaderboard?kind=custom&start=2026-05-01&end=2026-01-01",
+                 "/leaderboard?scope=grid&area=99999", "/leaderboard?period=2026-13", "/desk?period=garbage&threshold=abc"):
+        code = c.get(path).status_code
+        assert code in (200, 400, 404), f"{path} → {code}"

@@ -1,0 +1,169 @@
+"""The branch desk (支部工作台): members' tallies, who is below the line, household-linking coverage,
+the approval queue and a one-click CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from scoring.grades import grade
+from scoring.model import PointType, Ruleset
+from scoring.periods import parse_period, period_key
+from scoring.points import fmt
+from services import claims as wf
+from services import queries
+from services.errors import ServiceError
+from store.models import Area, Branch
+from web.appctx import jifen
+from web.auth import current_actor, require
+from web.forms import DeskQuery, load_form
+from web.views.claims import status_name
+from web.views.public import point_type_name, recent_periods
+
+bp = Blueprint("desk", __name__, url_prefix="/desk")
+DESK_ROLES = ("secretary", "committee", "admin", "auditor")
+VISIT_DAYS = 30
+
+
+def member_types(ruleset: Ruleset) -> list[PointType]:
+    """Point types held by persons (the Party members' tallies first)."""
+    return sorted((pt for pt in ruleset.point_types.values() if pt.holder == "person"), key=lambda p: p.year_end.policy != "reset")
+
+
+def branch_for(args: dict[str, Any]) -> tuple[int, str, int]:
+    """(branch id, name, village id) the desk shows: the actor's own, or the one an administrator picks."""
+    actor = current_actor()
+    ctx = jifen()
+    with ctx.engine.connect() as conn:
+        if actor.county_wide:
+            wanted = args.get("branch")
+            q = select(Branch.id, Branch.name, Branch.village_id)
+            row = conn.execute(q.where(Branch.id == wanted)).first() if wanted else conn.execute(q.order_by(Branch.code)).first()
+        elif actor.branch_id is not None:
+            row = conn.execute(select(Branch.id, Branch.name, Branch.village_id).where(Branch.id == actor.branch_id)).first()
+        else:
+            row = conn.execute(select(Branch.id, Branch.name, Branch.village_id).where(Branch.village_id == actor.village_id)).first()
+    if row is None:
+        abort(404)
+    return int(row.id), str(row.name), int(row.village_id)
+
+
+def desk_data(args: Any) -> dict[str, Any]:
+    """Everything the desk and its export show, from validated query arguments."""
+    ctx = jifen()
+    ruleset = ctx.ruleset()
+    if ruleset is None:
+        abort(404)
+    data, errors = load_form(DeskQuery(), args)
+    data = data or {}
+    branch_id, branch_name, village_id = branch_for(data)
+    types = member_types(ruleset)
+    if not types:
+        abort(404)
+    pt = next((t for t in types if t.key == data.get("type")), types[0])
+    today = ctx.today()
+    period = data.get("period") or period_key(pt.period, today)
+    try:
+        parse_period(period)
+    except ValueError:
+        errors["period"] = _("期间应写作 2026、2026-Q2 或 2026-03。")
+        period = period_key(pt.period, today)
+    lowest = pt.grades[-1].min if pt.grades else 0
+    threshold = int(Decimal(data["threshold"]) * 100) if data.get("threshold") is not None else lowest
+    with ctx.engine.connect() as conn:
+        rows = queries.branch_tallies(conn, branch_id, pt.key, period, today)
+        branches = [(r.id, r.name) for r in conn.execute(select(Branch.id, Branch.name).order_by(Branch.code))] if current_actor().county_wide else []
+        village = conn.execute(select(Area.name).where(Area.id == village_id)).scalar() or ""
+    for r in rows:
+        g = grade(pt, r["score"], r["vetoed"])
+        r["grade"] = g.grade.name if g.grade else ""
+        r["flag"] = r["score"] < threshold or r["vetoed"]
+    rows.sort(key=lambda r: (not r["flag"], r["score"], r["code"]))
+    return {"pt": pt, "pt_name": point_type_name(pt), "types": [(t.key, point_type_name(t)) for t in types], "period": period,
+            "periods": recent_periods(pt.period, today, 6), "threshold": threshold, "rows": rows, "branch_id": branch_id,
+            "branch_name": branch_name, "village_id": village_id, "village": village, "branches": branches, "errors": errors}
+
+
+@bp.route("")
+@require(*DESK_ROLES)
+def index() -> Any:
+    """The desk: members' tallies (flagged below the threshold), linking coverage and the queue at a glance."""
+    d = desk_data(request.args)
+    ctx = jifen()
+    actor = current_actor()
+    coverage = None
+    try:
+        from dataclasses import replace
+
+        backlog = wf_linkage().visit_backlog(ctx.ledger, replace(actor, branch_id=d["branch_id"]) if actor.county_wide else actor,
+                                             days=VISIT_DAYS, branch_id=d["branch_id"])
+    except (ServiceError, ModuleNotFoundError):
+        backlog = None
+    if backlog is not None:
+        linked = sum(m.linked for m in backlog)
+        overdue = sum(len(m.overdue) for m in backlog)
+        coverage = {"members": backlog, "linked": linked, "overdue": overdue, "visited": linked - overdue,
+                    "percent": round(100 * (linked - overdue) / linked) if linked else 0, "days": VISIT_DAYS}
+    queue = wf.review_queue(ctx.ledger, actor, limit=200) if actor.role != "auditor" else \
+        wf.list_claims(ctx.ledger, actor, status=wf.SUBMITTED, village_id=d["village_id"], limit=200)
+    flagged = sum(1 for r in d["rows"] if r["flag"])
+    return render_template("desk/index.html", **d, coverage=coverage, queue=queue[:10], queue_count=len(queue), flagged=flagged,
+                           export_url=url_for("desk.export", branch=d["branch_id"] if actor.county_wide else None, type=d["pt"].key,
+                                              period=d["period"], threshold=fmt(d["threshold"])))
+
+
+def wf_linkage() -> Any:
+    """The household-linking service (imported late: it is optional for the desk)."""
+    from services import linkage
+
+    return linkage
+
+
+@bp.route("/export.csv")
+@require(*DESK_ROLES)
+def export() -> Any:
+    """The members' tallies as CSV (UTF-8 with BOM so Excel opens the Chinese correctly)."""
+    d = desk_data(request.args)
+    out = io.StringIO()
+    out.write("\ufeff")
+    w = csv.writer(out)
+    w.writerow([_("编号"), _("姓名"), _("积分类型"), _("期间"), _("得分"), _("等级"), _("一票否决"), _("低于提醒线")])
+    for r in d["rows"]:
+        w.writerow([r["code"], r["name"], d["pt_name"], d["period"], fmt(r["score"]), r["grade"],
+                    _("是") if r["vetoed"] else "", _("是") if r["flag"] else ""])
+    from web.auth import audit
+
+    audit("desk.export", f"branch:{d['branch_id']}", type=d["pt"].key, period=d["period"], rows=len(d["rows"]))
+    name = f"branch-{d['branch_id']}-{d['pt'].key}-{d['period']}.csv"
+    return Response(out.getvalue(), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@bp.route("/queue")
+@require(*DESK_ROLES)
+def queue() -> Any:
+    """The approval queue: claims to review, objections and appeals to decide, approved claims waiting for notice."""
+    ctx = jifen()
+    actor = current_actor()
+    village = None if actor.county_wide else actor.village_id
+    to_review = wf.review_queue(ctx.ledger, actor, limit=200) if actor.role != "auditor" else \
+        wf.list_claims(ctx.ledger, actor, status=wf.SUBMITTED, limit=200)
+    disputed = wf.list_claims(ctx.ledger, actor, status=[wf.OBJECTED, wf.APPEALED], village_id=village, limit=200)
+    waiting = wf.list_claims(ctx.ledger, actor, status=wf.APPROVED, village_id=village, limit=200)
+    on_notice = wf.list_claims(ctx.ledger, actor, status=wf.ON_NOTICE, village_id=village, limit=200)
+    return render_template("desk/queue.html", to_review=to_review, disputed=disputed, waiting=waiting, on_notice=on_notice,
+                           status_name=status_name)
+
+
+def init_app(app: Flask) -> None:
+    """Register the desk pages."""
+    app.register_blueprint(bp)
+
+
+__all__ = ["Ruleset", "bp", "init_app"]

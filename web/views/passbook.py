@@ -1,0 +1,208 @@
+"""The passbook (存折): balances, grade and what the next grade needs, the year's chart and a history that explains itself."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import Connection, func, or_, select
+
+from scoring.model import Ruleset
+from services import queries
+from store.models import Claim, EventRecord, Household, Membership, Person, RulesVersion
+from web.appctx import jifen
+from web.auth import EVERYONE, STAFF, current_actor, require
+from web.charts import balance_chart, monthly_balances
+from web.i18n import lang
+from web.scope import Place, can_view, place_of
+from web.views.public import point_type_name
+
+bp = Blueprint("passbook", __name__, url_prefix="/passbook")
+PAGE = 30
+
+
+def month_labels() -> list[str]:
+    """Month names for the chart axis."""
+    if lang() == "en":
+        return ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    return [f"{m}月" for m in range(1, 13)]
+
+
+def kind_label(kind: str) -> str:
+    """What kind of ledger line it is, for people."""
+    return {
+        "award": _("记分"), "reversal": _("冲正"), "spend": _("兑换"), "refund": _("退回"),
+        "close": _("年度结转"), "expire": _("到期"),
+    }.get(kind, kind)
+
+
+def source_label(source: str) -> str:
+    """Where a line came from."""
+    return {
+        "web": _("网站"), "api": _("接口"), "import": _("批量导入"), "scheduler": _("系统定时"), "shop": _("积分超市"),
+        "cli": _("命令行"), "claim": _("申报审核"),
+    }.get(source, source)
+
+
+def holder_place(conn: Connection, code: str, day: date) -> Place:
+    """The holder behind a code, or 404 — also when it exists but is outside the visitor's scope."""
+    holder = queries.holder_by_code(conn, code)
+    if holder is None:
+        abort(404)
+    place = place_of(conn, holder.kind, holder.id, day)
+    if place is None or not can_view(conn, current_actor(), place, day):
+        abort(404)
+    return place
+
+
+def _members(conn: Connection, household_id: int, day: date) -> list[Any]:
+    return list(conn.execute(select(Person.code, Person.name).join(Membership, Membership.person_id == Person.id).where(  # type: ignore[arg-type]
+        Membership.household_id == household_id, Membership.valid_from <= day,
+        or_(Membership.valid_to.is_(None), Membership.valid_to > day)).order_by(Person.code)))  # type: ignore[union-attr, operator]
+
+
+def _evidence(conn: Connection, keys: list[str]) -> dict[str, list[tuple[int, str]]]:
+    """Evidence photos of the claims behind entries, by entry key."""
+    if not keys:
+        return {}
+    try:
+        from store.models_workflow import Evidence
+    except ModuleNotFoundError:  # the workflow tables are not installed
+        return {}
+    rows = conn.execute(select(Claim.key, Evidence.id, Evidence.filename).join(Evidence, Evidence.claim_id == Claim.id)  # type: ignore[arg-type]
+                        .where(Claim.key.in_(keys)).order_by(Evidence.id))  # type: ignore[attr-defined]
+    out: dict[str, list[tuple[int, str]]] = {}
+    for key, eid, name in rows:
+        out.setdefault(key, []).append((eid, name))
+    return out
+
+
+def _event_notes(conn: Connection, event_keys: list[str]) -> dict[str, str]:
+    """The description typed with each event (what happened, in the enterer's words)."""
+    keys = [k for k in event_keys if k]
+    if not keys:
+        return {}
+    out = {}
+    for key, payload in conn.execute(select(EventRecord.event_key, EventRecord.payload).where(EventRecord.event_key.in_(keys))):  # type: ignore[attr-defined]
+        try:
+            data = json.loads(payload or "{}")
+        except ValueError:
+            continue
+        text = data.get("description") or (data.get("fields") or {}).get("note") or (data.get("fields") or {}).get("summary") or ""
+        if text:
+            out[key] = str(text)
+    return out
+
+
+def history_lines(conn: Connection, ruleset: Ruleset, place: Place, point_type: str | None, page: int) -> list[dict[str, Any]]:
+    """A page of the holder's entries, each with its explanation, rules version and evidence."""
+    rows = queries.history(conn, place.kind, place.id, point_type, PAGE + 1, (page - 1) * PAGE)
+    names = {r.id: r.name for r in ruleset.rules.values()}
+    versions = {v: (eff, title) for v, eff, title in conn.execute(select(RulesVersion.version, func.min(RulesVersion.effective), func.min(RulesVersion.title)).group_by(RulesVersion.version))}
+    evidence = _evidence(conn, [r["key"] for r in rows])
+    notes = _event_notes(conn, [r["event_key"] for r in rows])
+    out = []
+    for r in rows:
+        info = queries.explain(conn, r["id"], names, lang()) or {}
+        pt = ruleset.point_types.get(r["point_type"])
+        out.append({
+            **info, "day": r["local_day"], "amount_raw": r["amount"], "kind_label": kind_label(r["kind"]),
+            "source_label": source_label(r["source"]), "point_type_name": point_type_name(pt) if pt else r["point_type"],
+            "unit": pt.unit if pt else "", "version_info": versions.get(r["rules_version"]), "evidence": evidence.get(r["key"], []),
+            "description": notes.get(r["event_key"], ""), "note": r["note"],
+        })
+    return out
+
+
+@bp.route("")
+@require(*EVERYONE)
+def mine() -> Any:
+    """One's own passbook: the household's for a villager, one's own for a Party member; staff search instead."""
+    actor = current_actor()
+    ctx = jifen()
+    with ctx.engine.connect() as conn:
+        if actor.person_id is not None:
+            code = conn.execute(select(Person.code).where(Person.id == actor.person_id)).scalar()
+        elif actor.household_id is not None:
+            code = conn.execute(select(Household.code).where(Household.id == actor.household_id)).scalar()
+        else:
+            code = None
+    if code is None:
+        return redirect(url_for("passbook.search"))
+    return redirect(url_for("passbook.show", code=code))
+
+
+@bp.route("/search")
+@require(*STAFF)
+def search() -> Any:
+    """Find a household or villager within one's scope by code or name."""
+    q = request.args.get("q", "").strip()[:50]
+    results: list[dict[str, Any]] = []
+    ctx = jifen()
+    day = ctx.today()
+    actor = current_actor()
+    if q:
+        like = f"%{q}%"
+        with ctx.engine.connect() as conn:
+            found = [("h", r.id) for r in conn.execute(select(Household.id).where(or_(Household.code == q, Household.head_name.like(like))).limit(200))]  # type: ignore[attr-defined]
+            found += [("p", r.id) for r in conn.execute(select(Person.id).where(or_(Person.code == q, Person.name.like(like))).limit(200))]  # type: ignore[attr-defined]
+            for kind, ident in found:
+                place = place_of(conn, kind, ident, day)
+                if place is not None and can_view(conn, actor, place, day):
+                    results.append({"kind": kind, "code": place.code, "name": place.name})
+                if len(results) >= 50:
+                    break
+    return render_template("passbook/search.html", q=q, results=results)
+
+
+@bp.route("/<code>")
+@require(*EVERYONE)
+def show(code: str) -> Any:
+    """A holder's passbook: balances, grades, the chart of one point type over the year, explained history."""
+    ctx = jifen()
+    ruleset = ctx.ruleset()
+    if ruleset is None:
+        abort(404)
+    day = ctx.today()
+    try:
+        page = max(1, min(int(request.args.get("page", "1")), 10000))
+    except ValueError:
+        page = 1
+    with ctx.engine.connect() as conn:
+        place = holder_place(conn, code, day)
+        lines = queries.account_lines(conn, ruleset, place.kind, place.id, day)
+        for line in lines:
+            pt = ruleset.point_types[line.point_type]
+            line.display_name = point_type_name(pt)  # type: ignore[attr-defined]
+            top = pt.grades[0].min if pt.grades else 0
+            line.progress = max(0, min(100, int(100 * line.score / top))) if top > 0 else 0  # type: ignore[attr-defined]
+        chosen = request.args.get("type") or (lines[0].point_type if lines else "")
+        if chosen and chosen not in {ln.point_type for ln in lines}:
+            abort(404)
+        chart = table = None
+        if chosen:
+            year_start, year_end = date(day.year, 1, 1), date(day.year, 12, 31)
+            opening, series = queries.balance_series(conn, chosen, place.kind, place.id, year_start, year_end)
+            pt = ruleset.point_types[chosen]
+            chart = balance_chart(opening, series, year_start, year_end, day,
+                                  _("%(name)s %(year)s 年余额走势", name=point_type_name(pt), year=day.year), month_labels(), pt.unit)
+            table = monthly_balances(opening, series, day.year, day)
+        history = history_lines(conn, ruleset, place, chosen or None, page)
+        household = None
+        members: list[Any] = []
+        if place.kind == "h":
+            members = _members(conn, place.id, day)
+        elif place.household_id is not None:
+            household = conn.execute(select(Household.code, Household.head_name).where(Household.id == place.household_id)).first()
+    more = len(history) > PAGE
+    return render_template("passbook/show.html", place=place, lines=lines, chosen=chosen, chart=chart, table=table,
+                           history=history[:PAGE], page=page, more=more, members=members, household=household,
+                           year=day.year, month_labels=month_labels())
+
+
+def init_app(app: Flask) -> None:
+    """Register the passbook pages."""
+    app.register_blueprint(bp)
