@@ -49,7 +49,9 @@ def ensure_venv() -> None:
 def main(argv: list[str]) -> None:
     """Dispatch the sub-command."""
     ensure_venv()
-    command = argv[0] if argv else "serve"
+    if not argv or argv[0].startswith("-"):
+        argv = ["serve", *argv]  # `python3 run.py --size tiny` serves with options
+    command = argv[0]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if command == "test":
         sh(str(PY), "-m", "ruff", "check", ".")
