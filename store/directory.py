@@ -1,33 +1,27 @@
 """Who is where on a given day: codes to ids, households, grids, tiers, branches.
 
 Loaded per batch for just the people and households a batch names, so memory
-stays bounded however large the county is.
+stays bounded however large the county is. A ``Directory`` may be kept across
+the batches of one import (``Ledger.caching``); it then loads each person and
+household once, and starts afresh when it holds more than ``MAX_CACHED``.
+
+The look-ups are plain driver statements (no ORM, no per-row type
+processing): they run for every batch of an import.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, select
-
-from store.models import (
-    Area,
-    Branch,
-    Household,
-    HouseholdGrid,
-    HouseholdTier,
-    Membership,
-    PartyMember,
-    Person,
-)
+from sqlalchemy import Connection
 
 T = TypeVar("T")
 Interval = tuple[date, date | None, Any]
 CHUNK = 900  # stay under every database's limit of bound parameters
+MAX_CACHED = 100_000  # persons + households kept between batches before the cache starts afresh
 
 
 @dataclass(frozen=True)
@@ -41,9 +35,10 @@ class Scope:
 
 
 def _at(intervals: Sequence[Interval] | None, day: date) -> Any:
-    for start, end, value in intervals or ():
-        if start <= day and (end is None or day < end):
-            return value
+    if intervals:
+        for start, end, value in intervals:
+            if start <= day and (end is None or day < end):
+                return value
     return None
 
 
@@ -53,6 +48,35 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
         yield items[i : i + size]
 
 
+def placeholder(conn: Connection) -> str:
+    """The driver's positional placeholder: ``?`` for SQLite, ``%s`` for psycopg."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def select_in(conn: Connection, sql: str, values: Sequence[Any], *before: Any) -> list[Any]:
+    """Run ``sql`` (with ``{in}`` for the list) once per chunk of ``values``; all rows."""
+    ph = placeholder(conn)
+    rows: list[Any] = []
+    for part in chunks(values):
+        text = sql.replace("{in}", ", ".join([ph] * len(part))).replace("{p}", ph)
+        rows.extend(conn.exec_driver_sql(text, (*before, *part)).fetchall())
+    return rows
+
+
+class _Days:
+    """Dates as the driver returns them (``date`` on PostgreSQL, ISO text on SQLite), made dates once."""
+
+    def __init__(self) -> None:
+        self.seen: dict[Any, date | None] = {None: None}
+
+    def __call__(self, value: Any) -> Any:
+        d = self.seen.get(value, False)
+        if d is False:
+            d = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+            self.seen[value] = d
+        return d
+
+
 class Directory:
     """Codes and places for one batch; ``prepare`` first, then ask by id and day."""
 
@@ -60,24 +84,34 @@ class Directory:
         self.conn = conn
         self.person_ids: dict[str, int] = {}
         self.household_ids: dict[str, int] = {}
-        self.homes: dict[int, list[Interval]] = defaultdict(list)
-        self.grids: dict[int, list[Interval]] = defaultdict(list)
-        self.tiers: dict[int, list[Interval]] = defaultdict(list)
-        self.branches: dict[int, list[Interval]] = defaultdict(list)
+        self.homes: dict[int, list[Interval]] = {}
+        self.grids: dict[int, list[Interval]] = {}
+        self.tiers: dict[int, list[Interval]] = {}
+        self.branches: dict[int, list[Interval]] = {}
         self.household_village: dict[int, int] = {}
-        areas = conn.execute(select(Area.id, Area.level, Area.parent_id)).all()
-        parent = {a.id: a.parent_id for a in areas}
-        self.grid_place = {a.id: (a.parent_id, parent.get(a.parent_id)) for a in areas if a.level == "grid"}
-        self.village_branch = dict(conn.execute(select(Branch.village_id, Branch.id)).all())  # type: ignore[arg-type]
+        self._day = _Days()
+        self._scopes: dict[tuple[int, int | None], Scope | None] = {}
+        areas = conn.exec_driver_sql("SELECT id, level, parent_id FROM area").fetchall()
+        parent = {a[0]: a[2] for a in areas}
+        self.grid_place = {a[0]: (a[2], parent.get(a[2])) for a in areas if a[1] == "grid"}
+        self.village_branch: dict[int, int] = dict(conn.exec_driver_sql("SELECT village_id, id FROM branch").fetchall())  # type: ignore[arg-type]
+
+    def size(self) -> int:
+        """How many persons and households are loaded."""
+        return len(self.person_ids) + len(self.household_ids)
+
+    def use(self, conn: Connection) -> None:
+        """Ask through another connection (the next batch's transaction)."""
+        self.conn = conn
 
     def prepare(self, person_codes: Iterable[str], household_codes: Iterable[str]) -> None:
         """Load ids and histories of the people and households named (and their homes)."""
         pcodes = sorted(set(person_codes) - self.person_ids.keys())
-        for part in chunks(pcodes):
-            self.person_ids.update(self.conn.execute(select(Person.code, Person.id).where(Person.code.in_(part))).all())  # type: ignore[arg-type, attr-defined]
+        if pcodes:
+            self.person_ids.update(select_in(self.conn, "SELECT code, id FROM person WHERE code IN ({in})", pcodes))
         hcodes = sorted(set(household_codes) - self.household_ids.keys())
-        for part in chunks(hcodes):
-            self.household_ids.update(self.conn.execute(select(Household.code, Household.id).where(Household.code.in_(part))).all())  # type: ignore[arg-type, attr-defined]
+        if hcodes:
+            self.household_ids.update(select_in(self.conn, "SELECT code, id FROM household WHERE code IN ({in})", hcodes))
         pids = sorted({self.person_ids[c] for c in pcodes if c in self.person_ids})
         self.load_people(pids)
         hids = {self.household_ids[c] for c in hcodes if c in self.household_ids}
@@ -87,20 +121,34 @@ class Directory:
 
     def load_people(self, pids: Sequence[int]) -> None:
         """Households and Party branches of these people over time."""
-        for part in chunks(pids):
-            for m in self.conn.execute(select(Membership.person_id, Membership.valid_from, Membership.valid_to, Membership.household_id).where(Membership.person_id.in_(part))):  # type: ignore[attr-defined]
-                self.homes[m[0]].append((m[1], m[2], m[3]))
-            for m in self.conn.execute(select(PartyMember.person_id, PartyMember.valid_from, PartyMember.valid_to, PartyMember.branch_id).where(PartyMember.person_id.in_(part))):  # type: ignore[attr-defined]
-                self.branches[m[0]].append((m[1], m[2], m[3]))
+        if not pids:
+            return
+        day = self._day
+        homes, branches = self.homes, self.branches
+        for pid in pids:
+            homes.setdefault(pid, [])
+        sql = "SELECT person_id, valid_from, valid_to, household_id FROM membership WHERE person_id IN ({in})"
+        for m in select_in(self.conn, sql, pids):
+            homes[m[0]].append((day(m[1]), day(m[2]), m[3]))
+        sql = "SELECT person_id, valid_from, valid_to, branch_id FROM partymember WHERE person_id IN ({in})"
+        for m in select_in(self.conn, sql, pids):
+            branches.setdefault(m[0], []).append((day(m[1]), day(m[2]), m[3]))
 
     def load_households(self, hids: Sequence[int]) -> None:
         """Grids, tiers and villages of these households over time."""
-        for part in chunks(hids):
-            for h in self.conn.execute(select(HouseholdGrid.household_id, HouseholdGrid.valid_from, HouseholdGrid.valid_to, HouseholdGrid.grid_id).where(HouseholdGrid.household_id.in_(part))):  # type: ignore[attr-defined]
-                self.grids[h[0]].append((h[1], h[2], h[3]))
-            for h in self.conn.execute(select(HouseholdTier.household_id, HouseholdTier.valid_from, HouseholdTier.valid_to, HouseholdTier.tier).where(HouseholdTier.household_id.in_(part))):  # type: ignore[attr-defined]
-                self.tiers[h[0]].append((h[1], h[2], h[3]))
-            self.household_village.update(self.conn.execute(select(Household.id, Household.village_id).where(Household.id.in_(part))).all())  # type: ignore[arg-type, union-attr]
+        if not hids:
+            return
+        day = self._day
+        grids, tiers = self.grids, self.tiers
+        sql = "SELECT household_id, valid_from, valid_to, grid_id FROM householdgrid WHERE household_id IN ({in})"
+        for h in select_in(self.conn, sql, hids):
+            grids.setdefault(h[0], []).append((day(h[1]), day(h[2]), h[3]))
+        sql = "SELECT household_id, valid_from, valid_to, tier FROM householdtier WHERE household_id IN ({in})"
+        for h in select_in(self.conn, sql, hids):
+            tiers.setdefault(h[0], []).append((day(h[1]), day(h[2]), h[3]))
+        self.household_village.update(select_in(self.conn, "SELECT id, village_id FROM household WHERE id IN ({in})", hids))
+        for hid in hids:
+            self.household_village.setdefault(hid, 0)
 
     def home(self, person_id: int, day: date) -> int | None:
         """The person's household on a day."""
@@ -121,6 +169,10 @@ class Directory:
         grid = _at(self.grids.get(household_id), day)
         if grid is None:
             return None
-        village, township = self.grid_place.get(grid, (None, None))
-        branch = member_of or self.village_branch.get(village) or 0
-        return Scope(grid, village or 0, township or 0, branch)
+        key = (grid, member_of)
+        scope = self._scopes.get(key)
+        if scope is None:
+            village, township = self.grid_place.get(grid, (None, None))
+            branch = member_of or self.village_branch.get(village) or 0  # type: ignore[arg-type]
+            scope = self._scopes[key] = Scope(grid, village or 0, township or 0, branch)
+        return scope

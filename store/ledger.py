@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Engine, func, select, update
 
@@ -24,8 +27,8 @@ from scoring.grades import closing_delta, grade
 from scoring.loader import load_rules
 from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
 from scoring.periods import PERIODS, local_date, parse_period, window_keys
-from store.db import insert_ignore, lock_holders, upsert_add, upsert_set, writer
-from store.directory import Directory, Scope, chunks
+from store.db import insert_ignore, lock_holders, upsert_add, writer
+from store.directory import MAX_CACHED, Directory, Scope, chunks, select_in
 from store.models import (
     Balance,
     Claim,
@@ -105,45 +108,136 @@ class Overdraft(Exception):
         self.balance, self.amount = balance, amount
 
 
-class CounterState:
-    """The scoring core's ``State`` over counters preloaded for a batch; writes are kept for flushing."""
+class _Statements:
+    """Plain driver statements for the ledger's bulk writes, built once per dialect and table.
 
-    def __init__(self, values: dict[tuple[str, int, str], int]):
+    SQLAlchemy's ``executemany`` processes every parameter of every row in
+    Python; a batch writes tens of thousands of rows, so the rows go to the
+    driver's own ``executemany`` as tuples instead. Each column's value still
+    passes through that column's own bind processor (the ``UTCDateTime`` and
+    date types on SQLite, for instance), so what is stored is exactly what the
+    ORM would store. The same SQL (``ON CONFLICT … DO UPDATE``) runs on SQLite
+    and PostgreSQL.
+    """
+
+    _cache: ClassVar[dict[tuple[str, str, str], _Statements]] = {}
+
+    def __init__(self, conn: Connection, table: Any, mode: str, keys: Sequence[str] = (), cols: Sequence[str] = ()):
+        columns = [c for c in table.c if not (c.primary_key and c.autoincrement is not False and c.name == "id")]
+        self.names = [c.name for c in columns]
+        self.get = itemgetter(*self.names)
+        self.procs = [(i, p) for i, c in enumerate(columns) if (p := c.type._cached_bind_processor(conn.dialect))]
+        ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        q = ", ".join(f'"{n}"' for n in self.names)
+        sql = f'INSERT INTO "{table.name}" ({q}) VALUES ({", ".join([ph] * len(self.names))})'
+        if mode != "insert":
+            conflict = ", ".join(f'"{k}"' for k in keys)
+            if mode == "add":
+                sets = ", ".join(f'"{c}" = "{table.name}"."{c}" + excluded."{c}"' for c in cols)
+            else:
+                sets = ", ".join(f'"{c}" = excluded."{c}"' for c in cols)
+            sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
+        self.sql = sql
+
+    @classmethod
+    def of(cls, conn: Connection, table: Any, mode: str = "insert", keys: Sequence[str] = (), cols: Sequence[str] = ()) -> _Statements:
+        """The statement for a table and mode (insert, add, set), built on first use."""
+        k = (conn.dialect.name, table.name, mode)
+        st = cls._cache.get(k)
+        if st is None:
+            st = cls._cache[k] = cls(conn, table, mode, keys, cols)
+        return st
+
+    def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Write dict rows (every column present) with one ``executemany``."""
+        if not rows:
+            return
+        get = self.get
+        params = [get(r) for r in rows]
+        self.run_tuples(conn, params)
+
+    def run_tuples(self, conn: Connection, params: list[Any]) -> None:
+        """Write rows given as tuples in column order."""
+        if not params:
+            return
+        if self.procs:
+            procs = self.procs
+            memo: dict[tuple[int, Any], Any] = {}
+            out = []
+            for t in params:
+                row = list(t)
+                for i, proc in procs:
+                    v = row[i]
+                    if v is not None:
+                        k = (i, v)
+                        c = memo.get(k, memo)
+                        if c is memo:
+                            c = memo[k] = proc(v)
+                        row[i] = c
+                out.append(tuple(row))
+            params = out
+        for part in chunks(params, 50_000):
+            conn.exec_driver_sql(self.sql, part)  # type: ignore[arg-type]
+
+
+def _tuples(rows: list[dict[str, Any]], st: _Statements) -> list[Any] | None:
+    try:
+        return [st.get(r) for r in rows]
+    except KeyError:
+        return None  # a row without every column: let SQLAlchemy fill the defaults
+
+
+class CounterState:
+    """The scoring core's ``State`` over counters preloaded for a batch; writes are kept for flushing.
+
+    Values are kept by (holder key, counter key) exactly as the core names them
+    (``p:12``), so a read or write is one dictionary operation.
+    """
+
+    def __init__(self, values: dict[tuple[str, str], int]):
         self.values = values
-        self.dirty: set[tuple[str, int, str]] = set()
+        self.dirty: set[tuple[str, str]] = set()
 
     def get(self, holder: str, key: str) -> int:
         """A counter's value, 0 when never set."""
-        kind, ident = split_holder(holder)
-        return self.values.get((kind, ident, key), 0)
+        return self.values.get((holder, key), 0)
 
     def put(self, holder: str, key: str, value: int) -> None:
         """Set a counter; flushed with the batch."""
-        kind, ident = split_holder(holder)
-        self.values[(kind, ident, key)] = value
-        self.dirty.add((kind, ident, key))
+        k = (holder, key)
+        self.values[k] = value
+        self.dirty.add(k)
 
     @classmethod
     def load(cls, conn: Connection, holders: set[tuple[str, int]]) -> CounterState:
         """The counters of these holders."""
-        values: dict[tuple[str, int, str], int] = {}
+        values: dict[tuple[str, str], int] = {}
         by_kind: dict[str, list[int]] = defaultdict(list)
         for kind, ident in holders:
             by_kind[kind].append(ident)
         for kind, ids in by_kind.items():
-            for part in chunks(sorted(ids)):
-                rows = conn.execute(
-                    select(COUNTER.c.holder_id, COUNTER.c.key, COUNTER.c.value).where(
-                        COUNTER.c.holder_kind == kind, COUNTER.c.holder_id.in_(part)
-                    )
-                )
-                for hid, key, value in rows:
-                    values[(kind, hid, key)] = value
+            sql = "SELECT holder_id, key, value FROM counter WHERE holder_kind = {p} AND holder_id IN ({in})"
+            prefix = kind + ":"
+            for hid, key, value in select_in(conn, sql, sorted(ids), kind):
+                values[(prefix + str(hid), key)] = value
         return cls(values)
 
     def rows(self) -> list[dict[str, Any]]:
         """The changed counters as rows."""
-        return [{"holder_kind": k, "holder_id": h, "key": key, "value": self.values[(k, h, key)]} for k, h, key in self.dirty]
+        out = []
+        for holder, key in self.dirty:
+            kind, ident = split_holder(holder)
+            out.append({"holder_kind": kind, "holder_id": ident, "key": key, "value": self.values[(holder, key)]})
+        return out
+
+    def tuples(self) -> list[tuple[str, int, str, int]]:
+        """The changed counters as (holder_kind, holder_id, key, value)."""
+        out = []
+        values = self.values
+        for k in self.dirty:
+            holder, key = k
+            out.append((holder[0], int(holder[2:]), key, values[k]))
+        return out
 
 
 class _Batch:
@@ -152,27 +246,33 @@ class _Batch:
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
         self.claims: list[dict[str, Any]] = []
-        self.events: list[dict[str, Any]] = []
-        self.balances: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
+        self.events: list[tuple[Any, ...]] = []  # event records in EVENT's column order
+        self.balances: dict[tuple[str, str, int], list[int]] = {}
         self.tallies: dict[tuple[str, str, str, int, int], list[int]] = {}
 
     def add_entry(self, row: dict[str, Any], scope: Scope, scoring: bool) -> None:
         """Queue an entry and its effect on the balance and (for rule entries) the tallies."""
         self.entries.append(row)
-        bal = self.balances[(row["point_type"], row["holder_kind"], row["holder_id"])]
-        bal[0] += row["amount"]
+        amount = row["amount"]
+        k = (row["point_type"], row["holder_kind"], row["holder_id"])
+        bal = self.balances.get(k)
+        if bal is None:
+            bal = self.balances[k] = [0, 0]
+        bal[0] += amount
         if scoring:
-            bal[1] += row["amount"]
-            self.add_tally(row["point_type"], row["holder_kind"], row["holder_id"], row["local_day"], scope, row["amount"], int(row["veto"]))
+            bal[1] += amount
+            self.add_tally(k[0], k[1], k[2], row["local_day"], scope, amount, 1 if row["veto"] else 0)
 
     def add_tally(self, pt: str, hk: str, hid: int, day: date, scope: Scope, amount: int, vetoes: int) -> None:
         """Add to the month, quarter and year tallies of the entry's day and grid."""
-        keys = window_keys(day)
-        for period in PERIODS:
-            k = (pt, keys[period], hk, hid, scope.grid_id)
-            t = self.tallies.get(k)
+        keys = _period_keys(day)
+        grid = scope.grid_id
+        tallies = self.tallies
+        for period in keys:
+            k = (pt, period, hk, hid, grid)
+            t = tallies.get(k)
             if t is None:
-                self.tallies[k] = [amount, vetoes, scope.village_id, scope.township_id, scope.branch_id]
+                tallies[k] = [amount, vetoes, scope.village_id, scope.township_id, scope.branch_id]
             else:
                 t[0] += amount
                 t[1] += vetoes
@@ -180,26 +280,58 @@ class _Batch:
     def flush(self, conn: Connection, state: CounterState | None) -> None:
         """Write everything in the open transaction."""
         if self.events:
-            conn.execute(EVENT.insert(), self.events)
+            _Statements.of(conn, EVENT).run_tuples(conn, self.events)
         if self.entries:
-            conn.execute(ENTRY.insert(), self.entries)
+            st = _Statements.of(conn, ENTRY)
+            params = _tuples(self.entries, st)
+            if params is None:
+                conn.execute(ENTRY.insert(), self.entries)
+            else:
+                st.run_tuples(conn, params)
         if self.claims:
             conn.execute(CLAIM.insert(), self.claims)
-        upsert_add(conn, BALANCE, [
-            {"point_type": pt, "holder_kind": hk, "holder_id": hid, "amount": a, "earned": e}
-            for (pt, hk, hid), (a, e) in self.balances.items()
-        ], ("point_type", "holder_kind", "holder_id"), ("amount", "earned"))
-        upsert_add(conn, TALLY, [
-            {"point_type": pt, "period": per, "holder_kind": hk, "holder_id": hid, "grid_id": g,
-             "amount": a, "vetoes": v, "village_id": vil, "township_id": tw, "branch_id": br}
-            for (pt, per, hk, hid, g), (a, v, vil, tw, br) in self.tallies.items()
-        ], ("point_type", "period", "holder_kind", "holder_id", "grid_id"), ("amount", "vetoes"))
-        if state is not None:
-            upsert_set(conn, COUNTER, state.rows(), ("holder_kind", "holder_id", "key"), ("value",))
+        if self.balances:
+            _Statements.of(conn, BALANCE, "add", ("point_type", "holder_kind", "holder_id"), ("amount", "earned")).run_tuples(
+                conn, [(pt, hk, hid, a, e) for (pt, hk, hid), (a, e) in self.balances.items()])
+        if self.tallies:
+            # Column order of the table: point_type, period, holder_kind, holder_id, grid_id, village_id,
+            # township_id, branch_id, amount, vetoes. Holders are locked, so no two writers meet on a row.
+            st = _Statements.of(conn, TALLY, "add", ("point_type", "period", "holder_kind", "holder_id", "grid_id"), ("amount", "vetoes"))
+            assert st.names == ["point_type", "period", "holder_kind", "holder_id", "grid_id", "village_id", "township_id", "branch_id", "amount", "vetoes"], st.names
+            st.run_tuples(conn, [(pt, per, hk, hid, g, vil, tw, br, a, v)
+                                 for (pt, per, hk, hid, g), (a, v, vil, tw, br) in self.tallies.items()])
+        if state is not None and state.dirty:
+            st = _Statements.of(conn, COUNTER, "set", ("holder_kind", "holder_id", "key"), ("value",))
+            assert st.names == ["holder_kind", "holder_id", "key", "value"], st.names
+            st.run_tuples(conn, state.tuples())
+
+
+@lru_cache(maxsize=1024)
+def _period_keys(day: date) -> tuple[str, ...]:
+    keys = window_keys(day)
+    return tuple(keys[p] for p in PERIODS)
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+_EXPLAINED: dict[tuple[Any, ...], str] = {}
+_PLAIN = (str, int)  # exact types whose equal values encode alike (not bool, Decimal: 2 == 2.0 == True)
 
 
 def _explain(draft: Draft) -> str:
-    return json.dumps([[s.code, s.params] for s in draft.steps], ensure_ascii=False, default=str)
+    """The draft's steps as JSON; the same steps (most entries repeat a few shapes) are encoded once."""
+    try:
+        key = tuple((s.code, *((k, v if type(v) in _PLAIN else (type(v), str(v))) for k, v in s.params.items()))
+                    for s in draft.steps)
+        text = _EXPLAINED.get(key)
+    except TypeError:  # a parameter that cannot be a dictionary key
+        key, text = None, None  # type: ignore[assignment]
+    if text is None:
+        text = _ENCODER.encode([[s.code, s.params] for s in draft.steps])
+        if key is not None:
+            if len(_EXPLAINED) > 50_000:
+                _EXPLAINED.clear()
+            _EXPLAINED[key] = text
+    return text
 
 
 class Ledger:
@@ -212,6 +344,8 @@ class Ledger:
         self._versions: VersionTable | None = None
         self._versions_stamp: tuple[int, int] | None = None
         self._by_hash: dict[str, Ruleset] = {}
+        self._caching = False
+        self._cached_directory: Directory | None = None
 
     # ------------------------------------------------------------------ rules versions
     def versions(self, conn: Connection | None = None) -> VersionTable:
@@ -254,8 +388,8 @@ class Ledger:
         versions = self.versions(conn)
         engine = ScoringEngine(versions)
         tz = engine.tz
-        directory = Directory(conn)
-        directory.prepare((i.person for i in batch if i.person), (i.household for i in batch if i.household))
+        directory = self._directory(conn)
+        directory.prepare({i.person for i in batch if i.person}, {i.household for i in batch if i.household})
         now = self.clock()
         results: list[RecordResult] = []
         prepared: list[tuple[Incoming, Event, RecordResult, date]] = []
@@ -304,10 +438,8 @@ class Ledger:
             res.skipped = outcome.skipped
             self._queue(out, inc, event, day, outcome.drafts, outcome.ruleset, directory, res, now, tz)
             if not claim_posting:
-                out.events.append({
-                    "event_key": inc.key, "type": inc.type, "occurred_at": to_utc(inc.occurred_at),
-                    "recorded_at": now, "source": inc.source, "actor": inc.actor, "payload": inc.payload,
-                })
+                # EVENT's column order: event_key, type, occurred_at, recorded_at, source, actor, payload.
+                out.events.append((inc.key, inc.type, inc.occurred_at, now, inc.source, inc.actor, inc.payload))
             res.status = "recorded" if res.entries else ("pending" if res.claims else "nothing")
         if claim_posting and out.entries:
             # A claim posted twice writes its entry once: the entry key already exists.
@@ -343,10 +475,31 @@ class Ledger:
 
     @staticmethod
     def _existing_events(conn: Connection, keys: list[str]) -> set[str]:
-        found: set[str] = set()
-        for part in chunks(keys):
-            found.update(conn.execute(select(EVENT.c.event_key).where(EVENT.c.event_key.in_(part))).scalars())
-        return found
+        return {r[0] for r in select_in(conn, "SELECT event_key FROM eventrecord WHERE event_key IN ({in})", keys)}
+
+    @contextmanager
+    def caching(self) -> Iterator[None]:
+        """Keep who-is-where (codes, homes, grids, tiers) between the batches recorded inside.
+
+        For one import: each person and household is then looked up once instead
+        of once per batch. Changes to the directory made meanwhile by another
+        process are not seen until the block ends, so wrap only a bulk import.
+        """
+        self._caching, self._cached_directory = True, None
+        try:
+            yield
+        finally:
+            self._caching, self._cached_directory = False, None
+
+    def _directory(self, conn: Connection) -> Directory:
+        cached = self._cached_directory
+        if self._caching and cached is not None and cached.size() < MAX_CACHED:
+            cached.use(conn)
+            return cached
+        directory = Directory(conn)
+        if self._caching:
+            self._cached_directory = directory
+        return directory
 
     def _queue(self, out: _Batch, inc: Incoming, event: Event, day: date, drafts: list[Draft], ruleset: Ruleset,
                directory: Directory, res: RecordResult, now: datetime, tz: Any) -> None:
