@@ -194,8 +194,9 @@ class Entry(SQLModel, table=True):
 class Claim(SQLModel, table=True):
     """A declared item waiting for review and notice (申报 → 审核 → 公示), holding its event.
 
-    ``status``: submitted → approved | rejected → on_notice → posted | withdrawn;
-    the claims flow (``services.claims``) moves it and keeps every transition.
+    ``status``: submitted → approved | rejected → on_notice (⇄ objected) → posted | withdrawn;
+    posted → appealed → posted | reversed. The claims flow (``services.claims``) moves it and
+    keeps every transition in ``claim_transition``.
     """
 
     id: int | None = Field(default=None, primary_key=True)
@@ -224,6 +225,12 @@ class Claim(SQLModel, table=True):
     created_at: datetime
     entry_id: int | None = None
     payload: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    # Set by the claims flow (services.claims):
+    points_chosen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # a range rule's amount as reviewed
+    posted_at: datetime | None = None
+    appeal_until: datetime | None = None  # an appeal (申诉) may be lodged until then
+    reversal_entry_id: int | None = None  # the entry that reversed it after an upheld appeal
+    updated_at: datetime | None = None
 
 
 class Balance(SQLModel, table=True):

@@ -1,0 +1,372 @@
+"""党员联户: Party members' work with their linked households, scored through the ledger.
+
+* ``record_visit`` — a visit (event ``household_visit``, rule LH-01, × the household's tier);
+* ``raise_problem`` — a problem the household raised (``problem_raised``, LH-02);
+* ``mark_handled`` — the member reports it handled (optional; nothing is scored yet);
+* ``confirm_resolution`` — THE HOUSEHOLD confirms it resolved (``problem_resolved`` with
+  ``days_to_resolve``: LH-03 within three days, else LH-04, each × tier); anyone else is refused;
+* ``rate_member`` — the household rates its member once a quarter (``household_rating``, LH-05/06);
+* ``visit_backlog`` — for a branch secretary, each member's linked households not visited
+  within N days, red first.
+
+Every scored action has a deterministic or caller-given event key, so a retry counts once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from scoring.engine import parse_moment
+from scoring.periods import local_date, period_key
+from services.actors import Actor
+from services.claims import (
+    aware,
+    county_tz,
+    household_code,
+    linked,
+    person_code,
+    record_one,
+    refuse_read_only,
+)
+from services.errors import Conflict, Forbidden, NotFound, ServiceError
+from services.messages import add
+from store.ledger import Incoming, Ledger
+from store.models import Entry, Household, HouseholdTier, Linkage, PartyMember, Person
+from store.models_workflow import HouseholdRating, LinkProblem, Visit
+
+VISIT = Visit.__table__  # type: ignore[attr-defined]
+PROBLEM = LinkProblem.__table__  # type: ignore[attr-defined]
+RATING = HouseholdRating.__table__  # type: ignore[attr-defined]
+
+add({
+    "wf_not_linked": ("该农户不是您的联系户", "that household is not linked to you"),
+    "wf_members_only": ("只有党员本人(或本村书记代为)可以登记联户工作", "only the Party member (or the village's secretary for them) may record linking work"),
+    "wf_household_confirms": ("问题办结须由该户本户确认,他人不能代为确认", "only the household concerned may confirm that its problem is resolved"),
+    "wf_problem_done": ("该问题已确认办结", "that problem is already confirmed resolved"),
+    "wf_rating_range": ("评价须为 1 到 5 之间的整数", "a rating is a whole number from 1 to 5"),
+    "wf_rating_twice": ("本季度已评价过该党员", "you have already rated this member this quarter"),
+    "wf_summary_required": ("请填写问题摘要", "describe the problem"),
+    "wf_secretaries_only": ("只有党支部书记、村委会成员或管理员可以查看", "only the branch secretary, the committee or an administrator may see this"),
+})
+
+
+@dataclass
+class WorkResult:
+    """What one piece of linking work earned: the event, points and explanation of what was skipped."""
+
+    event_key: str
+    status: str  # recorded | nothing | duplicate
+    amount: int
+    record_id: int | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OverdueHousehold:
+    """A linked household not visited within the window."""
+
+    household_id: int
+    code: str
+    head_name: str
+    tier: str
+    last_visit: date | None
+    days_since: int | None  # None: never visited
+
+
+@dataclass
+class MemberBacklog:
+    """One member and their overdue households, most urgent first."""
+
+    member_id: int
+    code: str
+    name: str
+    linked: int
+    overdue: list[OverdueHousehold]
+
+    @property
+    def red_overdue(self) -> int:
+        """How many overdue households are of the most-attention tier."""
+        return sum(1 for h in self.overdue if h.tier == "red")
+
+
+def _moment(ledger: Ledger, value: datetime | str | None) -> datetime:
+    now = ledger.clock()
+    if value in (None, ""):
+        return now
+    try:
+        moment = parse_moment(value, county_tz(ledger))
+    except ValueError:
+        raise ServiceError("event_time", field="occurred_at", value=value) from None
+    if moment > now + timedelta(minutes=5):
+        raise ServiceError("wf_in_future", field="occurred_at", value=str(value))
+    return moment
+
+
+def _member_for(conn: Connection, actor: Actor, member_id: int | None, household_id: int | None) -> int:
+    """The member doing the work: the actor, or one named by a secretary of the household's village."""
+    refuse_read_only(actor)
+    if actor.role == "party_member" and actor.person_id is not None and member_id in (None, actor.person_id):
+        return actor.person_id
+    if member_id is not None and actor.role in ("secretary", "committee", "admin"):
+        if actor.role != "admin" and household_id is not None:
+            village = conn.execute(select(Household.village_id).where(Household.id == household_id)).scalar()  # type: ignore[arg-type]
+            if village != actor.village_id:
+                raise Forbidden("wf_out_of_scope")
+        return member_id
+    raise Forbidden("wf_members_only")
+
+
+def _scored(ledger: Ledger, key: str) -> int:
+    """Points an event earned (for a retried event, from the ledger)."""
+    with ledger.engine.connect() as conn:
+        amount = conn.execute(select(func.coalesce(func.sum(Entry.amount), 0)).where(
+            Entry.event_key == key, Entry.kind == "award")).scalar() or 0  # type: ignore[arg-type]
+    return int(amount)
+
+
+def record_visit(ledger: Ledger, actor: Actor, household_id: int, visited_at: datetime | str | None = None,
+                 note: str = "", member_id: int | None = None, key: str | None = None) -> WorkResult:
+    """A member's visit to a linked household: LH-01 points, × the household's tier, once a day."""
+    moment = _moment(ledger, visited_at)
+    tz = county_tz(ledger)
+    day = local_date(moment, tz)
+    with ledger.engine.connect() as conn:
+        member = _member_for(conn, actor, member_id, household_id)
+        if not linked(conn, member, household_id, day):
+            raise Forbidden("wf_not_linked", field="household")
+        pcode, hcode = person_code(conn, member), household_code(conn, household_id)
+    key = key or f"visit:{uuid.uuid4().hex}"
+    inc = Incoming(key=key, type="household_visit", occurred_at=moment, person=pcode, household=hcode,
+                   fields={"note": note or None}, actor=actor.username, source="web", ref=key)
+    result = record_one(ledger, inc)
+    amount = sum(e["amount"] for e in result.entries)
+    with ledger.write_engine.begin() as conn:
+        existing = conn.execute(select(VISIT.c.id, VISIT.c.amount).where(VISIT.c.event_key == key)).first()
+        if existing:
+            return WorkResult(key, "duplicate", int(existing.amount), existing.id)
+        res = conn.execute(VISIT.insert().values(member_id=member, household_id=household_id, visited_at=moment, local_day=day,
+                                                 note=note, event_key=key, recorded_by=actor.username, amount=amount))
+        return WorkResult(key, result.status, amount, int(res.inserted_primary_key[0]), _skips(result))
+
+
+def _skips(result: Any) -> list[str]:
+    from scoring.messages import render
+
+    return [f"{rule}: {render(step.code, 'zh', **step.params)}" for rule, step in result.skipped]
+
+
+def raise_problem(ledger: Ledger, actor: Actor, household_id: int, summary: str, raised_at: datetime | str | None = None,
+                  member_id: int | None = None, key: str | None = None) -> WorkResult:
+    """A problem the linked household raised with its member: LH-02 points (capped weekly), × tier."""
+    if not (summary or "").strip():
+        raise ServiceError("wf_summary_required", field="summary")
+    moment = _moment(ledger, raised_at)
+    day = local_date(moment, county_tz(ledger))
+    with ledger.engine.connect() as conn:
+        member = _member_for(conn, actor, member_id, household_id)
+        if not linked(conn, member, household_id, day):
+            raise Forbidden("wf_not_linked", field="household")
+        pcode, hcode = person_code(conn, member), household_code(conn, household_id)
+    key = key or f"problem:{uuid.uuid4().hex}"
+    result = record_one(ledger, Incoming(key=key, type="problem_raised", occurred_at=moment, person=pcode, household=hcode,
+                                         fields={"summary": summary.strip()}, actor=actor.username, source="web", ref=key))
+    amount = sum(e["amount"] for e in result.entries)
+    with ledger.write_engine.begin() as conn:
+        existing = conn.execute(select(PROBLEM.c.id).where(PROBLEM.c.raised_event_key == key)).scalar()
+        if existing:
+            return WorkResult(key, "duplicate", amount, existing)
+        res = conn.execute(PROBLEM.insert().values(member_id=member, household_id=household_id, summary=summary.strip(),
+                                                   raised_at=moment, raised_by=actor.username, raised_event_key=key, status="open"))
+        return WorkResult(key, result.status, amount, int(res.inserted_primary_key[0]), _skips(result))
+
+
+def mark_handled(ledger: Ledger, actor: Actor, problem_id: int, note: str = "") -> None:
+    """The member reports the problem handled; it still waits for the household to confirm."""
+    now = ledger.clock()
+    with ledger.write_engine.begin() as conn:
+        prob = conn.execute(select(PROBLEM).where(PROBLEM.c.id == problem_id)).mappings().first()
+        if prob is None:
+            raise NotFound("not_found", field="problem")
+        member = _member_for(conn, actor, prob["member_id"] if actor.role != "party_member" else None, prob["household_id"])
+        if member != prob["member_id"]:
+            raise Forbidden("wf_not_linked")
+        done = conn.execute(update(PROBLEM).where(PROBLEM.c.id == problem_id, PROBLEM.c.status == "open")
+                            .values(status="handled", handled_at=now, handled_note=note))
+        if done.rowcount != 1:
+            raise Conflict("wf_problem_done")
+
+
+def confirm_resolution(ledger: Ledger, actor: Actor, problem_id: int, resolved_at: datetime | str | None = None) -> WorkResult:
+    """The household confirms its problem resolved: LH-03 (≤ 3 days, 5 points) or LH-04 (3), × tier.
+
+    Only a villager login of that very household may confirm; anyone else is refused.
+    """
+    moment = _moment(ledger, resolved_at)
+    tz = county_tz(ledger)
+    with ledger.engine.connect() as conn:
+        prob = conn.execute(select(PROBLEM).where(PROBLEM.c.id == problem_id)).mappings().first()
+        if prob is None:
+            raise NotFound("not_found", field="problem")
+        if actor.role != "villager" or actor.household_id != prob["household_id"]:
+            raise Forbidden("wf_household_confirms")
+        if prob["status"] == "resolved":
+            raise Conflict("wf_problem_done")
+        pcode, hcode = person_code(conn, prob["member_id"]), household_code(conn, prob["household_id"])
+    days = max(0, (local_date(moment, tz) - local_date(aware(prob["raised_at"]), tz)).days)  # type: ignore[arg-type]
+    key = f"problem:{problem_id}:resolved"
+    result = record_one(ledger, Incoming(key=key, type="problem_resolved", occurred_at=moment, person=pcode, household=hcode,
+                                         fields={"days_to_resolve": days}, actor=actor.username, source="web", ref=key))
+    amount = _scored(ledger, key)
+    with ledger.write_engine.begin() as conn:
+        conn.execute(update(PROBLEM).where(PROBLEM.c.id == problem_id, PROBLEM.c.status != "resolved").values(
+            status="resolved", resolved_at=moment, confirmed_by=actor.username, days_to_resolve=days, resolved_event_key=key))
+    return WorkResult(key, result.status, amount, problem_id, _skips(result))
+
+
+def rate_member(ledger: Ledger, actor: Actor, rating: int, member_id: int | None = None,
+                rated_at: datetime | str | None = None) -> WorkResult:
+    """The household rates its linked member (1–5) once a quarter: ≥ 4 gives +1 (LH-05), ≤ 2 gives −1 (LH-06)."""
+    if actor.role != "villager" or actor.household_id is None:
+        raise Forbidden("wf_household_confirms")
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise ServiceError("wf_rating_range", field="rating")
+    moment = _moment(ledger, rated_at)
+    day = local_date(moment, county_tz(ledger))
+    with ledger.engine.connect() as conn:
+        members = [m for m in linked_members(conn, actor.household_id, day) if member_id in (None, m)]
+        if not members:
+            raise Forbidden("wf_not_linked", field="member")
+        member = members[0]
+        period = period_key("quarter", day)
+        if conn.execute(select(RATING.c.id).where(RATING.c.member_id == member, RATING.c.household_id == actor.household_id,
+                                                  RATING.c.period == period)).first():
+            raise Conflict("wf_rating_twice")
+        pcode, hcode = person_code(conn, member), household_code(conn, actor.household_id)
+    key = f"rating:{member}:{actor.household_id}:{period}"
+    result = record_one(ledger, Incoming(key=key, type="household_rating", occurred_at=moment, person=pcode, household=hcode,
+                                         fields={"rating": rating}, actor=actor.username, source="web", ref=key))
+    if result.status == "duplicate":
+        raise Conflict("wf_rating_twice")
+    amount = sum(e["amount"] for e in result.entries)
+    with ledger.write_engine.begin() as conn:
+        res = conn.execute(RATING.insert().values(member_id=member, household_id=actor.household_id, period=period, rating=rating,
+                                                  rated_by=actor.username, rated_at=moment, event_key=key))
+        return WorkResult(key, result.status, amount, int(res.inserted_primary_key[0]), _skips(result))
+
+
+def linked_members(conn: Connection, household_id: int, day: date) -> list[int]:
+    """The members looking after a household on a day."""
+    rows = conn.execute(select(Linkage.member_id, Linkage.valid_from, Linkage.valid_to).where(
+        Linkage.household_id == household_id).order_by(Linkage.id)).all()  # type: ignore[arg-type]
+    return [m for m, f, t in rows if f <= day and (t is None or day < t)]
+
+
+def linked_households(ledger: Ledger, actor: Actor, member_id: int | None = None, on: date | None = None) -> list[dict[str, Any]]:
+    """A member's linked households with tier, last visit and open problems (the member, or their secretary)."""
+    day = on or local_date(ledger.clock(), county_tz(ledger))
+    member = member_id if member_id is not None else actor.person_id
+    if member is None:
+        raise Forbidden("wf_members_only")
+    with ledger.engine.connect() as conn:
+        if member != actor.person_id:
+            _check_branch_officer(conn, actor, member, day)
+        rows = conn.execute(select(Linkage.household_id, Linkage.valid_from, Linkage.valid_to).where(Linkage.member_id == member)).all()  # type: ignore[arg-type]
+        hids = sorted({h for h, f, t in rows if f <= day and (t is None or day < t)})
+        return [_household_line(conn, member, hid, day) for hid in hids]
+
+
+def _household_line(conn: Connection, member: int, hid: int, day: date) -> dict[str, Any]:
+    h = conn.execute(select(Household.code, Household.head_name).where(Household.id == hid)).one()  # type: ignore[arg-type]
+    last = conn.execute(select(func.max(VISIT.c.local_day)).where(VISIT.c.member_id == member, VISIT.c.household_id == hid)).scalar()
+    open_problems = conn.execute(select(func.count()).select_from(PROBLEM).where(
+        PROBLEM.c.member_id == member, PROBLEM.c.household_id == hid, PROBLEM.c.status != "resolved")).scalar() or 0
+    return {"household_id": hid, "code": h.code, "head_name": h.head_name, "tier": _tier(conn, hid, day),
+            "last_visit": last, "open_problems": int(open_problems)}
+
+
+def _tier(conn: Connection, hid: int, day: date) -> str:
+    rows = conn.execute(select(HouseholdTier.tier, HouseholdTier.valid_from, HouseholdTier.valid_to).where(
+        HouseholdTier.household_id == hid)).all()  # type: ignore[arg-type]
+    return next((t for t, f, u in rows if f <= day and (u is None or day < u)), "")
+
+
+def _check_branch_officer(conn: Connection, actor: Actor, member: int, day: date) -> None:
+    if actor.role == "admin" or actor.role == "auditor":
+        return
+    if actor.role not in ("secretary", "committee"):
+        raise Forbidden("wf_secretaries_only")
+    branches = conn.execute(select(PartyMember.branch_id, PartyMember.valid_from, PartyMember.valid_to).where(
+        PartyMember.person_id == member)).all()  # type: ignore[arg-type]
+    branch = next((b for b, f, t in branches if f <= day and (t is None or day < t)), None)
+    if branch is None or branch != actor.branch_id:
+        raise NotFound("not_found", field="member")
+
+
+def visit_backlog(ledger: Ledger, actor: Actor, days: int = 30, branch_id: int | None = None,
+                  today: date | None = None, tiers: tuple[str, ...] | None = None) -> list[MemberBacklog]:
+    """For each member of a branch, linked households not visited within ``days`` (red first).
+
+    Households are ordered by tier (most attention first, from the rules file's tiers), then by
+    the longest since a visit (never visited first). Members with the most red households overdue
+    come first. A secretary sees their own branch; an administrator names one or sees all.
+    """
+    if actor.role not in ("secretary", "committee", "admin", "auditor", "system"):
+        raise Forbidden("wf_secretaries_only")
+    if actor.role in ("secretary", "committee"):
+        branch_id = actor.branch_id
+        if branch_id is None:
+            raise Forbidden("wf_secretaries_only")
+    day = today or local_date(ledger.clock(), county_tz(ledger))
+    latest = ledger.versions().latest()
+    order = tiers or (tuple(reversed(latest.tier_keys())) if latest else ("red", "orange", "yellow"))
+    rank = {t: i for i, t in enumerate(order)}
+    with ledger.engine.connect() as conn:
+        q = select(PartyMember.person_id, PartyMember.valid_from, PartyMember.valid_to)
+        if branch_id is not None:
+            q = q.where(PartyMember.branch_id == branch_id)
+        members = sorted({p for p, f, t in conn.execute(q).all() if f <= day and (t is None or day < t)})
+        out = []
+        for member in members:
+            person = conn.execute(select(Person.code, Person.name).where(Person.id == member)).one()  # type: ignore[arg-type]
+            rows = conn.execute(select(Linkage.household_id, Linkage.valid_from, Linkage.valid_to).where(Linkage.member_id == member)).all()  # type: ignore[arg-type]
+            hids = sorted({h for h, f, t in rows if f <= day and (t is None or day < t)})
+            overdue = []
+            for hid in hids:
+                line = _household_line(conn, member, hid, day)
+                last = line["last_visit"]
+                if isinstance(last, str):
+                    last = date.fromisoformat(last)
+                since = (day - last).days if last else None
+                if since is None or since > days:
+                    overdue.append(OverdueHousehold(hid, line["code"], line["head_name"], line["tier"], last, since))
+            overdue.sort(key=lambda h: (rank.get(h.tier, len(rank)), -(h.days_since if h.days_since is not None else 10**6), h.code))
+            out.append(MemberBacklog(member, person.code, person.name, len(hids), overdue))
+    out.sort(key=lambda m: (-m.red_overdue, -len(m.overdue), m.code))
+    return out
+
+
+def problems(ledger: Ledger, actor: Actor, status: str | None = None) -> list[dict[str, Any]]:
+    """Problems the actor may see: a household its own, a member theirs, officers their village's."""
+    q = select(PROBLEM, Household.code.label("household_code"), Household.village_id).join(  # type: ignore[attr-defined]
+        Household, Household.id == PROBLEM.c.household_id)
+    if status:
+        q = q.where(PROBLEM.c.status == status)
+    if actor.role == "villager":
+        q = q.where(PROBLEM.c.household_id == (actor.household_id or -1))
+    elif actor.role == "party_member":
+        q = q.where(PROBLEM.c.member_id == (actor.person_id or -1))
+    elif not actor.county_wide:
+        q = q.where(Household.village_id == (actor.village_id or -1))
+    with ledger.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q.order_by(PROBLEM.c.raised_at.desc())).mappings()]
+
+
+__all__ = [
+    "MemberBacklog", "OverdueHousehold", "WorkResult", "confirm_resolution", "linked_households", "linked_members",
+    "mark_handled", "problems", "raise_problem", "rate_member", "record_visit", "visit_backlog",
+]

