@@ -25,7 +25,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules.yaml"
@@ -37,48 +37,10 @@ def say(zh: str, en: str) -> None:
 
 
 def migrate(url: str) -> None:
-    """Bring the schema up to date; tables the migrations do not know yet are created directly (development only)."""
-    from sqlmodel import SQLModel
-
-    import store.all_models  # noqa: F401
-    from store.db import make_engine
+    """Bring the schema up to date with the Alembic migrations."""
     from store.migrate import upgrade
 
     upgrade(url)
-    engine = make_engine(url)
-    try:
-        present = set(inspect(engine).get_table_names())
-        missing = [t.name for t in SQLModel.metadata.sorted_tables if t.name not in present]
-        if missing:
-            # The migrations lag behind the models in a working copy; a release regenerates them.
-            say(f"迁移脚本尚未包含这些表,直接创建:{', '.join(missing)}", f"creating tables the migrations lack: {', '.join(missing)}")
-            SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables[n] for n in missing])
-        _add_missing_columns(engine, present - set(missing))
-    finally:
-        engine.dispose()
-
-
-def _add_missing_columns(engine: object, tables: set[str]) -> None:
-    """Add nullable columns the models have and an older working-copy database lacks (development only)."""
-    from sqlalchemy import text
-    from sqlmodel import SQLModel
-
-    insp = inspect(engine)
-    for name in sorted(tables):
-        table = SQLModel.metadata.tables.get(name)
-        if table is None:
-            continue
-        have = {c["name"] for c in insp.get_columns(name)}
-        for column in table.columns:
-            if column.name in have:
-                continue
-            if not column.nullable:
-                say(f"表 {name} 缺少非空列 {column.name}:请重新生成迁移", f"table {name} lacks NOT NULL column {column.name}: regenerate the migrations")
-                continue
-            ddl = column.type.compile(dialect=engine.dialect)  # type: ignore[attr-defined]
-            with engine.begin() as conn:  # type: ignore[attr-defined]
-                conn.execute(text(f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {ddl}'))
-            say(f"表 {name} 补上列 {column.name}", f"added column {column.name} to {name}")
 
 
 def publish_rules(ctx: object) -> None:
