@@ -28,7 +28,7 @@ from scoring.model import (
 )
 from scoring.periods import local_date, window_keys
 from scoring.points import AmountError, parse_amount
-from scoring.rules.base import EXCLUSIVE_STAGE, Feature, RuleEval, State
+from scoring.rules.base import RuleEval, State
 from scoring.rules.points import RangeError
 
 
@@ -185,7 +185,7 @@ class Engine:
             ev = RuleEval(rule, event, ruleset, holder, day, windows, names, state, approved=approved)
             try:
                 applies = True
-                for f in _stages(rule)[0]:
+                for f in rule.stages[0]:
                     if not f.apply(ev):
                         applies = False
                         break
@@ -214,29 +214,11 @@ class Engine:
 
     @staticmethod
     def _limit(ev: RuleEval, ruleset: Ruleset) -> None:
-        for feature in _stages(ev.rule)[1]:
+        for feature in ev.rule.stages[1]:
             feature.apply(ev)
         if ev.rule.category:
             for feature in ruleset.categories[ev.rule.category].features:
                 feature.apply(ev)
-
-
-_STAGES: dict[int, tuple[Rule, list[Feature], list[Feature]]] = {}
-
-
-def _stages(rule: Rule) -> tuple[list[Feature], list[Feature]]:
-    """A rule's features before and after ``EXCLUSIVE_STAGE``, split once per rule (a hot path)."""
-    cached = _STAGES.get(id(rule))
-    if cached is None or cached[0] is not rule or len(cached[1]) + len(cached[2]) != len(rule.features):
-        before = [f for f in rule.features if f.stage < EXCLUSIVE_STAGE]
-        after = [f for f in rule.features if f.stage > EXCLUSIVE_STAGE]
-        if len(before) + len(after) == len(rule.features):
-            if len(_STAGES) > 10_000:  # rulesets come and go (tests, reloads): keep this bounded
-                _STAGES.clear()
-            cached = _STAGES[id(rule)] = (rule, before, after)
-        else:  # a feature at the exclusive stage itself is neither: do not cache the split
-            return before, after
-    return cached[1], cached[2]
 
 
 def _exclusive(evals: list[RuleEval]) -> list[RuleEval]:

@@ -170,12 +170,18 @@ class _ExactNumbers(ast.NodeTransformer):
 class Condition:
     """A checked, parsed condition; call it with an event's names to get true or false."""
 
-    __slots__ = ("_evaluator", "_tree", "names", "source")
+    __slots__ = ("_evaluator", "_memo", "_order", "_tree", "names", "source")
+    MEMO_SIZE = 4096
 
     def __init__(self, source: str, tree: ast.AST, names: frozenset[str]):
         self.source = source
         self._tree = tree
         self.names = names
+        self._order = tuple(sorted(names))
+        # A condition is a pure function of the few fields it names, and those take few
+        # values (a status, a tier, a rating): remember each answer instead of walking
+        # the tree again for every event.
+        self._memo: dict[tuple[Any, ...], bool] = {}
         # No functions at all: a condition compares fields, nothing more.
         self._evaluator = EvalWithCompoundTypes(operators=_OPERATORS, functions={}, names={})
 
@@ -184,7 +190,17 @@ class Condition:
 
         Arithmetic that has no value for this event (a division by zero) does not match either.
         """
-        if not self.names.issubset(values.keys()) or any(values[n] is None for n in self.names):
+        key = tuple([values.get(n) for n in self._order])
+        answer = self._memo.get(key)
+        if answer is None:
+            answer = self._evaluate(values, key)
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = answer
+        return answer
+
+    def _evaluate(self, values: dict[str, Any], key: tuple[Any, ...]) -> bool:
+        if None in key:
             return False
         self._evaluator.names = values
         try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -141,6 +142,17 @@ class Rule:
     veto: bool = False
     exclusive: str | None = None
     order: int = 0  # position in the file: the tie-break of exclusive groups
+
+    @cached_property
+    def stages(self) -> tuple[list[Feature], list[Feature]]:
+        """Features that decide and size the amount, and those that limit it (caps, floors).
+
+        Split at ``EXCLUSIVE_STAGE``, once per rule: the engine runs these for every event.
+        """
+        from scoring.rules.base import EXCLUSIVE_STAGE
+
+        return ([f for f in self.features if f.stage < EXCLUSIVE_STAGE],
+                [f for f in self.features if f.stage > EXCLUSIVE_STAGE])
 
 
 @dataclass

@@ -49,15 +49,23 @@ def parse_fraction(value: object) -> Fraction:
         raise AmountError(str(value)) from exc
 
 
+def round_ratio(numerator: int, denominator: int, step: int) -> int:
+    """Round the exact amount ``numerator / denominator`` (hundredths) to a multiple of ``step``.
+
+    Half away from zero, in integers only: this runs for every scored event.
+    """
+    den = denominator * step
+    negative = (numerator < 0) != (den < 0)
+    units, rest = divmod(abs(numerator), abs(den))
+    if 2 * rest >= abs(den):
+        units += 1
+    return (-units if negative else units) * step
+
+
 def round_to_step(amount: Fraction | int, step: int) -> int:
     """Round an exact amount (hundredths) to a multiple of ``step``, half away from zero."""
-    units = Fraction(amount) / step
-    sign = -1 if units < 0 else 1
-    units = abs(units)
-    whole = units.numerator // units.denominator
-    if (units - whole) * 2 >= 1:
-        whole += 1
-    return sign * whole * step
+    exact = Fraction(amount)
+    return round_ratio(exact.numerator, exact.denominator, step)
 
 
 def to_decimal(amount: int) -> Decimal:
@@ -67,8 +75,10 @@ def to_decimal(amount: int) -> Decimal:
 
 def fmt(amount: int, signed: bool = False) -> str:
     """Show an amount the way a ledger does: ``5``, ``0.5``, ``-1.25``; ``+5`` when signed."""
-    dec = to_decimal(amount).normalize()
-    text = f"{dec:f}"
-    if signed and amount > 0:
-        text = "+" + text
-    return text
+    sign = "-" if amount < 0 else ("+" if signed and amount > 0 else "")
+    whole, cents = divmod(abs(amount), SCALE)
+    if cents == 0:
+        return f"{sign}{whole}"
+    if cents % 10 == 0:
+        return f"{sign}{whole}.{cents // 10}"
+    return f"{sign}{whole}.{cents:02d}"

@@ -6,7 +6,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from scoring.model import EventType, Rule, Ruleset
-from scoring.points import AmountError, fmt, parse_fraction, round_to_step
+from scoring.points import AmountError, fmt, parse_fraction, round_ratio
 from scoring.rules.base import Feature, RuleEval, register
 from scoring.rules.condition import names_of
 
@@ -66,7 +66,7 @@ class Multiplier(Feature):
         value = ev.names.get(self.attr)
         factor = self.values.get(str(value), self.default) if value is not None else self.default
         if factor != 1:
-            ev.amount = round_to_step(ev.amount * factor, ev.step_size)
+            ev.amount = round_ratio(ev.amount * factor.numerator, factor.denominator, ev.step_size)
             ev.step("step_multiplier", attr=self.attr, value=value, factor=_show(factor), amount=fmt(ev.amount, signed=True))
         return True
 

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from scoring.errors import Problem
 from scoring.model import EventType, Rule, Ruleset
-from scoring.points import AmountError, fmt, parse_amount, round_to_step
+from scoring.points import AmountError, fmt, parse_amount, round_ratio
 from scoring.rules.base import Feature, RuleEval, register
 
 if TYPE_CHECKING:
     from scoring.loader import Node
+
+
+def _ratio(quantity: Any) -> tuple[int, int]:
+    """An exact quantity (int or Decimal field value) as numerator and denominator."""
+    if isinstance(quantity, int):
+        return quantity, 1
+    if isinstance(quantity, Decimal):
+        return quantity.as_integer_ratio()
+    exact = Fraction(str(quantity))
+    return exact.numerator, exact.denominator
 
 
 class RangeError(Exception):
@@ -93,8 +104,8 @@ class Points(Feature):
             quantity = ev.names.get(self.field)
             if quantity is None:
                 return False
-            exact = Fraction(str(quantity)) * self.rate
-            ev.amount = round_to_step(exact, ev.step_size)
+            num, den = _ratio(quantity)
+            ev.amount = round_ratio(num * self.rate, den, ev.step_size)
             unit = ev.ruleset.event_types[ev.rule.event_type].fields[self.field].label or self.field
             ev.step("step_per_unit", quantity=quantity, unit=unit, rate=fmt(self.rate), amount=fmt(ev.amount, signed=True))
             return ev.amount != 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from scoring.points import AmountError, fmt, parse_fraction, round_to_step
+from scoring.points import AmountError, fmt, parse_fraction, round_ratio
 from scoring.rules.base import Feature, RuleEval, register
 from scoring.rules.multiplier import _show
 
@@ -45,7 +45,7 @@ class Repeat(Feature):
         now = int(ev.event.occurred_at.timestamp())
         last = ev.state.get(ev.holder, key)
         if last and 0 <= now - last <= self.days * 86400:
-            ev.amount = round_to_step(ev.amount * self.factor, ev.step_size)
+            ev.amount = round_ratio(ev.amount * self.factor.numerator, self.factor.denominator, ev.step_size)
             ev.step("step_repeat", days=self.days, factor=_show(self.factor), amount=fmt(ev.amount, signed=True))
         ev.writes.append((key, max(now, last)))
         return True
