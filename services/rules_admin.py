@@ -219,7 +219,7 @@ def _score_page(rows: list[Any], ruleset: Ruleset, engine: ScoringEngine, state:
     directory.prepare((i.person for i in incoming if i.person), (i.household for i in incoming if i.household))
     for inc in incoming:
         day = inc.occurred_at.astimezone(ruleset.timezone).date()
-        event = directory.event_for(inc, day) if hasattr(directory, "event_for") else _event(directory, inc, day)
+        event, _problems = directory.event_for(inc, day)
         if event is None:
             continue
         outcome = engine.evaluate(event, state, approved=True if inc.key in posted else None)
@@ -228,23 +228,6 @@ def _score_page(rows: list[Any], ruleset: Ruleset, engine: ScoringEngine, state:
                 kind, _, ident = draft.holder.partition(":")
                 scores[draft.point_type][(kind, int(ident))] += draft.amount
     return len(incoming)
-
-
-def _event(directory: Directory, inc: Any, day: date) -> Any:
-    from scoring.model import Event
-
-    pid = directory.person_ids.get(inc.person) if inc.person else None
-    hid = directory.household_ids.get(inc.household) if inc.household else None
-    if (inc.person and pid is None) or (inc.household and hid is None):
-        return None
-    attrs: dict[str, Any] = {}
-    if hid is not None:
-        attrs["tier"] = directory.tier(hid, day)
-    if pid is not None:
-        attrs["party_member"] = directory.party_branch(pid, day) is not None
-    home = directory.home(pid, day) if pid is not None else None
-    return Event(inc.key, inc.type, inc.occurred_at, inc.fields, pid, hid, home, attrs, inc.actor, inc.source,
-                 inc.approved_by, inc.points, inc.rule)
 
 
 def _kept_scores(conn: Connection, period: str) -> dict[str, dict[tuple[str, int], int]]:

@@ -18,6 +18,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from scoring.errors import Problem
+from scoring.model import Event
+
 T = TypeVar("T")
 Interval = tuple[date, date | None, Any]
 CHUNK = 900  # stay under every database's limit of bound parameters
@@ -176,3 +179,31 @@ class Directory:
             branch = member_of or self.village_branch.get(village) or 0  # type: ignore[arg-type]
             scope = self._scopes[key] = Scope(grid, village or 0, township or 0, branch)
         return scope
+
+    def event_for(self, inc: Any, day: date) -> tuple[Event | None, list[Problem]]:
+        """Resolve a record's codes to ids and what was true of them on ``day`` (home, tier, membership).
+
+        ``inc`` is a ``store.ledger.Incoming``; problems name the record and the unknown code.
+        """
+        problems: list[Problem] = []
+        pid = hid = None
+        if inc.person:
+            pid = self.person_ids.get(inc.person)
+            if pid is None:
+                problems.append(Problem("unknown_person", {"value": inc.person}, record=inc.ref, field="person"))
+        if inc.household:
+            hid = self.household_ids.get(inc.household)
+            if hid is None:
+                problems.append(Problem("unknown_household", {"value": inc.household}, record=inc.ref, field="household"))
+        if problems:
+            return None, problems
+        attrs: dict[str, Any] = {}
+        if hid is not None:
+            attrs["tier"] = self.tier(hid, day)
+        home = None
+        if pid is not None:
+            home = self.home(pid, day)
+            attrs["party_member"] = self.party_branch(pid, day) is not None
+        event = Event(inc.key, inc.type, inc.occurred_at, inc.fields, pid, hid, home, attrs,
+                      inc.actor, inc.source, inc.approved_by, inc.points, inc.rule)
+        return event, []

@@ -27,6 +27,7 @@ from scoring.grades import closing_delta, grade
 from scoring.loader import load_rules
 from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
 from scoring.periods import PERIODS, local_date, parse_period, window_keys
+from scoring.points import fmt
 from store.db import insert_ignore, lock_holders, upsert_add, writer
 from store.directory import MAX_CACHED, Directory, Scope, chunks, select_in
 from store.models import (
@@ -380,6 +381,10 @@ class Ledger:
         with self.write_engine.begin() as conn:
             return self._record(conn, batch, approved, claim_posting=False)
 
+    def record_in(self, conn: Connection, batch: Sequence[Incoming], approved: bool | None = None) -> list[RecordResult]:
+        """Score a batch inside the caller's write transaction (a claim and its history commit together)."""
+        return self._record(conn, batch, approved, claim_posting=False)
+
     def post_approved(self, conn: Connection, incoming: Incoming) -> RecordResult:
         """Post one reviewed claim's event within the caller's transaction (entry key is the guard)."""
         return self._record(conn, [incoming], True, claim_posting=True)[0]
@@ -402,8 +407,9 @@ class Ledger:
                 res.problems.append(Problem("no_rules_version", {"day": "-"}, record=inc.ref))
                 continue
             day = local_date(inc.occurred_at, tz)
-            event = self._resolve(inc, directory, day, res)
+            event, problems = directory.event_for(inc, day)
             if event is None:
+                res.problems.extend(problems)
                 continue
             if inc.key in seen and not claim_posting:
                 res.status = "duplicate"
@@ -449,29 +455,6 @@ class Ledger:
                 return results
         out.flush(conn, state)
         return results
-
-    def _resolve(self, inc: Incoming, directory: Directory, day: date, res: RecordResult) -> Event | None:
-        pid = hid = None
-        if inc.person:
-            pid = directory.person_ids.get(inc.person)
-            if pid is None:
-                res.problems.append(Problem("unknown_person", {"value": inc.person}, record=inc.ref, field="person"))
-        if inc.household:
-            hid = directory.household_ids.get(inc.household)
-            if hid is None:
-                res.problems.append(Problem("unknown_household", {"value": inc.household}, record=inc.ref, field="household"))
-        if res.problems:
-            return None
-        home = directory.home(pid, day) if pid is not None else None
-        attrs: dict[str, Any] = {}
-        if hid is not None:
-            attrs["tier"] = directory.tier(hid, day)
-        if pid is not None:
-            attrs["party_member"] = directory.party_branch(pid, day) is not None
-        return Event(
-            inc.key, inc.type, inc.occurred_at, inc.fields, pid, hid, home, attrs,
-            inc.actor, inc.source, inc.approved_by, inc.points, inc.rule,
-        )
 
     @staticmethod
     def _existing_events(conn: Connection, keys: list[str]) -> set[str]:
@@ -621,15 +604,15 @@ class Ledger:
     def _plain_entry(self, conn: Connection, pt: str, hk: str, hid: int, amount: int, key: str, actor: str,
                      note: str, source: str, kind: str) -> int:
         now = self.clock()
-        tz = self.versions(conn).latest()
-        day = local_date(now, tz.timezone) if tz else now.date()
-        conn.execute(ENTRY.insert(), [{
+        latest = self._versions.latest() if self._versions is not None else self.versions(conn).latest()
+        day = local_date(now, latest.timezone) if latest else now.date()
+        new_id = conn.execute(ENTRY.insert().returning(ENTRY.c.id), {
             "key": key, "point_type": pt, "holder_kind": hk, "holder_id": hid, "person_id": None, "amount": amount,
             "kind": kind, "rule_id": "", "rules_version": "", "category": "", "event_key": "", "occurred_at": now,
             "local_day": day, "recorded_at": now, "actor": actor, "approver": "", "source": source, "reverses_id": None,
             "veto": False, "explanation": "[]", "note": note, "expires_on": None,
-        }])
-        return int(conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == key)).scalar_one())
+        }).scalar_one()
+        return int(new_id)
 
     # ------------------------------------------------------------------ periods
     def close_period(self, point_type: str, period: str, actor: str = "scheduler") -> dict[str, Any]:
@@ -687,7 +670,7 @@ class Ledger:
                 "person_id": None, "amount": delta, "kind": "close", "rule_id": "", "rules_version": "", "category": "",
                 "event_key": "", "occurred_at": closing_at, "local_day": end_day, "recorded_at": now, "actor": actor,
                 "approver": "", "source": "scheduler", "reverses_id": None, "veto": False, "expires_on": None,
-                "explanation": json.dumps([["step_close", {"period": period, "policy": note, "before": int(amount)}]]), "note": note,
+                "explanation": json.dumps([["step_close", {"period": period, "policy": note, "before": fmt(int(amount))}]], ensure_ascii=False), "note": note,
             })
             deltas.append({"point_type": pt.key, "holder_kind": hk, "holder_id": hid, "amount": delta, "earned": 0})
         for part in chunks(entries, 5000):
