@@ -553,18 +553,20 @@ def submit(ledger: Ledger, actor: Actor, rule_id: str, *, person: str | None = N
     if isinstance(inc, list):
         raise Invalid(inc)
     inc.entered_role, inc.payload = actor.role, json.dumps(record, ensure_ascii=False)
-    result = record_one(ledger, inc)
-    if result.status == "nothing":
-        reasons = [render(step.code, "zh", **step.params) for _, step in result.skipped]
-        return SubmitResult("nothing", None, reasons)
+    # The event, its claim, the first transition and the evidence commit together or not at all.
     with ledger.write_engine.begin() as conn:
+        result = ledger.record_in(conn, [inc])[0]
+        if result.status == "rejected":
+            raise Invalid(result.problems)
+        if result.status == "nothing":
+            reasons = [render(step.code, "zh", **step.params) for _, step in result.skipped]
+            return SubmitResult("nothing", None, reasons)
         claim = conn.execute(select(CLAIM).where(CLAIM.c.event_key == key)).mappings().first()
         if result.status == "duplicate":
             if claim is None:
                 raise Conflict("duplicate_event", field="key", value=key)
             if conn.execute(select(TRANSITION.c.id).where(TRANSITION.c.claim_id == claim["id"])).first():
                 return SubmitResult("duplicate", _view(conn, ledger, claim, full=True))
-            # The first attempt stopped between the ledger and this step: finish it now.
         if claim is None:  # posted at once: keep a claim so the entry can be appealed and explained
             claim = _claim_for_posted(conn, ledger, inc, actor, description, now, config)
             _log(conn, claim["id"], "submit", "", POSTED, actor, now, "", note="no review needed", entry=claim["entry_id"])
