@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 import store.all_models  # noqa: F401
 from services import claims as wf
-from services import shop
+from services import linkage, shop
 from store.db import make_engine
 from store.models_web import User
 from tests.conftest import Clock
@@ -49,7 +49,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
     item = shop.create_item(ctx, Actor("admin1", "admin"), {"name": "洗衣液", "price": 500, "stock": 10, "picture": "img/shop/laundry.svg"})
     reservation = shop.reserve(ctx, w.actor("villager"), item.item.id, qty=1)
-    w.ids.update(claim=pending.claim.id, notice_claim=on_notice.claim.id, item=item.item.id, redemption=reservation.id)  # type: ignore[union-attr]
+    # A problem M1 raised for household H1 (villager1's): only that household may confirm it.
+    problem = linkage.raise_problem(ctx.ledger, w.actor("party_member"), w.ids["H1"], "门前路灯坏了")
+    w.ids.update(claim=pending.claim.id, notice_claim=on_notice.claim.id, item=item.item.id, redemption=reservation.id,  # type: ignore[union-attr]
+                 problem=problem.record_id or 0)
     with engine.connect() as conn:
         w.ids["user"] = int(conn.execute(select(User.id).where(User.username == "villager1")).scalar_one())
     yield w
@@ -63,7 +66,8 @@ def sample_values(w: World, name: str) -> list[Any]:
         "redemption_id": [w.ids["redemption"], 987654], "item_id": [w.ids["item"], 987654], "version_id": [1, 987654],
         "user_id": [w.ids["user"], 987654], "village_id": [w.ids["V1"], 987654], "code": ["H1", "NOPE"],
         "action": ["pick_up", "explode"], "point_type": ["moral", "nope"], "entry_id": [1, 987654], "anything": ["x"],
-        "filename": ["css/site.css"],
+        "filename": ["css/site.css"], "problem_id": [w.ids["problem"], 987654], "member_id": [w.ids["M1"], w.ids["M2"], 987654],
+        "period": ["2026", "2026-Q9"],
     }
     return table.get(name, ["1"])
 
@@ -146,6 +150,16 @@ EXPECT: dict[str, dict[str, int]] = {
     "/desk": {**dict.fromkeys(WHO, 403), "anonymous": 302, "secretary": 200, "committee": 200, "committee2": 200, "admin": 200, "auditor": 200},
     "/shop/counter": {**dict.fromkeys(WHO, 403), "anonymous": 302, "shopkeeper": 200, "admin": 200, "auditor": 200},
     "/claims/new": {**dict.fromkeys(WHO, 200), "anonymous": 302, "shopkeeper": 403, "auditor": 403},
+    # 党员联户 for the household: its problems (the member's own, officers' village) and rating its member.
+    "/linkage/problems": {**dict.fromkeys(WHO, 200), "anonymous": 302, "grid_worker": 403, "steward": 403, "shopkeeper": 403},
+    "/linkage/rate": {**dict.fromkeys(WHO, 403), "anonymous": 302, "villager": 200, "villager2": 200},
+    # 民主评议: officers see their branch (M1 = person 4 is in B-V1, M2 = person 6 in B-V2); raters of a village score.
+    "/appraisal": {**dict.fromkeys(WHO, 403), "anonymous": 302, "secretary": 200, "committee": 200, "committee2": 200, "admin": 200, "auditor": 200},
+    "/appraisal/4/2026": {**dict.fromkeys(WHO, 403), "anonymous": 302, "secretary": 200, "committee": 200, "committee2": 404, "admin": 200,
+                          "auditor": 200},
+    "/appraisal/6/2026": {**dict.fromkeys(WHO, 403), "anonymous": 302, "secretary": 404, "committee": 404, "committee2": 200, "admin": 200,
+                          "auditor": 200},
+    "/appraisal/rate": {**dict.fromkeys(WHO, 200), "anonymous": 302, "shopkeeper": 403, "admin": 403, "auditor": 403},
 }
 
 
@@ -169,12 +183,31 @@ def test_not_yours_and_not_there_read_the_same(world: World) -> None:
     assert world.client("villager2").get("/claims/987654").status_code == 404
 
 
+def test_another_households_problem_reads_as_missing_and_stays_open(world: World) -> None:
+    from store.models_workflow import LinkProblem
+
+    c = world.client("villager2")
+    theirs = c.post(f"/linkage/problems/{world.ids['problem']}/confirm", data={"answer": "resolved"})
+    missing = c.post("/linkage/problems/987654/confirm", data={"answer": "resolved"})
+    assert theirs.status_code == missing.status_code == 404
+    strip = re.compile(rf"/problems/(?:{world.ids['problem']}|987654)/")
+    assert strip.sub("", theirs.get_data(as_text=True)) == strip.sub("", missing.get_data(as_text=True))
+    assert "门前路灯坏了" not in c.get("/linkage/problems").get_data(as_text=True)
+    with world.ctx.engine.connect() as conn:
+        assert conn.execute(select(LinkProblem.status).where(LinkProblem.id == world.ids["problem"])).scalar_one() == "open"
+
+
 def test_auditor_reads_but_never_writes(world: World) -> None:
     c = world.client("auditor")
     assert c.get("/admin/rules").status_code == 200
     assert c.post("/admin/rules", data={"text": "title: x", "action": "publish", "effective": "2026-07-01"}).status_code == 403
     assert c.post(f"/claims/{world.ids['claim']}/approve", data={}).status_code == 403
     assert c.post("/admin/users/new", data={"username": "sneaky", "role": "admin"}).status_code == 403
+    assert c.get("/linkage/problems").status_code == 200
+    assert c.post(f"/linkage/problems/{world.ids['problem']}/confirm", data={"answer": "resolved"}).status_code == 403
+    assert c.get(f"/appraisal/{world.ids['M1']}/2026").status_code == 200
+    assert c.post(f"/appraisal/{world.ids['M1']}/2026/post", data={"answer": "post"}).status_code == 403
+    assert c.post("/appraisal/rate", data={"member": world.ids["M1"], "period": "2026", "score": "90"}).status_code == 403
 
 
 def test_every_form_refuses_a_post_without_its_csrf_token(tmp_path: Path, sqlite_engine: Any, clock: Clock) -> None:
@@ -188,6 +221,7 @@ def test_every_form_refuses_a_post_without_its_csrf_token(tmp_path: Path, sqlite
             w.ids.setdefault("redemption", 1)
             w.ids.setdefault("item", 1)
             w.ids.setdefault("user", 1)
+            w.ids.setdefault("problem", 1)
             r = c.post(url, data={"username": "admin1"})
             assert r.status_code == 400, f"{url} accepted a POST without a CSRF token ({r.status_code})"
             assert "页面已过期" in r.get_data(as_text=True)

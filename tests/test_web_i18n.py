@@ -115,6 +115,21 @@ def test_public_pages_in_english_have_no_chinese_chrome(world: World, path: str)
         assert word not in text, f"{path}: {word}"
 
 
+@pytest.mark.parametrize(("role", "path"), [("villager", "/linkage/problems"), ("villager", "/linkage/rate"), ("party_member", "/linkage/problems"),
+                                          ("secretary", "/appraisal"), ("secretary", "/appraisal/{M1}/2026"), ("villager", "/appraisal/rate")])
+def test_household_and_appraisal_pages_in_english_have_no_chinese_chrome(world: World, role: str, path: str) -> None:
+    from services import appraisal, linkage
+
+    linkage.raise_problem(world.ctx.ledger, world.actor("party_member"), world.ids["H1"], "门前路灯坏了")
+    for rater, score in (("villager", "80"), ("grid_worker", "90"), ("steward", "70")):
+        appraisal.score_member(world.ctx.ledger, world.actor(rater), world.ids["M1"], "2026", score)
+    r = world.client(role, lang="en").get(path.replace("{M1}", str(world.ids["M1"])))
+    assert r.status_code == 200
+    # Names of people and the problem's words are data; everything around them must be English.
+    text = re.sub(r"门前路灯坏了|赵六|张三|白塘村党支部|民主评议得分", " ", visible_text(r.get_data(as_text=True)))
+    assert not HAN.search(text), HAN.findall(text)
+
+
 def test_a_bad_field_comes_back_in_english_with_what_was_typed(world: World) -> None:
     c = world.client(lang="en")
     token = csrf_token(c, "/activate")

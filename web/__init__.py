@@ -80,14 +80,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing or insecure)
 
     from web import appctx, auth, errors, i18n, templating
-    from web.views import admin, claims, desk, linkage, notice, passbook, public, shop
+    from web.views import admin, appraisal, claims, desk, linkage, notice, passbook, public, shop
 
     appctx.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
-    for module in (public, passbook, claims, linkage, desk, notice, shop, admin):
+    for module in (public, passbook, claims, linkage, appraisal, desk, notice, shop, admin):
         module.init_app(app)
     _init_api(app)
 

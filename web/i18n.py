@@ -4,9 +4,10 @@ Every string of the site is written in Chinese inside ``_()`` / ``_l()``; the En
 catalog is ``web/translations/en/LC_MESSAGES/messages.po``, shipped compiled (``.mo``) so
 a fresh clone needs no build step. After adding or changing a string::
 
-    pybabel extract -F web/babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+    pybabel extract -F web/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -w 120 \
         -o web/translations/messages.pot web
-    pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching
+    pybabel update -w 120 -i web/translations/messages.pot -d web/translations --no-fuzzy-matching
+    # (-w 120 keeps the committed line wrapping, so the diff shows only what changed)
     # translate the new entries in messages.po, then:
     pybabel compile -d web/translations
 

@@ -14,13 +14,19 @@ from services.privacy import mask_id, mask_name, mask_phone
 from web.appctx import jifen
 from web.i18n import lang, pref
 
-# The menu: (endpoint, label). Each entry shows only to the roles its view lets in.
-MENU: list[tuple[str, Any]] = [
+# The menu: (endpoint, label) or (endpoint, label, roles). Each entry shows only to the roles its view lets in
+# and, when it names roles, only to those (one page may be labelled for each kind of visitor).
+MENU: list[tuple[Any, ...]] = [
     ("passbook.mine", _l("我的存折")),
     ("desk.index", _l("支部工作台")),
     ("desk.queue", _l("审核")),
+    ("appraisal.index", _l("民主评议")),
     ("shop.counter", _l("兑换柜台")),
     ("linkage.index", _l("我的联系户")),
+    ("linkage.problems", _l("我家的问题"), ("villager",)),
+    ("linkage.problems", _l("联户问题"), ("party_member",)),
+    ("linkage.rate", _l("评价联系党员")),
+    ("appraisal.rate", _l("民主评议"), ("villager", "party_member", "grid_worker", "steward")),
     ("claims.new", _l("申报积分")),
     ("claims.mine", _l("我的申报")),
     ("passbook.search", _l("查询存折")),
@@ -47,8 +53,10 @@ def menu() -> list[tuple[str, str, bool]]:
     """(url, label, is-current) for the visitor's menu."""
     out = []
     own = current_user.is_authenticated and (current_user.actor.person_id or current_user.actor.household_id)
-    for endpoint, label in MENU:
+    for endpoint, label, *only in MENU:
         if endpoint == "passbook.mine" and not own:
+            continue
+        if only and not (current_user.is_authenticated and current_user.role in only[0]):
             continue
         if allowed(endpoint):
             out.append((url_for(endpoint), str(label), request.endpoint == endpoint))

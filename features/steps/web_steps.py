@@ -346,3 +346,106 @@ def csv_has(site: Site, text: str) -> None:
 @when(P('登记对 "{code}" 的走访 "{note}"'))
 def record_visit(site: Site, code: str, note: str) -> None:
     site.post("/linkage", {"household": str(site.world.ids[code]), "kind": "visit", "note": note})
+
+
+# ---------------------------------------------------------------- the household confirms and rates (党员联户)
+def _person_id(site: Site, code: str) -> int:
+    return site.world.ids[code]
+
+
+def _party_work(site: Site, code: str) -> int:
+    return site.world.ctx.ledger.balance("party_work", "p", _person_id(site, code))[0]
+
+
+def _problem(site: Site, summary: str) -> Any:
+    from store.models_workflow import LinkProblem
+
+    with site.engine.connect() as conn:
+        row = conn.execute(select(LinkProblem.id, LinkProblem.status).where(LinkProblem.summary == summary)).first()  # type: ignore[call-overload]
+    assert row is not None, f"no problem {summary!r}"
+    return row
+
+
+@given(P('党员为联系户 "{code}" 登记了问题 "{summary}"'))
+def member_raises_problem(site: Site, code: str, summary: str) -> None:
+    member = site.world.client("party_member")
+    token = csrf_token(member, "/linkage")
+    r = member.post("/linkage", data={"csrf_token": token, "household": str(site.world.ids[code]), "kind": "problem", "note": summary})
+    assert r.status_code == 302, r.status_code
+    assert _problem(site, summary).status == "open"
+
+
+@when(P('记下 "{code}" 的零基积分'))
+def note_party_work(site: Site, code: str) -> None:
+    site.extra.setdefault("before", {})[code] = _party_work(site, code)
+
+
+@then(P('"{code}" 的零基积分增加了 {points} 分'))
+def party_work_rose(site: Site, code: str, points: str) -> None:
+    from decimal import Decimal
+
+    assert _party_work(site, code) - site.extra["before"][code] == int(Decimal(points) * 100)
+
+
+@when(P('确认问题 "{summary}" 已解决'))
+def confirm_problem(site: Site, summary: str) -> None:
+    site.post(f"/linkage/problems/{_problem(site, summary).id}/confirm", {"answer": "resolved"}, token_from="/linkage/problems")
+
+
+@then(P('问题 "{summary}" 已解决'))
+def problem_resolved(site: Site, summary: str) -> None:
+    assert _problem(site, summary).status == "resolved"
+
+
+@then(P('问题 "{summary}" 仍未解决'))
+def problem_open(site: Site, summary: str) -> None:
+    assert _problem(site, summary).status != "resolved"
+
+
+@when("切换到英文界面")
+def switch_to_english(site: Site) -> None:
+    assert site.client is not None
+    site.client.set_cookie("lang", "en")
+
+
+@when(P('给联系党员 "{code}" 打 {stars:d} 颗星'))
+def rate_member(site: Site, code: str, stars: int) -> None:
+    site.post("/linkage/rate", {"member": str(_person_id(site, code)), "rating": str(stars)})
+
+
+@when(P('给联系党员 "{code}" 提交评价但没选星'))
+def rate_without_stars(site: Site, code: str) -> None:
+    site.post("/linkage/rate", {"member": str(_person_id(site, code))})
+
+
+# ---------------------------------------------------------------- democratic appraisal (民主评议)
+@when(P('为 "{code}" 开始 "{period}" 评议'))
+def open_round(site: Site, code: str, period: str) -> None:
+    site.post("/appraisal/open", {"member": str(_person_id(site, code)), "period": period}, token_from="/appraisal")
+
+
+@when(P('以下评议人为 "{code}" 的 "{period}" 评议打分:'))
+def raters_score(site: Site, code: str, period: str, datatable: list[list[str]]) -> None:
+    for username, score in datatable[1:]:
+        site.client = site.world.app.test_client()
+        site.world.login(site.client, username.strip())
+        site.post("/appraisal/rate", {"member": str(_person_id(site, code)), "period": period, "score": score.strip()},
+                  token_from=f"/appraisal/rate?period={period}")
+        assert "已为" in site.html, f"{username} could not score: {site.page.status_code if site.page else '?'}"
+
+
+@when(P('评议人打 "{score}" 分给 "{code}" 的 "{period}" 评议'))
+def one_rater_scores(site: Site, score: str, code: str, period: str) -> None:
+    site.post("/appraisal/rate", {"member": str(_person_id(site, code)), "period": period, "score": score},
+              token_from=f"/appraisal/rate?period={period}")
+
+
+@when(P('公布 "{code}" 的 "{period}" 评议结果'))
+def post_result(site: Site, code: str, period: str) -> None:
+    round_page = f"/appraisal/{_person_id(site, code)}/{period}"
+    site.post(f"{round_page}/post", {"answer": "post"}, token_from=round_page)
+
+
+@then(P('打分框里保留了 "{score}"'))
+def score_kept(site: Site, score: str) -> None:
+    assert re.search(rf'class="score" name="score" type="text" inputmode="decimal" value="{re.escape(score)}"', site.html)

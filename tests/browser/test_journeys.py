@@ -265,3 +265,47 @@ def test_a_party_member_records_a_visit_on_the_phone(browser: Any, live_site: Li
     assert "零基积分" in page.content()
     shot(page, shots, "member-passbook")
     page.context.close()
+
+
+def test_a_household_confirms_its_problem_and_rates_its_member_on_the_phone(browser: Any, live_site: LiveSite, shots: Path) -> None:
+    code = live_site.scope["household"].code
+    member = open_as(browser, live_site, "party_member", PHONE)
+    member.goto(live_site.url + "/linkage")
+    home = member.locator("ol.history > li", has_text=code).first
+    home.locator("summary").click()
+    home.locator("textarea").fill("院墙开裂,请村里看看")
+    home.locator("button[value=problem]").click()
+    assert "已登记" in member.locator(".flash").first.inner_text()
+    member.context.close()
+
+    page = open_as(browser, live_site, "villager", PHONE)
+    page.goto(live_site.url + "/passbook")
+    page.click("text=我家的问题")
+    problem = page.locator("ol.history > li", has_text="院墙开裂,请村里看看").first
+    assert problem.locator("button[value=resolved]").is_visible()
+    shot(page, shots, "household-problems")
+    problem.locator("button[value=resolved]").click()
+    assert "已确认问题解决" in page.locator(".flash").first.inner_text()
+    assert page.locator("ol.history > li", has_text="院墙开裂,请村里看看").first.locator(".tag.ok").is_visible()
+
+    page.goto(live_site.url + "/linkage/rate")
+    card = page.locator("section.rate-card").first
+    box = card.locator("label.star").nth(4).bounding_box()
+    assert box is not None and box["height"] >= 56  # a tap target an elderly thumb finds
+    card.locator("label.star").nth(4).click()
+    shot(page, shots, "household-rate")
+    card.locator("button[type=submit]").click()
+    assert "谢谢您的评价" in page.locator(".flash").first.inner_text()
+    page.context.close()
+
+
+def test_the_secretary_opens_the_democratic_appraisal(browser: Any, live_site: LiveSite, shots: Path) -> None:
+    page = open_as(browser, live_site, "secretary", PHONE)
+    page.click("nav.menu >> text=民主评议")
+    assert "民主评议" in page.locator("h1").inner_text()
+    shot(page, shots, "appraisal")
+    page.select_option("#f-member", index=1)
+    page.click("form button:has-text('开始评议')")
+    assert "民主评议" in page.locator("h1").inner_text()
+    shot(page, shots, "appraisal-round")
+    page.context.close()

@@ -225,8 +225,8 @@ def get_entry(entry_id: int) -> Any:
 
 # ---------------------------------------------------------------- leaderboards
 TIE_BREAK = (
-    "同分同名次(1、2、2、4),同分者按编号排列;得分为零或负数者隐去姓名。",
-    "Equal scores share a rank (1, 2, 2, 4) and are listed by holder code; names of scores at or below zero are masked.",
+    "同分同名次(1、2、2、4),同分者按账户编号先后排列;得分为零或负数者隐去姓名。",
+    "Equal scores share a rank (1, 2, 2, 4) and are listed by account number; names of scores at or below zero are masked.",
 )
 
 

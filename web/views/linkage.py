@@ -1,18 +1,30 @@
-"""党员联户 for a Party member: the linked households, when each was last visited, and recording a visit or a problem."""
+"""党员联户 pages.
+
+* ``/linkage`` — a Party member's linked households, when each was last visited, recording a visit or a problem;
+* ``/linkage/problems`` — the problems raised for a household: the villager's own, which only that household may
+  confirm resolved (the service refuses anyone else, and the page says so); a member's own; officers' village;
+* ``/linkage/rate`` — the household rates its linked member (1–5 stars, once a quarter as the service allows).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from marshmallow import fields, validate
+from sqlalchemy import select
 
+from scoring.periods import period_key
 from scoring.points import fmt
 from services import linkage
 from services.errors import ServiceError
+from store.models import Household, Person
+from store.models_workflow import HouseholdRating
 from web.appctx import jifen
 from web.auth import audit, current_actor, require
-from web.forms import FormSchema, integer, load_form, text
+from web.forms import FormSchema, choice, integer, load_form, text
 from web.i18n import lang
 
 bp = Blueprint("linkage", __name__, url_prefix="/linkage")
@@ -24,6 +36,30 @@ class VisitForm(FormSchema):
     household = integer(required=True, low=1)
     kind = text(required=True, max=10)
     note = text(max=500)
+
+
+PROBLEM_VIEWERS = ("villager", "party_member", "secretary", "committee", "admin", "auditor")
+STARS = (1, 2, 3, 4, 5)
+
+
+class ConfirmForm(FormSchema):
+    """The household's answer: the problem is resolved (the only answer the button sends)."""
+
+    answer = choice(("resolved",), required=True)
+
+
+class RatingForm(FormSchema):
+    """A household's rating of its linked member: which member, and 1 to 5 stars."""
+
+    member = integer(required=True, low=1)
+    rating = fields.Integer(required=True, strict=False, validate=validate.Range(min=1, max=5, error=_l("请选择 1 到 5 颗星。")),
+                            error_messages={"required": _l("请选择 1 到 5 颗星。"), "null": _l("请选择 1 到 5 颗星。"),
+                                            "invalid": _l("请选择 1 到 5 颗星。")})
+
+
+def star_words() -> dict[int, str]:
+    """What each number of stars means, in the reader's language."""
+    return {1: _("很不满意"), 2: _("不满意"), 3: _("一般"), 4: _("满意"), 5: _("非常满意")}
 
 
 def tier_names() -> dict[str, str]:
@@ -67,6 +103,107 @@ def index() -> Any:
                            today=ctx.today()), (400 if errors else 200)
 
 
+def _names(ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Person id → (code, name)."""
+    if not ids:
+        return {}
+    with jifen().engine.connect() as conn:
+        return {r.id: (r.code, r.name) for r in conn.execute(select(Person.id, Person.code, Person.name).where(Person.id.in_(ids)))}  # type: ignore[call-overload, union-attr]
+
+
+def problem_lines() -> list[dict[str, Any]]:
+    """The problems the visitor may see (the service decides), open ones first, each with its member's and household's names."""
+    ctx = jifen()
+    rows = linkage.problems(ctx.ledger, current_actor())
+    names = _names({r["member_id"] for r in rows})
+    hids = {r["household_id"] for r in rows}
+    with ctx.engine.connect() as conn:
+        heads = {r.id: r.head_name for r in conn.execute(select(Household.id, Household.head_name).where(Household.id.in_(hids)))} if hids else {}  # type: ignore[call-overload, union-attr]
+    for r in rows:
+        r["member_code"], r["member_name"] = names.get(r["member_id"], ("", ""))
+        r["head_name"] = heads.get(r["household_id"], "")
+    order = {"handled": 0, "open": 1, "resolved": 2}
+    rows.sort(key=lambda r: order.get(r["status"], 3))  # stable: newest first within each state
+    return rows
+
+
+def _problems_page(errors: dict[str, str], status: int = 200) -> Any:
+    actor = current_actor()
+    rows = problem_lines()
+    waiting = sum(1 for r in rows if r["status"] != "resolved")
+    return render_template("linkage/problems.html", problems=rows, waiting=waiting, errors=errors,
+                           can_confirm=actor.role == "villager", household_id=actor.household_id), status
+
+
+@bp.route("/problems")
+@require(*PROBLEM_VIEWERS)
+def problems() -> Any:
+    """Problems raised through household-linking: a villager confirms their own household's resolved here."""
+    return _problems_page({})
+
+
+@bp.route("/problems/<int:problem_id>/confirm", methods=["POST"])
+@require(*PROBLEM_VIEWERS, write=True)
+def confirm(problem_id: int) -> Any:
+    """The household confirms its problem resolved; anyone else is refused by the service, with its reason shown."""
+    ctx = jifen()
+    actor = current_actor()
+    if problem_id not in {r["id"] for r in linkage.problems(ctx.ledger, actor)}:
+        abort(404)  # another household's problem reads the same as one that does not exist
+    data, _errors = load_form(ConfirmForm(), request.form)
+    if data is None:
+        return _problems_page({"_": _("请点“问题已解决”按钮确认。")}, 400)
+    try:
+        result = linkage.confirm_resolution(ctx.ledger, actor, problem_id)
+    except ServiceError as exc:
+        audit("linkage.confirm_refused", f"problem:{problem_id}", reason=exc.code)
+        return _problems_page({"_": exc.message(lang())}, exc.status)
+    audit("linkage.confirm", f"problem:{problem_id}", event=result.event_key, amount=fmt(result.amount))
+    flash(_("已确认问题解决,谢谢您!为您服务的党员因此得 %(n)s 分。", n=fmt(result.amount, signed=True)), "success")
+    return redirect(url_for("linkage.problems"))
+
+
+def _rating_page(errors: dict[str, str], values: dict[str, Any], status: int = 200) -> Any:
+    ctx = jifen()
+    actor = current_actor()
+    today = ctx.today()
+    quarter = period_key("quarter", today)
+    members: list[dict[str, Any]] = []
+    if actor.household_id is not None:
+        with ctx.engine.connect() as conn:
+            ids = linkage.linked_members(conn, actor.household_id, today)
+            given = {r.member_id: r.rating for r in conn.execute(select(HouseholdRating.member_id, HouseholdRating.rating).where(  # type: ignore[call-overload]
+                HouseholdRating.household_id == actor.household_id, HouseholdRating.period == quarter))}
+        names = _names(set(ids))
+        members = [{"id": m, "code": names.get(m, ("", ""))[0], "name": names.get(m, ("", ""))[1], "given": given.get(m)} for m in ids]
+    return render_template("linkage/rate.html", members=members, quarter=quarter, errors=errors, values=values, stars=STARS,
+                           words=star_words()), status
+
+
+@bp.route("/rate", methods=["GET", "POST"])
+@require("villager")
+def rate() -> Any:
+    """The household rates its linked Party member, 1 to 5 stars, once a quarter."""
+    if request.method == "GET":
+        return _rating_page({}, {})
+    values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    data, errors = load_form(RatingForm(), request.form)
+    if data is None:
+        if "member" in errors:
+            errors["_"] = errors.pop("member")
+        return _rating_page({f"rating-{values.get('member', '')}" if k == "rating" else k: v for k, v in errors.items()}, values, 400)
+    ctx = jifen()
+    actor = current_actor()
+    try:
+        result = linkage.rate_member(ctx.ledger, actor, data["rating"], member_id=data["member"])
+    except ServiceError as exc:
+        field = f"rating-{data['member']}" if exc.field == "rating" else "_"
+        return _rating_page({field: exc.message(lang())}, values, exc.status)
+    audit("linkage.rate", f"member:{data['member']}", rating=data["rating"], event=result.event_key)
+    flash(_("谢谢您的评价!"), "success")
+    return redirect(url_for("linkage.rate"))
+
+
 def init_app(app: Flask) -> None:
-    """Register the member's linking page."""
+    """Register the household-linking pages."""
     app.register_blueprint(bp)
