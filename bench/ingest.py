@@ -141,21 +141,21 @@ def bare_insert(n: int, batch: int) -> float:
 
 TALLY_FROM_LEDGER = """
 WITH scored AS (
-  SELECT point_type, holder_kind, holder_id, COALESCE(grid_id, 0) AS grid_id, local_day, amount,
+  SELECT point_type, holder_kind, holder_id, local_day, amount,
          CASE WHEN kind = 'award' AND veto THEN 1
               WHEN kind = 'reversal' AND EXISTS (SELECT 1 FROM entry o WHERE o.id = e.reverses_id AND o.veto) THEN -1
               ELSE 0 END AS vetoes
   FROM entry AS e WHERE kind = 'award' OR (kind = 'reversal' AND rule_id != '')
 ), periods AS (
-  SELECT point_type, substr(local_day, 1, 7) AS period, holder_kind, holder_id, grid_id, amount, vetoes FROM scored
+  SELECT point_type, substr(local_day, 1, 7) AS period, holder_kind, holder_id, amount, vetoes FROM scored
   UNION ALL
   SELECT point_type, substr(local_day, 1, 4) || '-Q' || ((CAST(substr(local_day, 6, 2) AS INTEGER) + 2) / 3),
-         holder_kind, holder_id, grid_id, amount, vetoes FROM scored
+         holder_kind, holder_id, amount, vetoes FROM scored
   UNION ALL
-  SELECT point_type, substr(local_day, 1, 4), holder_kind, holder_id, grid_id, amount, vetoes FROM scored
+  SELECT point_type, substr(local_day, 1, 4), holder_kind, holder_id, amount, vetoes FROM scored
 )
-SELECT point_type, period, holder_kind, holder_id, grid_id, SUM(amount), SUM(vetoes)
-FROM periods GROUP BY point_type, period, holder_kind, holder_id, grid_id
+SELECT point_type, period, holder_kind, holder_id, SUM(amount), SUM(vetoes)
+FROM periods GROUP BY point_type, period, holder_kind, holder_id
 """
 
 
@@ -173,7 +173,7 @@ def check(engine: Any) -> tuple[bool, bool]:
         if seen != len(slow["balance"]):
             ok = False
         slow_tallies = f"SELECT * FROM ({TALLY_FROM_LEDGER}) AS s"
-        kept = "SELECT point_type, period, holder_kind, holder_id, grid_id, amount, vetoes FROM tally"
+        kept = "SELECT point_type, period, holder_kind, holder_id, amount, vetoes FROM tally"
         missing = conn.execute(text(f"SELECT COUNT(*) FROM ({slow_tallies} EXCEPT {kept}) AS d")).scalar()
         extra = conn.execute(text(f"SELECT COUNT(*) FROM ({kept} EXCEPT {slow_tallies}) AS d")).scalar()
     return ok, missing == 0 and extra == 0

@@ -132,42 +132,43 @@ def leaderboard(conn: Connection, point_type: str, period: str, scope: str = "co
                 top: int = 50, me: tuple[str, int] | None = None) -> Board:
     """Rank holders by their score in a period within a scope.
 
-    Tie-break: equal scores share a rank (1, 2, 2, 4) and are listed by holder
-    code. A holder who moved grid mid-period is ranked once, with the points
-    earned in the scope asked for. Names are shown for scores above zero and
-    masked (张**) for scores of zero or below: public boards praise by name,
-    never shame.
+    Tie-break: equal scores share a rank (1, 2, 2, 4); among them the account
+    opened first (the lower account number) is listed first, and so is kept
+    when a tie straddles the last place shown. A holder is ranked where it was
+    on the day of its latest points in the period (see ``store.models.Tally``).
+    Names are shown for scores above zero and masked (张**) for scores of zero
+    or below: public boards praise by name, never shame.
+
+    Both the top rows and one holder's rank are read from the tally's indexes
+    (point type, period, place, amount): nothing is summed at read time.
     """
     where = [Tally.point_type == point_type, Tally.period == period]
     if scope != "county":
         where.append(_SCOPE_COLUMN[scope] == scope_id)
-    score = func.sum(Tally.amount).label("score")
-    grouped = select(Tally.holder_kind, Tally.holder_id, score).where(*where).group_by(Tally.holder_kind, Tally.holder_id)
-    rows = conn.execute(grouped.order_by(score.desc(), Tally.holder_kind, Tally.holder_id).limit(top)).all()
+    rows = conn.execute(
+        select(Tally.holder_kind, Tally.holder_id, Tally.amount).where(*where)
+        .order_by(Tally.amount.desc(), Tally.holder_id, Tally.holder_kind).limit(top)  # type: ignore[attr-defined]
+    ).all()
     names = holder_names(conn, [(r.holder_kind, r.holder_id) for r in rows] + ([me] if me else []))
     board = Board()
-    ranked = []
-    for r in rows:
+    for i, r in enumerate(rows):
         code, name = names.get((r.holder_kind, r.holder_id), ("", ""))
-        ranked.append({"kind": r.holder_kind, "id": r.holder_id, "code": code, "score": int(r.score),
-                       "name": name if r.score > 0 else mask_name(name)})
-    ranked.sort(key=lambda x: (-x["score"], x["code"]))
-    for i, row in enumerate(ranked):
-        row["rank"] = ranked[i - 1]["rank"] if i and ranked[i - 1]["score"] == row["score"] else i + 1
-    board.rows = ranked
+        rank = board.rows[i - 1]["rank"] if i and rows[i - 1].amount == r.amount else i + 1
+        board.rows.append({"kind": r.holder_kind, "id": r.holder_id, "code": code, "score": int(r.amount), "rank": rank,
+                           "name": name if r.amount > 0 else mask_name(name)})
     if me is not None:
-        board.mine = _rank_of(conn, grouped, me, names)
+        board.mine = _rank_of(conn, where, me, names)
     return board
 
 
-def _rank_of(conn: Connection, grouped: Any, me: tuple[str, int], names: dict[tuple[str, int], tuple[str, str]]) -> dict[str, Any] | None:
-    sub = grouped.subquery()
-    mine = conn.execute(select(sub.c.score).where(sub.c.holder_kind == me[0], sub.c.holder_id == me[1])).scalar()
+def _rank_of(conn: Connection, where: list[Any], me: tuple[str, int], names: dict[tuple[str, int], tuple[str, str]]) -> dict[str, Any] | None:
+    mine = conn.execute(select(Tally.amount).where(*where, Tally.holder_kind == me[0], Tally.holder_id == me[1])).scalar()
     if mine is None:
         return None
-    better = conn.execute(select(func.count()).select_from(sub).where(sub.c.score > mine)).scalar() or 0
+    better = conn.execute(select(func.count()).select_from(Tally).where(*where, Tally.amount > mine)).scalar() or 0
     code, name = names.get(me, ("", ""))
-    return {"kind": me[0], "id": me[1], "code": code, "name": name, "score": int(mine), "rank": int(better) + 1}
+    return {"kind": me[0], "id": me[1], "code": code, "name": name if mine > 0 else mask_name(name),
+            "score": int(mine), "rank": int(better) + 1}
 
 
 def scope_choices(conn: Connection, level: str) -> list[tuple[int, str, str]]:

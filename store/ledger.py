@@ -123,7 +123,8 @@ class _Statements:
 
     _cache: ClassVar[dict[tuple[str, str, str], _Statements]] = {}
 
-    def __init__(self, conn: Connection, table: Any, mode: str, keys: Sequence[str] = (), cols: Sequence[str] = ()):
+    def __init__(self, conn: Connection, table: Any, mode: str, keys: Sequence[str] = (), cols: Sequence[str] = (),
+                 newer: Sequence[str] = (), stamp: str = ""):
         columns = [c for c in table.c if not (c.primary_key and c.autoincrement is not False and c.name == "id")]
         self.names = [c.name for c in columns]
         self.get = itemgetter(*self.names)
@@ -137,16 +138,23 @@ class _Statements:
                 sets = ", ".join(f'"{c}" = "{table.name}"."{c}" + excluded."{c}"' for c in cols)
             else:
                 sets = ", ".join(f'"{c}" = excluded."{c}"' for c in cols)
+            if newer:
+                # Columns that follow the row's latest day (``stamp``): every SET sees the old row.
+                t, st = table.name, stamp
+                sets += ", " + ", ".join(
+                    f'"{c}" = CASE WHEN excluded."{st}" >= "{t}"."{st}" THEN excluded."{c}" ELSE "{t}"."{c}" END'
+                    for c in (*newer, st))
             sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
         self.sql = sql
 
     @classmethod
-    def of(cls, conn: Connection, table: Any, mode: str = "insert", keys: Sequence[str] = (), cols: Sequence[str] = ()) -> _Statements:
+    def of(cls, conn: Connection, table: Any, mode: str = "insert", keys: Sequence[str] = (), cols: Sequence[str] = (),
+           newer: Sequence[str] = (), stamp: str = "") -> _Statements:
         """The statement for a table and mode (insert, add, set), built on first use."""
         k = (conn.dialect.name, table.name, mode)
         st = cls._cache.get(k)
         if st is None:
-            st = cls._cache[k] = cls(conn, table, mode, keys, cols)
+            st = cls._cache[k] = cls(conn, table, mode, keys, cols, newer, stamp)
         return st
 
     def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -249,7 +257,7 @@ class _Batch:
         self.claims: list[dict[str, Any]] = []
         self.events: list[tuple[Any, ...]] = []  # event records in EVENT's column order
         self.balances: dict[tuple[str, str, int], list[int]] = {}
-        self.tallies: dict[tuple[str, str, str, int, int], list[int]] = {}
+        self.tallies: dict[tuple[str, str, str, int], list[Any]] = {}
 
     def add_entry(self, row: dict[str, Any], scope: Scope, scoring: bool) -> None:
         """Queue an entry and its effect on the balance and (for rule entries) the tallies."""
@@ -265,18 +273,18 @@ class _Batch:
             self.add_tally(k[0], k[1], k[2], row["local_day"], scope, amount, 1 if row["veto"] else 0)
 
     def add_tally(self, pt: str, hk: str, hid: int, day: date, scope: Scope, amount: int, vetoes: int) -> None:
-        """Add to the month, quarter and year tallies of the entry's day and grid."""
-        keys = _period_keys(day)
-        grid = scope.grid_id
+        """Add to the month, quarter and year tallies of the entry's day; the place follows the latest day."""
         tallies = self.tallies
-        for period in keys:
-            k = (pt, period, hk, hid, grid)
+        for period in _period_keys(day):
+            k = (pt, period, hk, hid)
             t = tallies.get(k)
             if t is None:
-                tallies[k] = [amount, vetoes, scope.village_id, scope.township_id, scope.branch_id]
+                tallies[k] = [amount, vetoes, scope, day]
             else:
                 t[0] += amount
                 t[1] += vetoes
+                if day >= t[3]:
+                    t[2], t[3] = scope, day
 
     def flush(self, conn: Connection, state: CounterState | None) -> None:
         """Write everything in the open transaction."""
@@ -295,12 +303,13 @@ class _Batch:
             _Statements.of(conn, BALANCE, "add", ("point_type", "holder_kind", "holder_id"), ("amount", "earned")).run_tuples(
                 conn, [(pt, hk, hid, a, e) for (pt, hk, hid), (a, e) in self.balances.items()])
         if self.tallies:
-            # Column order of the table: point_type, period, holder_kind, holder_id, grid_id, village_id,
-            # township_id, branch_id, amount, vetoes. Holders are locked, so no two writers meet on a row.
-            st = _Statements.of(conn, TALLY, "add", ("point_type", "period", "holder_kind", "holder_id", "grid_id"), ("amount", "vetoes"))
-            assert st.names == ["point_type", "period", "holder_kind", "holder_id", "grid_id", "village_id", "township_id", "branch_id", "amount", "vetoes"], st.names
-            st.run_tuples(conn, [(pt, per, hk, hid, g, vil, tw, br, a, v)
-                                 for (pt, per, hk, hid, g), (a, v, vil, tw, br) in self.tallies.items()])
+            # Holders are locked, so no two writers meet on a row.
+            st = _Statements.of(conn, TALLY, "add", ("point_type", "period", "holder_kind", "holder_id"), ("amount", "vetoes"),
+                                newer=("grid_id", "village_id", "township_id", "branch_id"), stamp="last_day")
+            assert st.names == ["point_type", "period", "holder_kind", "holder_id", "grid_id", "village_id", "township_id",
+                                "branch_id", "last_day", "amount", "vetoes"], st.names
+            st.run_tuples(conn, [(pt, per, hk, hid, sc.grid_id, sc.village_id, sc.township_id, sc.branch_id, day, a, v)
+                                 for (pt, per, hk, hid), (a, v, sc, day) in self.tallies.items()])
         if state is not None and state.dirty:
             st = _Statements.of(conn, COUNTER, "set", ("holder_kind", "holder_id", "key"), ("value",))
             assert st.names == ["holder_kind", "holder_id", "key", "value"], st.names

@@ -244,26 +244,31 @@ class Balance(SQLModel, table=True):
 
 
 class Tally(SQLModel, table=True):
-    """Points from rules in one period, per holder and grid: leaderboards and grades read these.
+    """Points from rules in one period per holder: leaderboards and grades read these, never the ledger.
 
-    A holder who moves grid mid-period has one row per grid, each counted where it was earned.
+    The place columns are where the holder was on the day of its latest entry in
+    the period (``last_day``): a household that moves grid in July is ranked on
+    its new grid's board for July and for the year, and on its old grid's board
+    for June. Each entry keeps the exact grid of its own day. The indexes end in
+    ``amount`` so a board's top 50 and one holder's rank are index range reads.
     """
 
     __table_args__ = (
-        Index("ix_tally_village", "point_type", "period", "village_id", "amount"),
+        Index("ix_tally_county", "point_type", "period", "amount"),
         Index("ix_tally_township", "point_type", "period", "township_id", "amount"),
-        Index("ix_tally_branch", "point_type", "period", "branch_id", "amount"),
+        Index("ix_tally_village", "point_type", "period", "village_id", "amount"),
         Index("ix_tally_grid", "point_type", "period", "grid_id", "amount"),
-        Index("ix_tally_holder", "holder_kind", "holder_id", "point_type", "period"),
+        Index("ix_tally_branch", "point_type", "period", "branch_id", "amount"),
     )
     point_type: str = Field(primary_key=True)
     period: str = Field(primary_key=True)  # 2026 | 2026-Q1 | 2026-03
     holder_kind: str = Field(primary_key=True)
     holder_id: int = Field(primary_key=True)
-    grid_id: int = Field(primary_key=True)
+    grid_id: int
     village_id: int
     township_id: int
     branch_id: int
+    last_day: date
     amount: int = Field(sa_column=big(default=0))
     vetoes: int = 0
 
