@@ -104,6 +104,11 @@ def generate(ctx: click.Context, size: str, households: int | None, n_events: in
         f"{c.get('nothing', 0)} matched no points, {c.get('duplicate', 0)} already recorded, {c.get('rejected', 0)} rejected "
         f"({took:.1f} s, {n / took if took else 0:,.0f} events/s)",
     ))
+    # A living notice board: claims in every state (submitted, on notice, objected, posted, appealed …).
+    from services.demo_workflow import seed_workflow
+
+    states = seed_workflow(a.engine, a.ledger, a.now)
+    click.echo(t(ctx, f"申报流程示范:{states}", f"claims in every state: {states}"))
 
 
 def _take(source: object, n: int) -> list[tuple[str, dict[str, object]]]:
