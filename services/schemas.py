@@ -1,4 +1,4 @@
-"""marshmallow schemas for what enters and leaves the system (events, entries, balances)."""
+"""marshmallow schemas for events entering the system (the API's own schemas live in web/api/schemas.py)."""
 
 from __future__ import annotations
 
@@ -26,41 +26,6 @@ class EventIn(Schema):
     actor = fields.String(load_default="", allow_none=True)
     approved_by = fields.String(load_default="", allow_none=True)
     description = fields.String(load_default="", allow_none=True)
-
-
-class EntryOut(Schema):
-    """A ledger entry as the API shows it (amounts as exact decimal strings)."""
-
-    id = fields.Integer()
-    key = fields.String()
-    point_type = fields.String()
-    amount = fields.Function(lambda e: _fmt(e["amount"]))
-    kind = fields.String()
-    rule_id = fields.String()
-    rules_version = fields.String()
-    category = fields.String()
-    event_key = fields.String()
-    occurred_at = fields.DateTime()
-    recorded_at = fields.DateTime()
-    actor = fields.String()
-    approver = fields.String()
-    source = fields.String()
-    reverses_id = fields.Integer(allow_none=True)
-
-
-class BalanceOut(Schema):
-    """An account's balance and what it earned."""
-
-    point_type = fields.String()
-    holder = fields.String()
-    balance = fields.String()
-    earned = fields.String()
-
-
-def _fmt(amount: int) -> str:
-    from scoring.points import fmt
-
-    return fmt(amount)
 
 
 def problems_from(error: ValidationError, record: str) -> list[Problem]:
