@@ -4,17 +4,29 @@ Several raters each give a score from 0 to 100 (at most two decimals). With thre
 scores, one highest and one lowest are dropped and the rest averaged; the average is exact
 (a fraction of the exact sum) and shown and scored to two decimals, rounded half up. The
 result is posted as an ``appraisal`` event, which rule PA-01 scores (0.2 points per point).
+
+A round (``appraisal_round``) is one member and one period, opened and closed by a secretary or
+committee member of the member's branch (or an administrator). Scores are taken only while it is
+open; when raters are designated (``appraisal_rater``), only from them. A secretary or committee
+member of the branch may type in a named rater's paper ballot (``rater=``), recorded as entered
+by them on the rater's behalf. Each rater scores a member once a period, however entered.
+Posting the result closes the round.
+
+A member and period with no round record at all take scores as before rounds were recorded
+(open to raters of the village, no list): the demo data and older callers rely on it. Once a
+round is opened, its record decides.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scoring.periods import local_date, parse_period
@@ -24,12 +36,17 @@ from services.claims import aware, county_tz, person_code, record_one, refuse_re
 from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.messages import add
 from store.ledger import Incoming, Ledger
-from store.models import Branch, Household, PartyMember
-from store.models_workflow import AppraisalResult, AppraisalScore
+from store.models import Branch, Household, PartyMember, Person
+from store.models_web import User
+from store.models_workflow import AppraisalRater, AppraisalResult, AppraisalRound, AppraisalScore
 
 SCORE = AppraisalScore.__table__  # type: ignore[attr-defined]
 RESULT = AppraisalResult.__table__  # type: ignore[attr-defined]
+ROUND = AppraisalRound.__table__  # type: ignore[attr-defined]
+RATER = AppraisalRater.__table__  # type: ignore[attr-defined]
 MIN_RATERS = 3
+MAX_RATER_NAME = 64
+OFFICERS = ("secretary", "committee")  # of the member's branch; an administrator also runs rounds
 
 add({
     "wf_score_range": ("评议分须在 0 到 100 之间,最多两位小数", "a score is from 0 to 100 with at most two decimals"),
@@ -40,7 +57,49 @@ add({
     "wf_appraisal_posted": ("该党员本期评议结果已公布", "this member's appraisal for the period is already posted"),
     "wf_not_member": ("该村民在此期间不是党员", "that person is not a Party member in the period"),
     "wf_bad_period": ("期间 {value} 无效(例如 2026、2026-Q2、2026-03)", "not a period: {value} (e.g. 2026, 2026-Q2, 2026-03)"),
+    "wf_appraisal_poster": ("只有该党员所在支部的书记、村委会成员或管理员可以公布评议结果",
+                            "only a secretary or committee member of the member's branch, or an administrator, may post the appraisal"),
+    "wf_appraisal_own": ("不能主持、代录或公布对自己的评议", "you may not run, enter ballots for or post your own appraisal"),
+    "wf_round_officer": ("只有该党员所在支部的书记、村委会成员或管理员可以开始、结束评议或指定评议人",
+                         "only a secretary or committee member of the member's branch, or an administrator, may run the appraisal"),
+    "wf_round_none": ("该党员本期评议还没有开始", "this member's appraisal for the period has not been opened"),
+    "wf_round_exists": ("该党员本期评议已经开始", "this member's appraisal for the period is already open"),
+    "wf_round_closed": ("该党员本期评议已结束", "this member's appraisal for the period is closed"),
+    "wf_round_scored": ("已有人打分,不能再改为只由指定评议人打分",
+                        "scores were already given; the round can no longer be limited to designated raters"),
+    "wf_not_designated": ("您不在该党员本期评议的评议人名单上", "you are not on the list of raters for this member's appraisal"),
+    "wf_raters_none": ("请至少填写一名评议人", "name at least one rater"),
+    "wf_rater_name": ("评议人须填写登录名或姓名,每个不超过 {max} 个字", "name each rater by login or name, at most {max} characters"),
+    "wf_ballot_officer": ("只有该党员所在支部的书记或村委会成员可以代录评议票",
+                          "only a secretary or committee member of the member's branch may enter paper ballots"),
+    "wf_ballot_self": ("评议人不能给自己打分", "a rater may not score themselves"),
+    "wf_ballot_twice": ("{rater} 已为该党员本期评议打过分", "{rater} has already scored this member for this period"),
+    "wf_ballot_not_designated": ("{rater} 不在本次评议的评议人名单上", "{rater} is not on this appraisal's list of raters"),
 })
+
+
+@dataclass(frozen=True)
+class Round:
+    """A member's appraisal round for a period: who opened and closed it, and the designated raters (none: the village)."""
+
+    id: int
+    member_id: int
+    period: str
+    branch_id: int
+    opened_by: str
+    opened_at: datetime
+    closed_by: str
+    closed_at: datetime | None
+    raters: tuple[str, ...]  # designated, in the order added
+
+    @property
+    def is_open(self) -> bool:
+        """Scores are taken."""
+        return self.closed_at is None
+
+    def may_rate(self, rater: str) -> bool:
+        """Whether a rater is let in: anyone when no list, else only those on it."""
+        return not self.raters or rater in self.raters
 
 
 @dataclass(frozen=True)
@@ -115,32 +174,202 @@ def _actor_village(conn: Connection, actor: Actor) -> int | None:
     return None
 
 
-def score_member(ledger: Ledger, actor: Actor, member_id: int, period: str, score: Any) -> int:
-    """One rater's score of a member for a period (once each; not for oneself; same village)."""
+def _is_officer(actor: Actor, branch: int, admin: bool) -> bool:
+    """A secretary or committee member of that very branch (an administrator too, when ``admin``)."""
+    if actor.role == "admin":
+        return admin
+    return actor.role in OFFICERS and actor.branch_id is not None and actor.branch_id == branch
+
+
+def _run_branch(conn: Connection, actor: Actor, member_id: int, day: Any) -> int:
+    """The member's branch, when the actor may run its rounds (never their own)."""
     refuse_read_only(actor)
+    branch, _village = _member_village(conn, member_id, day)
+    if branch is None:
+        raise NotFound("wf_not_member", field="member")
+    if not _is_officer(actor, branch, admin=True):
+        raise Forbidden("wf_round_officer")
+    if actor.person_id == member_id:
+        raise Forbidden("wf_appraisal_own")
+    return branch
+
+
+def _load_round(conn: Connection, member_id: int, period: str, lock: bool = False) -> Round | None:
+    q = select(ROUND).where(ROUND.c.member_id == member_id, ROUND.c.period == period)
+    row = conn.execute(q.with_for_update() if lock else q).mappings().first()
+    return None if row is None else _round(conn, row)
+
+
+def _round(conn: Connection, row: Any) -> Round:
+    raters = tuple(conn.execute(select(RATER.c.rater).where(RATER.c.round_id == row["id"]).order_by(RATER.c.id)).scalars())
+    return Round(int(row["id"]), int(row["member_id"]), row["period"], int(row["branch_id"]), row["opened_by"],
+                 aware(row["opened_at"]), row["closed_by"], aware(row["closed_at"]), raters)  # type: ignore[arg-type]
+
+
+def _names(raters: Iterable[str]) -> list[str]:
+    """Rater names cleaned (inner spaces collapsed), duplicates dropped, order kept; refuse over-long ones."""
+    out: list[str] = []
+    for raw in raters:
+        name = " ".join(str(raw).split())
+        if len(name) > MAX_RATER_NAME:
+            raise ServiceError("wf_rater_name", field="raters", max=MAX_RATER_NAME)
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+def _scored(conn: Connection, member_id: int, period: str) -> bool:
+    return conn.execute(select(SCORE.c.id).where(SCORE.c.member_id == member_id, SCORE.c.period == period).limit(1)).first() is not None
+
+
+def _posted(conn: Connection, member_id: int, period: str) -> bool:
+    return conn.execute(select(RESULT.c.id).where(RESULT.c.member_id == member_id, RESULT.c.period == period)).first() is not None
+
+
+def open_round(ledger: Ledger, actor: Actor, member_id: int, period: str, raters: Iterable[str] = ()) -> Round:
+    """Open a member's appraisal for a period, optionally naming its raters; a branch officer or an administrator."""
     period = _period(period)
-    value = _parse_score(score)
+    names = _names(raters)
     now = ledger.clock()
     day = local_date(now, county_tz(ledger))
     with ledger.write_engine.begin() as conn:
-        _, village = _member_village(conn, member_id, day)
-        if village is None:
-            raise NotFound("wf_not_member", field="member")
-        if actor.person_id == member_id:
-            raise Forbidden("wf_rate_self")
-        if not actor.county_wide and _actor_village(conn, actor) != village:
-            raise Forbidden("wf_rate_scope")
-        if conn.execute(select(RESULT.c.id).where(RESULT.c.member_id == member_id, RESULT.c.period == period)).first():
+        branch = _run_branch(conn, actor, member_id, day)
+        if _posted(conn, member_id, period):
             raise Conflict("wf_appraisal_posted")
-        if conn.execute(select(SCORE.c.id).where(SCORE.c.member_id == member_id, SCORE.c.period == period,
-                                                 SCORE.c.rater == actor.username)).first():
-            raise Conflict("wf_rate_twice")
+        existing = _load_round(conn, member_id, period)
+        if existing is not None:
+            raise Conflict("wf_round_exists" if existing.is_open else "wf_round_closed")
+        if names and _scored(conn, member_id, period):  # scores taken before rounds were recorded, from anyone
+            raise Conflict("wf_round_scored")
         try:
             with conn.begin_nested():
-                res = conn.execute(SCORE.insert().values(member_id=member_id, period=period, rater=actor.username,
-                                                         rater_role=actor.role, score=value, at=now))
+                rid = conn.execute(ROUND.insert().values(member_id=member_id, period=period, branch_id=branch, opened_by=actor.username,
+                                                         opened_at=now, closed_by="")).inserted_primary_key[0]
+                for name in names:
+                    conn.execute(RATER.insert().values(round_id=rid, rater=name, added_by=actor.username, added_at=now))
         except IntegrityError:
-            raise Conflict("wf_rate_twice") from None
+            raise Conflict("wf_round_exists") from None
+        opened = _load_round(conn, member_id, period)
+    assert opened is not None
+    return opened
+
+
+def designate_raters(ledger: Ledger, actor: Actor, member_id: int, period: str, raters: Iterable[str]) -> Round:
+    """Add raters to an open round's list (names already on it are kept once); a branch officer or an administrator.
+
+    A round that took scores with no list stays open to the village: limiting it afterwards is refused.
+    """
+    period = _period(period)
+    names = _names(raters)
+    if not names:
+        raise ServiceError("wf_raters_none", field="raters")
+    now = ledger.clock()
+    day = local_date(now, county_tz(ledger))
+    with ledger.write_engine.begin() as conn:
+        _run_branch(conn, actor, member_id, day)
+        rnd = _load_round(conn, member_id, period, lock=True)
+        if rnd is None:
+            raise Conflict("wf_round_none")
+        if not rnd.is_open:
+            raise Conflict("wf_round_closed")
+        if not rnd.raters and _scored(conn, member_id, period):
+            raise Conflict("wf_round_scored")
+        for name in names:
+            if name in rnd.raters:
+                continue
+            try:
+                with conn.begin_nested():
+                    conn.execute(RATER.insert().values(round_id=rnd.id, rater=name, added_by=actor.username, added_at=now))
+            except IntegrityError:
+                pass  # added meanwhile by another officer: it is on the list either way
+        done = _load_round(conn, member_id, period)
+    assert done is not None
+    return done
+
+
+def close_round(ledger: Ledger, actor: Actor, member_id: int, period: str) -> Round:
+    """Close a round: no more scores (posting the result closes it too); a branch officer or an administrator."""
+    period = _period(period)
+    now = ledger.clock()
+    day = local_date(now, county_tz(ledger))
+    with ledger.write_engine.begin() as conn:
+        _run_branch(conn, actor, member_id, day)
+        rnd = _load_round(conn, member_id, period, lock=True)
+        if rnd is None:
+            raise Conflict("wf_round_none")
+        done = conn.execute(update(ROUND).where(ROUND.c.id == rnd.id, ROUND.c.closed_at.is_(None))
+                            .values(closed_at=now, closed_by=actor.username))
+        if done.rowcount != 1:
+            raise Conflict("wf_round_closed")
+        closed = _load_round(conn, member_id, period)
+    assert closed is not None
+    return closed
+
+
+def _login(conn: Connection, username: str) -> tuple[int | None, str]:
+    """(person, role) of a login by that name; (None, "") for a name that is no login (a paper ballot's rater)."""
+    row = conn.execute(select(User.person_id, User.role).where(User.username == username)).first()  # type: ignore[call-overload]
+    return (row.person_id, row.role) if row else (None, "")
+
+
+def score_member(ledger: Ledger, actor: Actor, member_id: int, period: str, score: Any, rater: str | None = None) -> int:
+    """One rater's score of a member for a period, while its round is open (once each rater; never oneself).
+
+    Without ``rater`` the actor scores for themselves (a rater of the member's village, on the round's list if it
+    has one). With ``rater`` a secretary or committee member of the member's branch types in that rater's paper
+    ballot, kept as entered by them on the rater's behalf; it needs an opened round, and its list, if any, must
+    name the rater.
+    """
+    refuse_read_only(actor)
+    period = _period(period)
+    value = _parse_score(score)
+    paper = rater is not None
+    if paper:
+        named = _names([rater or ""])
+        if not named:
+            raise ServiceError("wf_rater_name", field="rater", max=MAX_RATER_NAME)
+        who = named[0]
+    else:
+        who = actor.username
+    now = ledger.clock()
+    day = local_date(now, county_tz(ledger))
+    with ledger.write_engine.begin() as conn:
+        branch, village = _member_village(conn, member_id, day)
+        if branch is None or village is None:
+            raise NotFound("wf_not_member", field="member")
+        role = actor.role
+        if paper:
+            if not _is_officer(actor, branch, admin=False):
+                raise Forbidden("wf_ballot_officer")
+            if actor.person_id == member_id:
+                raise Forbidden("wf_appraisal_own")
+            person, role = _login(conn, who)
+            if person == member_id:
+                raise Forbidden("wf_ballot_self", field="rater")
+        else:
+            if actor.person_id == member_id:
+                raise Forbidden("wf_rate_self")
+            if not actor.county_wide and _actor_village(conn, actor) != village:
+                raise Forbidden("wf_rate_scope")
+        if _posted(conn, member_id, period):
+            raise Conflict("wf_appraisal_posted")
+        rnd = _load_round(conn, member_id, period, lock=True)
+        if rnd is None and paper:
+            raise Conflict("wf_round_none")
+        if rnd is not None:
+            if not rnd.is_open:
+                raise Conflict("wf_round_closed")
+            if not rnd.may_rate(who):
+                raise Forbidden("wf_ballot_not_designated", field="rater", rater=who) if paper else Forbidden("wf_not_designated")
+        twice = Conflict("wf_ballot_twice", field="rater", rater=who) if paper else Conflict("wf_rate_twice")
+        if conn.execute(select(SCORE.c.id).where(SCORE.c.member_id == member_id, SCORE.c.period == period, SCORE.c.rater == who)).first():
+            raise twice
+        try:
+            with conn.begin_nested():
+                res = conn.execute(SCORE.insert().values(member_id=member_id, period=period, rater=who, rater_role=role, score=value,
+                                                         at=now, entered_by=actor.username if paper else ""))
+        except IntegrityError:
+            raise twice from None
         return int(res.inserted_primary_key[0])
 
 
@@ -155,20 +384,20 @@ def appraisal(ledger: Ledger, member_id: int, period: str) -> Appraisal:
 
 
 def post_appraisal(ledger: Ledger, actor: Actor, member_id: int, period: str, occurred_at: datetime | None = None) -> Appraisal:
-    """Post the result as an ``appraisal`` event (rule PA-01); the secretary, committee or an administrator."""
+    """Post the result as an ``appraisal`` event (rule PA-01) and close the round; an officer of the member's branch or an administrator."""
     refuse_read_only(actor)
     period = _period(period)
     now = ledger.clock()
     tz = county_tz(ledger)
     moment = occurred_at or now
     with ledger.engine.connect() as conn:
-        _, village = _member_village(conn, member_id, local_date(moment, tz))
-        if village is None:
+        branch, _village = _member_village(conn, member_id, local_date(moment, tz))
+        if branch is None:
             raise NotFound("wf_not_member", field="member")
-        if actor.role not in ("secretary", "committee", "admin") or (actor.role != "admin" and actor.village_id != village):
-            raise Forbidden("wf_not_reviewer")
+        if not _is_officer(actor, branch, admin=True):
+            raise Forbidden("wf_appraisal_poster")
         if actor.person_id == member_id:
-            raise Forbidden("wf_own_subject")
+            raise Forbidden("wf_appraisal_own")
         code = person_code(conn, member_id)
     result = appraisal(ledger, member_id, period)
     if result.posted:
@@ -189,7 +418,79 @@ def post_appraisal(ledger: Ledger, actor: Actor, member_id: int, period: str, oc
                     event_key=key, posted_by=actor.username, posted_at=aware(now), amount=amount))
         except IntegrityError:
             raise Conflict("wf_appraisal_posted") from None
+        conn.execute(update(ROUND).where(ROUND.c.member_id == member_id, ROUND.c.period == period, ROUND.c.closed_at.is_(None))
+                     .values(closed_at=now, closed_by=actor.username))
     return Appraisal(member_id, period, result.scores, result.dropped_high, result.dropped_low, result.exact, True, amount)
 
 
-__all__ = ["MIN_RATERS", "Appraisal", "appraisal", "fmt", "post_appraisal", "score_member", "trimmed_mean"]
+# ---------------------------------------------------------------- reading, for the pages
+def round_of(ledger: Ledger, member_id: int, period: str) -> Round | None:
+    """A member's round for a period with its designated raters (None: never opened)."""
+    period = _period(period)
+    with ledger.engine.connect() as conn:
+        return _load_round(conn, member_id, period)
+
+
+def branch_rounds(ledger: Ledger, branch_id: int, period: str) -> dict[int, Round]:
+    """The rounds a branch opened for a period, by member."""
+    period = _period(period)
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(ROUND).where(ROUND.c.branch_id == branch_id, ROUND.c.period == period)).mappings().all()
+        return {int(r["member_id"]): _round(conn, r) for r in rows}
+
+
+def who_scored(ledger: Ledger, member_id: int, period: str) -> dict[str, str]:
+    """Who has scored a member for a period (never what): rater → who typed the ballot in ("" = the rater)."""
+    period = _period(period)
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(SCORE.c.rater, SCORE.c.entered_by).where(SCORE.c.member_id == member_id, SCORE.c.period == period)
+                            .order_by(SCORE.c.id))
+        return {r: e or "" for r, e in rows}
+
+
+def rater_scores(ledger: Ledger, rater: str, period: str | None = None) -> dict[tuple[int, str], int]:
+    """Scores a rater gave (by login or paper-ballot name): (member, period) → hundredths."""
+    q = select(SCORE.c.member_id, SCORE.c.period, SCORE.c.score).where(SCORE.c.rater == rater)
+    if period is not None:
+        q = q.where(SCORE.c.period == _period(period))
+    with ledger.engine.connect() as conn:
+        return {(int(m), p): int(s) for m, p, s in conn.execute(q)}
+
+
+def posted_results(ledger: Ledger, branch_id: int, period: str) -> dict[int, dict[str, Any]]:
+    """Posted results of a period for members of a branch at some time within it: member → the result's row."""
+    span = parse_period(_period(period))
+    in_branch = select(PartyMember.person_id).where(  # type: ignore[call-overload]
+        PartyMember.branch_id == branch_id, PartyMember.valid_from < span.end,
+        or_(PartyMember.valid_to.is_(None), PartyMember.valid_to > span.start))  # type: ignore[union-attr]
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(RESULT).where(RESULT.c.period == span.key, RESULT.c.member_id.in_(in_branch))).mappings()
+        return {int(r["member_id"]): dict(r) for r in rows}
+
+
+def rounds_to_rate(ledger: Ledger, actor: Actor, period: str | None = None) -> list[dict[str, Any]]:
+    """Open rounds the actor may score themselves: their village's, on the list if there is one, never their own.
+
+    Each is a dict: round, member_id, code, name, period, mine (the actor's score in hundredths, or None).
+    """
+    wanted = _period(period) if period else None
+    with ledger.engine.connect() as conn:
+        village = _actor_village(conn, actor)
+        if village is None:
+            return []
+        q = (select(ROUND, Person.code, Person.name).join(Branch, Branch.id == ROUND.c.branch_id)  # type: ignore[arg-type]
+             .join(Person, Person.id == ROUND.c.member_id).where(Branch.village_id == village, ROUND.c.closed_at.is_(None)))  # type: ignore[arg-type]
+        if wanted:
+            q = q.where(ROUND.c.period == wanted)
+        rows = conn.execute(q.order_by(ROUND.c.period.desc(), Person.code)).mappings().all()  # type: ignore[arg-type]
+        rounds = [(_round(conn, r), r["code"], r["name"]) for r in rows if r["member_id"] != actor.person_id]
+    mine = rater_scores(ledger, actor.username, wanted)
+    return [{"round": rnd, "member_id": rnd.member_id, "code": code, "name": name, "period": rnd.period,
+             "mine": mine.get((rnd.member_id, rnd.period))} for rnd, code, name in rounds if rnd.may_rate(actor.username)]
+
+
+__all__ = [
+    "MIN_RATERS", "Appraisal", "Round", "appraisal", "branch_rounds", "close_round", "designate_raters", "fmt", "open_round",
+    "post_appraisal", "posted_results", "rater_scores", "round_of", "rounds_to_rate", "score_member", "trimmed_mean",
+    "who_scored",
+]

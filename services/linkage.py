@@ -7,7 +7,9 @@
   ``days_to_resolve``: LH-03 within three days, else LH-04, each × tier); anyone else is refused;
 * ``rate_member`` — the household rates its member once a quarter (``household_rating``, LH-05/06);
 * ``visit_backlog`` — for a branch secretary, each member's linked households not visited
-  within N days, red first.
+  within N days, red first;
+* ``problems`` / ``problem`` — problems within the actor's scope (all, or one by id);
+  ``household_ratings`` — what a household gave its members in a quarter.
 
 Every scored action has a deterministic or caller-given event key, so a retry counts once.
 """
@@ -51,6 +53,7 @@ add({
     "wf_rating_range": ("评价须为 1 到 5 之间的整数", "a rating is a whole number from 1 to 5"),
     "wf_rating_twice": ("本季度已评价过该党员", "you have already rated this member this quarter"),
     "wf_summary_required": ("请填写问题摘要", "describe the problem"),
+    "wf_household_rates": ("只有联系户本户可以评价联系党员", "only a linked household may rate its Party member"),
     "wf_secretaries_only": ("只有党支部书记、村委会成员或管理员可以查看", "only the branch secretary, the committee or an administrator may see this"),
 })
 
@@ -232,7 +235,7 @@ def rate_member(ledger: Ledger, actor: Actor, rating: int, member_id: int | None
                 rated_at: datetime | str | None = None) -> WorkResult:
     """The household rates its linked member (1–5) once a quarter: ≥ 4 gives +1 (LH-05), ≤ 2 gives −1 (LH-06)."""
     if actor.role != "villager" or actor.household_id is None:
-        raise Forbidden("wf_household_confirms")
+        raise Forbidden("wf_household_rates")
     if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
         raise ServiceError("wf_rating_range", field="rating")
     moment = _moment(ledger, rated_at)
@@ -350,23 +353,55 @@ def visit_backlog(ledger: Ledger, actor: Actor, days: int = 30, branch_id: int |
     return out
 
 
-def problems(ledger: Ledger, actor: Actor, status: str | None = None) -> list[dict[str, Any]]:
-    """Problems the actor may see: a household its own, a member theirs, officers their village's."""
+def _problem_query(actor: Actor) -> Any:
+    """Problems the actor may see: a household its own, a member theirs, officers their village's, the county all."""
     q = select(PROBLEM, Household.code.label("household_code"), Household.village_id).join(  # type: ignore[attr-defined]
         Household, Household.id == PROBLEM.c.household_id)
+    if actor.role == "villager":
+        return q.where(PROBLEM.c.household_id == (actor.household_id or -1))
+    if actor.role == "party_member":
+        return q.where(PROBLEM.c.member_id == (actor.person_id or -1))
+    if not actor.county_wide:
+        return q.where(Household.village_id == (actor.village_id or -1))
+    return q
+
+
+def problems(ledger: Ledger, actor: Actor, status: str | None = None) -> list[dict[str, Any]]:
+    """Problems the actor may see: a household its own, a member theirs, officers their village's."""
+    q = _problem_query(actor)
     if status:
         q = q.where(PROBLEM.c.status == status)
-    if actor.role == "villager":
-        q = q.where(PROBLEM.c.household_id == (actor.household_id or -1))
-    elif actor.role == "party_member":
-        q = q.where(PROBLEM.c.member_id == (actor.person_id or -1))
-    elif not actor.county_wide:
-        q = q.where(Household.village_id == (actor.village_id or -1))
     with ledger.engine.connect() as conn:
         return [dict(r) for r in conn.execute(q.order_by(PROBLEM.c.raised_at.desc())).mappings()]
 
 
+def problem(ledger: Ledger, actor: Actor, problem_id: int) -> dict[str, Any]:
+    """One problem within the actor's scope; outside it reads the same as one that does not exist (NotFound)."""
+    with ledger.engine.connect() as conn:
+        row = conn.execute(_problem_query(actor).where(PROBLEM.c.id == problem_id)).mappings().first()
+    if row is None:
+        raise NotFound("not_found", field="problem")
+    return dict(row)
+
+
+def household_ratings(ledger: Ledger, actor: Actor, household_id: int | None = None, period: str | None = None) -> dict[int, int]:
+    """Ratings a household gave its members in a quarter (this one by default): member → 1–5.
+
+    A villager reads their own household's; officers their village's; the county roles any.
+    """
+    hid = household_id if household_id is not None else actor.household_id
+    if hid is None:
+        raise NotFound("not_found", field="household")
+    quarter = period or period_key("quarter", local_date(ledger.clock(), county_tz(ledger)))
+    with ledger.engine.connect() as conn:
+        village = conn.execute(select(Household.village_id).where(Household.id == hid)).scalar()  # type: ignore[arg-type]
+        if village is None or not actor.sees_household(hid, village):
+            raise NotFound("not_found", field="household")
+        rows = conn.execute(select(RATING.c.member_id, RATING.c.rating).where(RATING.c.household_id == hid, RATING.c.period == quarter))
+        return {int(m): int(r) for m, r in rows}
+
+
 __all__ = [
-    "MemberBacklog", "OverdueHousehold", "WorkResult", "confirm_resolution", "linked_households", "linked_members",
-    "mark_handled", "problems", "raise_problem", "rate_member", "record_visit", "visit_backlog",
+    "MemberBacklog", "OverdueHousehold", "WorkResult", "confirm_resolution", "household_ratings", "linked_households",
+    "linked_members", "mark_handled", "problem", "problems", "raise_problem", "rate_member", "record_visit", "visit_backlog",
 ]

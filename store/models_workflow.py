@@ -1,5 +1,5 @@
 """Tables of the workflows: claim transitions, evidence, objections, appeals, household-linking
-work (visits, problems, ratings), democratic appraisal, kept grades and scheduler reports.
+work (visits, problems, ratings), democratic appraisal (rounds, raters, scores, results), kept grades and scheduler reports.
 
 The ``Claim`` row itself lives in ``store.models`` beside the ledger that creates it.
 Amounts and scores are BIGINT hundredths, times aware UTC, as everywhere else.
@@ -141,10 +141,38 @@ class AppraisalScore(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="person.id", index=True)
     period: str
-    rater: str
+    rater: str  # the rater's login, or the name on a paper ballot
     rater_role: str = ""
     score: int = Field(sa_column=_big())
     at: datetime
+    entered_by: str = Field(default="", sa_column_kwargs={"server_default": ""})  # who typed in a paper ballot; "" = the rater
+
+
+class AppraisalRound(SQLModel, table=True):
+    """A member's appraisal for a period, opened and closed by a branch officer; scores are taken only while open."""
+
+    __tablename__ = "appraisal_round"
+    __table_args__ = (UniqueConstraint("member_id", "period"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="person.id")
+    period: str
+    branch_id: int = Field(foreign_key="branch.id", index=True)  # the member's branch when opened
+    opened_by: str
+    opened_at: datetime
+    closed_by: str = ""
+    closed_at: datetime | None = None  # None while open
+
+
+class AppraisalRater(SQLModel, table=True):
+    """A designated rater of a round (a login, or a name for a paper ballot); none designated: the village rates."""
+
+    __tablename__ = "appraisal_rater"
+    __table_args__ = (UniqueConstraint("round_id", "rater"),)
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="appraisal_round.id", index=True)
+    rater: str
+    added_by: str
+    added_at: datetime
 
 
 class AppraisalResult(SQLModel, table=True):

@@ -176,7 +176,7 @@ def test_not_yours_and_not_there_read_the_same(world: World) -> None:
     theirs = c.get("/passbook/H5")
     missing = c.get("/passbook/NO-SUCH")
     assert theirs.status_code == missing.status_code == 404
-    strip = re.compile(r"NO-SUCH|H5")
+    strip = re.compile(r"NO-SUCH|H5|name=\"csrf_token\" value=\"[^\"]*\"")
     assert strip.sub("", theirs.get_data(as_text=True)) == strip.sub("", missing.get_data(as_text=True))
     other_claim = world.client("villager2").get(f"/claims/{world.ids['claim']}")
     assert other_claim.status_code == 404
@@ -190,7 +190,8 @@ def test_another_households_problem_reads_as_missing_and_stays_open(world: World
     theirs = c.post(f"/linkage/problems/{world.ids['problem']}/confirm", data={"answer": "resolved"})
     missing = c.post("/linkage/problems/987654/confirm", data={"answer": "resolved"})
     assert theirs.status_code == missing.status_code == 404
-    strip = re.compile(rf"/problems/(?:{world.ids['problem']}|987654)/")
+    # The two pages may differ only in the ids asked for and the CSRF token (it carries a timestamp).
+    strip = re.compile(rf"/problems/(?:{world.ids['problem']}|987654)/|name=\"csrf_token\" value=\"[^\"]*\"")
     assert strip.sub("", theirs.get_data(as_text=True)) == strip.sub("", missing.get_data(as_text=True))
     assert "门前路灯坏了" not in c.get("/linkage/problems").get_data(as_text=True)
     with world.ctx.engine.connect() as conn:
@@ -208,6 +209,24 @@ def test_auditor_reads_but_never_writes(world: World) -> None:
     assert c.get(f"/appraisal/{world.ids['M1']}/2026").status_code == 200
     assert c.post(f"/appraisal/{world.ids['M1']}/2026/post", data={"answer": "post"}).status_code == 403
     assert c.post("/appraisal/rate", data={"member": world.ids["M1"], "period": "2026", "score": "90"}).status_code == 403
+    for action, data in (("raters", {"raters": "x"}), ("ballot", {"rater": "x", "score": "90"}), ("close", {"answer": "close"})):
+        assert c.post(f"/appraisal/{world.ids['M1']}/2026/{action}", data=data).status_code == 403
+
+
+def test_appraisal_rounds_of_another_branch_read_as_missing_and_stay_unchanged(world: World) -> None:
+    from store.models_workflow import AppraisalRound, AppraisalScore
+
+    m1, m2 = world.ids["M1"], world.ids["M2"]
+    forms = {"raters": {"raters": "x"}, "ballot": {"rater": "x", "score": "90"}, "close": {"answer": "close"}, "post": {"answer": "post"}}
+    c = world.client("committee2")  # village V2: M1 (branch B-V1) is not theirs
+    for action, data in forms.items():
+        assert c.post(f"/appraisal/{m1}/2026-Q3/{action}", data=data).status_code == 404
+    assert c.post("/appraisal/open", data={"member": m1, "period": "2026-Q3"}).status_code == 400
+    # Paper ballots are the branch secretary's and committee's: an administrator runs rounds but types in no ballot.
+    assert world.client("admin").post(f"/appraisal/{m2}/2026-Q3/ballot", data=forms["ballot"]).status_code == 403
+    with world.ctx.engine.connect() as conn:
+        assert conn.execute(select(AppraisalRound.id).where(AppraisalRound.period == "2026-Q3")).first() is None  # type: ignore[arg-type]
+        assert conn.execute(select(AppraisalScore.id).where(AppraisalScore.period == "2026-Q3")).first() is None  # type: ignore[arg-type]
 
 
 def test_every_form_refuses_a_post_without_its_csrf_token(tmp_path: Path, sqlite_engine: Any, clock: Clock) -> None:

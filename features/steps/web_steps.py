@@ -424,6 +424,48 @@ def open_round(site: Site, code: str, period: str) -> None:
     site.post("/appraisal/open", {"member": str(_person_id(site, code)), "period": period}, token_from="/appraisal")
 
 
+@when(P('为 "{code}" 开始 "{period}" 评议,指定评议人 "{names}"'))
+def open_round_with_raters(site: Site, code: str, period: str, names: str) -> None:
+    site.post("/appraisal/open", {"member": str(_person_id(site, code)), "period": period, "raters": names.replace("、", "\n")},
+              token_from="/appraisal")
+
+
+@when(P('代录评议人 "{rater}" 给 "{code}" 的 "{period}" 评议打 "{score}" 分'))
+def paper_ballot(site: Site, rater: str, code: str, period: str, score: str) -> None:
+    round_page = f"/appraisal/{_person_id(site, code)}/{period}"
+    site.post(f"{round_page}/ballot", {"rater": rater, "score": score}, token_from=round_page)
+
+
+@when(P('结束 "{code}" 的 "{period}" 评议'))
+def close_round(site: Site, code: str, period: str) -> None:
+    round_page = f"/appraisal/{_person_id(site, code)}/{period}"
+    site.post(f"{round_page}/close", {"answer": "close"}, token_from=round_page)
+
+
+@given(P('村里还有第二个党支部,书记登录名 "{username}"'))
+def second_branch(site: Site, username: str) -> None:
+    from store.models import Branch
+    from web.testing import _add
+
+    branch = _add(site.engine, Branch(code="B-V1-2", name="白塘村第二党支部", village_id=site.world.ids["V1"]))
+    add_user(site.world, username, "secretary", {"branch_id": branch})
+
+
+def _menu(site: Site) -> str:
+    match = re.search(r'<nav class="menu".*?</nav>', site.html, flags=re.S)
+    return match.group(0) if match else ""
+
+
+@then(P('菜单里有 "{label}"'))
+def menu_has(site: Site, label: str) -> None:
+    assert f">{label}</a>" in _menu(site), _menu(site)
+
+
+@then(P('菜单里没有 "{label}"'))
+def menu_lacks(site: Site, label: str) -> None:
+    assert f">{label}</a>" not in _menu(site), _menu(site)
+
+
 @when(P('以下评议人为 "{code}" 的 "{period}" 评议打分:'))
 def raters_score(site: Site, code: str, period: str, datatable: list[list[str]]) -> None:
     for username, score in datatable[1:]:

@@ -362,6 +362,53 @@ def post_appraisal(wf: Wf, who: str, member: str, period: str) -> None:
     wf.act(lambda: appraisal.post_appraisal(wf.ledger, wf.actor(who), wf.county.ids[member], period))
 
 
+@given(P("{who:W} 已开始 {member:W} 的 {period:W} 年评议"))
+def round_opened(wf: Wf, who: str, member: str, period: str) -> None:
+    appraisal.open_round(wf.ledger, wf.actor(who), wf.county.ids[member], period)
+
+
+@when(P("{who:W} 开始 {member:W} 的 {period:W} 年评议"))
+def open_round(wf: Wf, who: str, member: str, period: str) -> None:
+    wf.act(lambda: appraisal.open_round(wf.ledger, wf.actor(who), wf.county.ids[member], period))
+
+
+@when(P("{who:W} 开始 {member:W} 的 {period:W} 年评议,指定评议人 {names}"))
+def open_round_with_raters(wf: Wf, who: str, member: str, period: str, names: str) -> None:
+    raters = [n.strip() for n in names.split("、")]
+    wf.act(lambda: appraisal.open_round(wf.ledger, wf.actor(who), wf.county.ids[member], period, raters))
+
+
+@when(P("{who:W} 为 {member:W} 的 {period:W} 年评议添加评议人 {names}"))
+def designate(wf: Wf, who: str, member: str, period: str, names: str) -> None:
+    raters = [n.strip() for n in names.split("、")]
+    wf.act(lambda: appraisal.designate_raters(wf.ledger, wf.actor(who), wf.county.ids[member], period, raters))
+
+
+@when(P("{who:W} 结束 {member:W} 的 {period:W} 年评议"))
+def close_round(wf: Wf, who: str, member: str, period: str) -> None:
+    wf.act(lambda: appraisal.close_round(wf.ledger, wf.actor(who), wf.county.ids[member], period))
+
+
+@when(P("{who:W} 代录评议人 {rater:W} 给党员 {member:W} 的 {period:W} 年评议打 {score:W} 分"))
+def paper_ballot(wf: Wf, who: str, rater: str, member: str, period: str, score: str) -> None:
+    wf.act(lambda: appraisal.score_member(wf.ledger, wf.actor(who), wf.county.ids[member], period, score, rater=rater))
+
+
+@when(P("{who:W} 代录 {member:W} 的 {period:W} 年纸质评议票:"))
+def paper_ballots(wf: Wf, who: str, member: str, period: str, datatable: list[list[str]]) -> None:
+    for rater, score in datatable[1:]:
+        appraisal.score_member(wf.ledger, wf.actor(who), wf.county.ids[member], period, score.strip(), rater=rater.strip())
+
+
+@given("示范村还有第二个党支部和它的书记")
+def second_branch(wf: Wf) -> None:
+    from store.models import Branch
+
+    c = wf.county
+    c.ids["B2"] = c._add(Branch(code="B2", name="示范村第二党支部", village_id=c.ids["V1"]))
+    wf.actors["二支部书记"] = Actor("sec2", "secretary", village_id=c.ids["V1"], branch_id=c.ids["B2"])
+
+
 # ============================================================================ then
 @then(parsers.parse("操作被拒绝,提示“{text}”"))
 def refused(wf: Wf, text: str) -> None:
@@ -459,6 +506,18 @@ def appraisal_result(wf: Wf, score: str, high: str, low: str) -> None:
     res = appraisal.appraisal(wf.ledger, wf.county.ids["M1"], "2026")
     assert res.posted and str(res.average) == score
     assert res.dropped_high == parse_amount(high) and res.dropped_low == parse_amount(low)
+
+
+@then("没有出错")
+def no_error(wf: Wf) -> None:
+    assert wf.error is None, wf.error.message("zh")
+
+
+@then(P("{member:W} 的 {period:W} 年评议共 {n:d} 张票,其中 {k:d} 张由 {who:W} 代录"))
+def ballots(wf: Wf, member: str, period: str, n: int, k: int, who: str) -> None:
+    scored = appraisal.who_scored(wf.ledger, wf.county.ids[member], period)
+    assert len(scored) == n, scored
+    assert sum(1 for e in scored.values() if e == who) == k, scored
 
 
 @then(P("{year:W} 年的 {point_type:W} 等级已冻结,{code:W} 为 {score:W} 分"))

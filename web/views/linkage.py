@@ -21,7 +21,6 @@ from scoring.points import fmt
 from services import linkage
 from services.errors import ServiceError
 from store.models import Household, Person
-from store.models_workflow import HouseholdRating
 from web.appctx import jifen
 from web.auth import audit, current_actor, require
 from web.forms import FormSchema, choice, integer, load_form, text
@@ -148,7 +147,9 @@ def confirm(problem_id: int) -> Any:
     """The household confirms its problem resolved; anyone else is refused by the service, with its reason shown."""
     ctx = jifen()
     actor = current_actor()
-    if problem_id not in {r["id"] for r in linkage.problems(ctx.ledger, actor)}:
+    try:
+        linkage.problem(ctx.ledger, actor, problem_id)
+    except ServiceError:
         abort(404)  # another household's problem reads the same as one that does not exist
     data, _errors = load_form(ConfirmForm(), request.form)
     if data is None:
@@ -172,8 +173,7 @@ def _rating_page(errors: dict[str, str], values: dict[str, Any], status: int = 2
     if actor.household_id is not None:
         with ctx.engine.connect() as conn:
             ids = linkage.linked_members(conn, actor.household_id, today)
-            given = {r.member_id: r.rating for r in conn.execute(select(HouseholdRating.member_id, HouseholdRating.rating).where(  # type: ignore[call-overload]
-                HouseholdRating.household_id == actor.household_id, HouseholdRating.period == quarter))}
+        given = linkage.household_ratings(ctx.ledger, actor, actor.household_id, quarter)
         names = _names(set(ids))
         members = [{"id": m, "code": names.get(m, ("", ""))[0], "name": names.get(m, ("", ""))[1], "given": given.get(m)} for m in ids]
     return render_template("linkage/rate.html", members=members, quarter=quarter, errors=errors, values=values, stars=STARS,
