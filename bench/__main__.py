@@ -17,7 +17,7 @@ import sys
 
 from bench.common import RESULTS, machine, save
 
-BENCHMARKS = ("ingest", "leaderboard")
+BENCHMARKS = ("ingest", "leaderboard", "redeem", "dryrun", "close", "load")
 
 
 def main(argv: list[str] | None = None) -> int:

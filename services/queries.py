@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 
 from scoring.grades import grade
 from scoring.messages import render
-from scoring.model import Ruleset
+from scoring.model import Ruleset, VersionTable
 from scoring.periods import period_key
 from scoring.points import fmt
 from services.privacy import mask_name
@@ -31,15 +43,39 @@ class Holder:
     name: str
 
 
+# One statement, built once: a page asks this on every request.
+_HOLDER_BY_CODE = union_all(
+    select(literal("p").label("kind"), Person.id, Person.code, Person.name.label("name")).where(Person.code == bindparam("code")),  # type: ignore[attr-defined]
+    select(literal("h").label("kind"), Household.id, Household.code, Household.head_name.label("name")).where(Household.code == bindparam("code")),  # type: ignore[attr-defined]
+)
+
+
 def holder_by_code(conn: Connection, code: str) -> Holder | None:
-    """A person or household by its code."""
-    p = conn.execute(select(Person.id, Person.code, Person.name).where(Person.code == code)).first()
-    if p:
+    """A person or household by its code (a person first, should both carry it)."""
+    found = {r.kind: r for r in conn.execute(_HOLDER_BY_CODE, {"code": code})}
+    if "p" in found:
+        p = found["p"]
         return Holder("p", p.id, p.code, p.name)
-    h = conn.execute(select(Household.id, Household.code, Household.head_name).where(Household.code == code)).first()
-    if h:
-        return Holder("h", h.id, h.code, f"{h.head_name}户")
+    if "h" in found:
+        h = found["h"]
+        return Holder("h", h.id, h.code, f"{h.name}户")
     return None
+
+
+def in_force(versions: VersionTable, now: datetime) -> tuple[Ruleset | None, date, ZoneInfo]:
+    """The ruleset in force, today's local date and the county's time zone, from one look at the versions.
+
+    The same answers as ``AppContext.ruleset()``, ``.today()`` and ``.tz``, each of which reads
+    the versions again: a page that needs all three reads them once (``Ledger.versions(conn)``).
+    """
+    latest = versions.latest()
+    tz = latest.timezone if latest else ZoneInfo("Asia/Shanghai")
+    today = now.astimezone(tz).date()
+    return versions.at(today) or latest, today, tz
+
+
+_PERSON_NAMES = select(Person.id, Person.code, Person.name).where(Person.id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
+_HOUSEHOLD_NAMES = select(Household.id, Household.code, Household.head_name).where(Household.id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
 
 
 def holder_names(conn: Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str]]:
@@ -48,10 +84,10 @@ def holder_names(conn: Connection, keys: list[tuple[str, int]]) -> dict[tuple[st
     pids = [i for k, i in keys if k == "p"]
     hids = [i for k, i in keys if k == "h"]
     if pids:
-        for r in conn.execute(select(Person.id, Person.code, Person.name).where(Person.id.in_(pids))):  # type: ignore[attr-defined]
+        for r in conn.execute(_PERSON_NAMES, {"ids": pids}):
             out[("p", r.id)] = (r.code, r.name)
     if hids:
-        for r in conn.execute(select(Household.id, Household.code, Household.head_name).where(Household.id.in_(hids))):  # type: ignore[attr-defined]
+        for r in conn.execute(_HOUSEHOLD_NAMES, {"ids": hids}):
             out[("h", r.id)] = (r.code, f"{r.head_name}户")
     return out
 
@@ -75,33 +111,56 @@ class AccountLine:
     needed: int
 
 
+# Read by the primary keys (point type first, so the types are named), built once.
+_BALANCES = select(Balance.point_type, Balance.amount, Balance.earned).where(
+    Balance.point_type.in_(bindparam("types", expanding=True)),  # type: ignore[attr-defined]
+    Balance.holder_kind == bindparam("kind"), Balance.holder_id == bindparam("ident"))
+_SCORES = (select(Tally.point_type, Tally.period, func.sum(Tally.amount), func.sum(Tally.vetoes))
+           .where(Tally.point_type.in_(bindparam("types", expanding=True)),  # type: ignore[attr-defined]
+                  Tally.period.in_(bindparam("periods", expanding=True)),  # type: ignore[attr-defined]
+                  Tally.holder_kind == bindparam("kind"), Tally.holder_id == bindparam("ident"))
+           .group_by(Tally.point_type, Tally.period))
+
+
 def account_lines(conn: Connection, ruleset: Ruleset, kind: str, ident: int, today: date) -> list[AccountLine]:
-    """Every point type the holder can hold, with balance and this period's grade."""
+    """Every point type the holder can hold, with balance and this period's grade (two queries in all)."""
     holder = "person" if kind == "p" else "household"
+    types = [pt for pt in ruleset.point_types.values() if pt.holder == holder]
+    if not types:
+        return []
+    periods = {pt.key: period_key(pt.period, today) for pt in types}
+    params = {"kind": kind, "ident": ident, "types": [pt.key for pt in types]}
+    balances = {r.point_type: (int(r.amount), int(r.earned)) for r in conn.execute(_BALANCES, params)}
+    scores = {(pt, per): (int(amount or 0), int(vetoes or 0))
+              for pt, per, amount, vetoes in conn.execute(_SCORES, {**params, "periods": sorted(set(periods.values()))})}
     out = []
-    for pt in ruleset.point_types.values():
-        if pt.holder != holder:
-            continue
-        bal = conn.execute(select(Balance.amount, Balance.earned).where(
-            Balance.point_type == pt.key, Balance.holder_kind == kind, Balance.holder_id == ident)).first()
-        period = period_key(pt.period, today)
-        score, vetoes = conn.execute(select(func.coalesce(func.sum(Tally.amount), 0), func.coalesce(func.sum(Tally.vetoes), 0)).where(
-            Tally.point_type == pt.key, Tally.period == period, Tally.holder_kind == kind, Tally.holder_id == ident)).one()
-        g = grade(pt, int(score), bool(vetoes))
+    for pt in types:
+        period = periods[pt.key]
+        bal, earned = balances.get(pt.key, (0, 0))
+        score, vetoes = scores.get((pt.key, period), (0, 0))
+        g = grade(pt, score, bool(vetoes))
         out.append(AccountLine(
-            pt.key, pt.name, pt.unit, pt.spendable, int(bal[0]) if bal else 0, int(bal[1]) if bal else 0, period,
-            int(score), g.grade.name if g.grade else "", g.key, g.vetoed, g.next_grade.name if g.next_grade else "", g.needed,
+            pt.key, pt.name, pt.unit, pt.spendable, bal, earned, period,
+            score, g.grade.name if g.grade else "", g.key, g.vetoed, g.next_grade.name if g.next_grade else "", g.needed,
         ))
     return out
 
 
+def _history_statement(by_type: bool) -> Any:
+    q = select(Entry).where(Entry.holder_kind == bindparam("kind"), Entry.holder_id == bindparam("ident"))
+    if by_type:
+        q = q.where(Entry.point_type == bindparam("pt"))
+    return (q.order_by(Entry.occurred_at.desc(), Entry.id.desc())  # type: ignore[attr-defined, union-attr]
+            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+
+
+_HISTORY = {False: _history_statement(False), True: _history_statement(True)}  # built once, bound per call
+
+
 def history(conn: Connection, kind: str, ident: int, point_type: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     """A holder's entries, newest first."""
-    q = select(Entry).where(Entry.holder_kind == kind, Entry.holder_id == ident)
-    if point_type:
-        q = q.where(Entry.point_type == point_type)
-    q = q.order_by(Entry.occurred_at.desc(), Entry.id.desc()).limit(limit).offset(offset)  # type: ignore[attr-defined, union-attr]
-    return [dict(r) for r in conn.execute(q).mappings()]
+    params = {"kind": kind, "ident": ident, "pt": point_type, "limit": limit, "offset": offset}
+    return [dict(r) for r in conn.execute(_HISTORY[bool(point_type)], params).mappings()]
 
 
 def explain(conn: Connection, entry_id: int, rule_names: dict[str, str], lang: str = "zh") -> dict[str, Any] | None:
@@ -109,6 +168,11 @@ def explain(conn: Connection, entry_id: int, rule_names: dict[str, str], lang: s
     e = conn.execute(select(Entry).where(Entry.id == entry_id)).mappings().first()
     if e is None:
         return None
+    return explain_row(e, rule_names, lang)
+
+
+def explain_row(e: Any, rule_names: dict[str, str], lang: str = "zh") -> dict[str, Any]:
+    """``explain`` of an entry row already read (a ``history`` row), without reading it again."""
     steps = [render(code, lang, **params) for code, params in json.loads(e["explanation"] or "[]")]
     return {
         "id": e["id"], "amount": fmt(e["amount"], signed=True), "kind": e["kind"], "point_type": e["point_type"],
@@ -128,6 +192,17 @@ class Board:
     total: int = 0
 
 
+def _board_statement(scope: str) -> Any:
+    where = [Tally.point_type == bindparam("pt"), Tally.period == bindparam("period")]
+    if scope != "county":
+        where.append(_SCOPE_COLUMN[scope] == bindparam("place"))
+    return (select(Tally.holder_kind, Tally.holder_id, Tally.amount).where(*where)
+            .order_by(Tally.amount.desc(), Tally.holder_id, Tally.holder_kind).limit(bindparam("top", type_=Integer)))  # type: ignore[attr-defined]
+
+
+_BOARD = {scope: _board_statement(scope) for scope in SCOPES}  # the top rows' statement per scope, built once
+
+
 def leaderboard(conn: Connection, point_type: str, period: str, scope: str = "county", scope_id: int | None = None,
                 top: int = 50, me: tuple[str, int] | None = None) -> Board:
     """Rank holders by their score in a period within a scope.
@@ -145,10 +220,7 @@ def leaderboard(conn: Connection, point_type: str, period: str, scope: str = "co
     where = [Tally.point_type == point_type, Tally.period == period]
     if scope != "county":
         where.append(_SCOPE_COLUMN[scope] == scope_id)
-    rows = conn.execute(
-        select(Tally.holder_kind, Tally.holder_id, Tally.amount).where(*where)
-        .order_by(Tally.amount.desc(), Tally.holder_id, Tally.holder_kind).limit(top)  # type: ignore[attr-defined]
-    ).all()
+    rows = conn.execute(_BOARD[scope], {"pt": point_type, "period": period, "place": scope_id, "top": top}).all()
     names = holder_names(conn, [(r.holder_kind, r.holder_id) for r in rows] + ([me] if me else []))
     board = Board()
     for i, r in enumerate(rows):
@@ -238,18 +310,28 @@ def scope_options(conn: Connection, level: str) -> list[tuple[int, str]]:
     return [(r.id, r.name) for r in conn.execute(select(Area.id, Area.name).where(Area.level == level).order_by(Area.code))]
 
 
+_DAY_SUMS = (select(Entry.local_day, func.sum(Entry.amount)).where(
+    Entry.point_type == bindparam("pt"), Entry.holder_kind == bindparam("kind"), Entry.holder_id == bindparam("ident"),
+    Entry.local_day <= bindparam("end")).group_by(Entry.local_day).order_by(Entry.local_day))
+
+
 def balance_series(conn: Connection, point_type: str, kind: str, ident: int, start: date, end: date) -> tuple[int, list[tuple[date, int]]]:
-    """The balance at ``start`` and its value after each day with entries up to ``end`` (for the passbook chart)."""
-    opening = conn.execute(select(func.coalesce(func.sum(Entry.amount), 0)).where(
-        Entry.point_type == point_type, Entry.holder_kind == kind, Entry.holder_id == ident, Entry.local_day < start)).scalar() or 0
-    rows = conn.execute(select(Entry.local_day, func.sum(Entry.amount)).where(
-        Entry.point_type == point_type, Entry.holder_kind == kind, Entry.holder_id == ident,
-        Entry.local_day >= start, Entry.local_day <= end).group_by(Entry.local_day).order_by(Entry.local_day))
-    running, out = int(opening), []
-    for day, amount in rows:
-        running += int(amount)
+    """The balance at ``start`` and its value after each day with entries up to ``end`` (for the passbook chart).
+
+    One query: the holder's sums per day up to ``end`` (a holder has a few lines a day at most),
+    those before ``start`` folded into the opening balance.
+    """
+    opening, days = 0, []
+    for day, amount in conn.execute(_DAY_SUMS, {"pt": point_type, "kind": kind, "ident": ident, "end": end}):
+        if day < start:
+            opening += int(amount)
+        else:
+            days.append((day, int(amount)))
+    running, out = opening, []
+    for day, amount in days:
+        running += amount
         out.append((day, running))
-    return int(opening), out
+    return opening, out
 
 
 def branch_tallies(conn: Connection, branch_id: int, point_type: str, period: str, day: date) -> list[dict[str, Any]]:

@@ -24,9 +24,12 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from functools import lru_cache
+from types import SimpleNamespace
+from typing import Any, NoReturn
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from scoring.grades import grade
@@ -37,10 +40,10 @@ from services.actors import SYSTEM, Actor
 from services.context import AppContext
 from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.messages import add
-from store.db import lock_holders
+from store.db import is_postgres, lock_holders
 from store.directory import chunks
 from store.ledger import Overdraft
-from store.models import Area, GradeSnapshot, Household, Membership, Person
+from store.models import Area, GradeSnapshot, Household, Membership, Person, RulesVersion
 from store.models_shop import Redemption, ShopItem
 
 ITEM = ShopItem.__table__  # type: ignore[attr-defined]
@@ -380,10 +383,11 @@ def restock(ctx: AppContext, actor: Actor, item_id: int, qty: int, note: str = "
 
 
 # ---------------------------------------------------------------- redemptions
-def _redemption_out(conn: Connection, row: Any, replayed: bool = False, balance: int | None = None,
+def _redemption_out(conn: Connection | None, row: Any, replayed: bool = False, balance: int | None = None,
                     names: tuple[str, str, str, str | None] | None = None) -> RedemptionOut:
     """A redemption as shown; ``names`` (item, household code, head, person code) when the caller has them."""
     if names is None:
+        assert conn is not None
         item_name = conn.execute(select(ShopItem.name).where(ShopItem.id == row.item_id)).scalar() or ""
         hh = conn.execute(select(Household.code, Household.head_name).where(Household.id == row.household_id)).first()
         person = conn.execute(select(Person.code).where(Person.id == row.person_id)).scalar() if row.person_id else None
@@ -447,21 +451,27 @@ def reserve(ctx: AppContext, actor: Actor, item_id: int, household: str | None =
     (``Ledger.spend``) and the redemption; a refusal changes nothing.
     ``request_id`` makes a retried request count once: the same actor sending
     the same id again gets the first redemption back with ``replayed`` set.
+
+    Few round trips (on PostgreSQL, with the pool's ping, BEGIN and COMMIT: 7
+    for an item without grade or limit): one SELECT reads the household, the
+    item, the rules' version stamp and the redemption's id, and takes the
+    household's advisory lock; ``Ledger.spend`` is one statement; the
+    redemption's INSERT carries the limit check and meets a repeated request id
+    on its unique key (``ON CONFLICT DO NOTHING``); the stock UPDATE comes last.
+    Only a refusal reads more (the first redemption of a repeated request, the
+    limit used, the stock left), to answer exactly as before.
     """
     if qty < 1:
         raise ServiceError("shop_positive", "qty")
-    ledger = ctx.ledger
+    if household is None and actor.household_id is None:
+        raise ServiceError("shop_required", "household")
     now = ctx.now()
-    versions = ledger.versions()  # once: the time zone, today and the point types all come from it
-    latest = versions.latest()
-    if latest is None:
-        raise ServiceError("shop_no_rules")
-    today = now.astimezone(latest.timezone).date()
-    ruleset = versions.at(today) or latest
-    pts = dict(ruleset.point_types)
     try:
-        with ledger.write_engine.begin() as conn:
-            return _reserve(conn, ctx, actor, item_id, household, qty, request_id, person, now, today, pts)
+        with ctx.ledger.write_engine.begin() as conn:
+            row, balance, names = _reserve(conn, ctx, actor, item_id, household, qty, request_id, person, now)
+        return _redemption_out(None, row, balance=balance, names=names)  # built after COMMIT: the locks are gone
+    except _Replay as replay:  # rolled back: the first redemption answers
+        return replay.out
     except IntegrityError:
         # Two copies of one request raced past the check; the first one's redemption stands.
         if request_id is None:
@@ -478,82 +488,232 @@ def _request_key(actor: Actor, household_id: int, request_id: str) -> str:
     return f"{actor.username}|{household_id}|{request_id}"
 
 
+class _Replay(Exception):
+    """The request was served before: the transaction is rolled back and the first redemption answers."""
+
+    def __init__(self, out: RedemptionOut):
+        super().__init__(out.id)
+        self.out = out
+
+
+def _rules_today(versions: Any, now: datetime) -> tuple[date, dict[str, PointType]]:
+    latest = versions.latest()
+    if latest is None:
+        raise ServiceError("shop_no_rules")
+    today = now.astimezone(latest.timezone).date()
+    return today, dict((versions.at(today) or latest).point_types)
+
+
+_LIVE = ("reserved", "picked_up", "done")
+
+
+@lru_cache(maxsize=64)
+def _head_statement(pg: bool, by_code: bool, with_person: bool, with_code: bool, lock: bool) -> Any:
+    """The one SELECT that opens a reservation: household, item, rules stamp, the redemption's id (and lock).
+
+    The household's advisory lock (``lock_holders``' key for ``("h", id)``) is
+    taken in it when the item is paid from a household account, so the reads
+    that must follow the lock (limit used, balance) come in later statements.
+    """
+    hh = Household.__table__  # type: ignore[attr-defined]
+    rv = RulesVersion.__table__  # type: ignore[attr-defined]
+    cols: list[Any] = [
+        hh.c.id, hh.c.code, hh.c.head_name, hh.c.village_id, ITEM.c.id.label("item_id"), ITEM.c.name.label("item_name"),
+        ITEM.c.point_type, ITEM.c.price, ITEM.c.stock, ITEM.c.village_id.label("item_village_id"), ITEM.c.min_grade,
+        ITEM.c.limit_qty, ITEM.c.limit_per, ITEM.c.limit_window, ITEM.c.hold_days, ITEM.c.active,
+        select(func.count(rv.c.id)).scalar_subquery().label("rules_n"),
+        select(func.coalesce(func.max(rv.c.id), 0)).scalar_subquery().label("rules_max"),
+    ]
+    if pg:  # an id from the sequence now, so the spend entry's key can name it before the row is written
+        cols.append(func.nextval(func.pg_get_serial_sequence("redemption", "id")).label("rid"))
+    else:  # SQLite: the write lock is held since BEGIN IMMEDIATE, so max + 1 is this transaction's alone
+        cols.append((select(func.coalesce(func.max(REDEMPTION.c.id), 0)).scalar_subquery() + 1).label("rid"))
+    if with_person:
+        ms = Membership.__table__  # type: ignore[attr-defined]
+        pe = Person.__table__  # type: ignore[attr-defined]
+        day = bindparam("day", type_=ms.c.valid_from.type)
+        cols.append(select(pe.c.id).join(ms, ms.c.person_id == pe.c.id).where(
+            pe.c.code == bindparam("person"), ms.c.household_id == hh.c.id, ms.c.valid_from <= day,
+            ms.c.valid_to.is_(None) | (ms.c.valid_to > day)).limit(1).scalar_subquery().label("person_id"))
+    if with_code:
+        pe = Person.__table__  # type: ignore[attr-defined]
+        cols.append(select(pe.c.code).where(pe.c.id == bindparam("actor_person")).scalar_subquery().label("actor_code"))
+    if lock:
+        cols.append(case((ITEM.c.point_type.in_(bindparam("locked_types", expanding=True)),
+                          func.pg_advisory_xact_lock(hh.c.id * 2 + 1)), else_=None).label("locked"))
+    q = select(*cols).select_from(hh.outerjoin(ITEM, ITEM.c.id == bindparam("item_id")))
+    return q.where(hh.c.code == bindparam("household") if by_code else hh.c.id == bindparam("household_id"))
+
+
+_REDEMPTION_COLS = ("id", "request_key", "item_id", "household_id", "person_id", "village_id", "point_type", "holder_kind",
+                    "holder_id", "qty", "unit_price", "amount", "status", "local_day", "reserved_at", "expires_at",
+                    "reserved_by", "handled_by", "reason", "spend_entry_id")
+
+
+@lru_cache(maxsize=16)
+def _insert_statement(pg: bool, limited: bool, per_person: bool) -> Any:
+    """INSERT the redemption unless its request key exists (then nothing: the caller replays) or the limit is used up.
+
+    On PostgreSQL the stock's conditional UPDATE rides in the same statement (a
+    data-modifying CTE): the row is written only if the stock was there, and the
+    item's row — the one lock all households share — is held from here to commit.
+    """
+    stmt = (postgresql.insert if pg else sqlite.insert)(REDEMPTION)
+    source = select(*(bindparam(f"v_{c}", type_=REDEMPTION.c[c].type) for c in _REDEMPTION_COLS))
+    if pg:
+        took = (update(ITEM).where(ITEM.c.id == bindparam("item_id"), ITEM.c.active.is_(True), ITEM.c.stock >= bindparam("qty"))
+                .values(stock=ITEM.c.stock - bindparam("qty")).returning(ITEM.c.stock).cte("took"))
+        source = source.select_from(took)
+    if limited:  # read after the household's lock, in this statement's own snapshot: no other writer for it
+        used = select(func.coalesce(func.sum(REDEMPTION.c.qty), 0)).where(
+            REDEMPTION.c.item_id == bindparam("v_item_id"), REDEMPTION.c.household_id == bindparam("v_household_id"),
+            REDEMPTION.c.status.in_(_LIVE), REDEMPTION.c.local_day >= bindparam("win_start", type_=REDEMPTION.c.local_day.type),
+            REDEMPTION.c.local_day < bindparam("win_end", type_=REDEMPTION.c.local_day.type))
+        if per_person:
+            used = used.where(REDEMPTION.c.person_id == bindparam("v_person_id"))
+        source = source.where(used.scalar_subquery() + bindparam("v_qty") <= bindparam("lim_qty"))
+    elif not pg:
+        source = source.where(true())  # SQLite parses INSERT … SELECT … ON CONFLICT only after a WHERE
+    stmt = stmt.from_select(list(_REDEMPTION_COLS), source)
+    return stmt.on_conflict_do_nothing(index_elements=["request_key"]).returning(REDEMPTION.c.id)
+
+
+_TAKE = (update(ITEM).where(ITEM.c.id == bindparam("item_id"), ITEM.c.active.is_(True), ITEM.c.stock >= bindparam("qty"))
+         .values(stock=ITEM.c.stock - bindparam("qty")))
+
+
+def _limit_refusal(conn: Connection, head: Any, qty: int, today: date, person_id: int | None) -> Conflict | None:
+    """The limit's refusal when ``qty`` more would pass it, else None (read under the household's lock)."""
+    start, end = _window_bounds(head.limit_window, today)
+    used_q = select(func.coalesce(func.sum(REDEMPTION.c.qty), 0)).where(
+        REDEMPTION.c.item_id == head.item_id, REDEMPTION.c.household_id == head.id,
+        REDEMPTION.c.status.in_(_LIVE), REDEMPTION.c.local_day >= start, REDEMPTION.c.local_day < end)
+    if head.limit_per == "person":
+        used_q = used_q.where(REDEMPTION.c.person_id == person_id)
+    used = int(conn.execute(used_q).scalar() or 0)
+    if used + qty <= head.limit_qty:
+        return None
+    return Conflict("shop_limit_reached", "qty", item=head.item_name, limit=head.limit_qty, used=used,
+                    per=_PER_NAMES[head.limit_per], window=_WINDOW_NAMES.get(head.limit_window, head.limit_window))
+
+
 def _reserve(conn: Connection, ctx: AppContext, actor: Actor, item_id: int, household: str | None, qty: int,
-             request_id: str | None, person: str | None, now: datetime, today: date,
-             pts: dict[str, PointType]) -> RedemptionOut:
-    hh = _household(conn, actor, household)
-    item = conn.execute(select(ShopItem).where(ShopItem.id == item_id)).first()
-    if item is None or not _sees_item(actor, item.village_id) or (item.village_id is not None and item.village_id != hh.village_id):
+             request_id: str | None, person: str | None, now: datetime) -> tuple[Any, int, tuple[str, str, str, str | None]]:
+    """The reservation's writes; returns the redemption's row, the balance left and the names to show."""
+    ledger = ctx.ledger
+    pg = is_postgres(conn)
+    # The rules as last loaded; the head statement reads the stamp, and a newer publication reloads them.
+    stamp = ledger._versions_stamp  # read before the table: versions() sets the table first, then the stamp
+    cached = ledger._versions
+    known = cached is not None and cached.latest() is not None
+    today, pts = _rules_today(cached, now) if known else (None, {})
+    locked_types = tuple(k for k, p in pts.items() if p.spendable and p.holder == "household") if pg else ()
+    params: dict[str, Any] = {"item_id": item_id}
+    if household is None:
+        params["household_id"] = actor.household_id
+    else:
+        params["household"] = household
+    with_person = bool(person) and today is not None
+    if with_person:
+        params.update(person=person, day=today)
+    if actor.person_id is not None and not person:
+        params["actor_person"] = actor.person_id
+    if locked_types:
+        params["locked_types"] = list(locked_types)
+    head = conn.execute(_head_statement(pg, household is not None, with_person, "actor_person" in params,
+                                        bool(locked_types)), params).first()
+    if not known or head is None or (head.rules_n, head.rules_max) != stamp:
+        versions = ledger.versions(conn)  # published since (or first use): reload, then as before
+        today, pts = _rules_today(versions, now)
+        with_person = False
+    if head is None or not _may_redeem_for(actor, head.id, head.village_id):
+        # Another's household answers exactly as a missing one does.
+        raise NotFound("shop_household_unknown", "household", value=household)
+    hh_id = head.id
+    if head.item_id is None or not _sees_item(actor, head.item_village_id) or (
+            head.item_village_id is not None and head.item_village_id != head.village_id):
         raise _hidden(actor, "shop_item_unknown", "item_id")
-    pt = pts.get(item.point_type)
+    pt = pts.get(head.point_type)
     if pt is None or not pt.spendable:
-        raise ServiceError("shop_point_type", "item_id", value=item.point_type,
+        raise ServiceError("shop_point_type", "item_id", value=head.point_type,
                            allowed=", ".join(k for k, p in pts.items() if p.spendable))
-    person_id = _person(conn, person, hh.id, today) if person else (actor.person_id if actor.household_id == hh.id else None)
-    holder_kind, holder_id = ("h", hh.id) if pt.holder == "household" else ("p", person_id)
+    if person:
+        person_id: int | None = head.person_id if with_person else _person(conn, person, hh_id, today)
+        if person_id is None:
+            raise ServiceError("shop_person_unknown", "person", value=person)
+    else:
+        person_id = actor.person_id if actor.household_id == hh_id else None
+    holder_kind, holder_id = ("h", hh_id) if pt.holder == "household" else ("p", person_id)
     if holder_id is None:
         raise ServiceError("shop_person_required", "person")
     # One writer per account from here on (PostgreSQL advisory lock; SQLite holds its write lock already).
-    lock_holders(conn, [(holder_kind, holder_id), ("h", hh.id)])
-    key = _request_key(actor, hh.id, request_id) if request_id else None
-    if key is not None:
-        prior = conn.execute(select(Redemption).where(Redemption.request_key == key)).first()  # type: ignore[arg-type]
-        if prior is not None:
-            if prior.item_id != item_id or prior.qty != qty:
-                raise Conflict("shop_request_reused", "request_id", value=request_id)
-            return _redemption_out(conn, prior, replayed=True)
-    if not item.active:
-        raise Conflict("shop_item_inactive", "item_id", item=item.name)
-    if item.min_grade:
-        need = next((g for g in pt.grades if g.key == item.min_grade), None)
-        have = holder_grade(conn, ctx, pt, holder_kind, holder_id, today)
+    if not (holder_kind == "h" and head.point_type in locked_types):
+        lock_holders(conn, [(holder_kind, holder_id), ("h", hh_id)])
+    key = _request_key(actor, hh_id, request_id) if request_id else None
+
+    def refuse(exc: ServiceError | None, limit_first: bool = True) -> NoReturn:
+        """Answer a refusal as the checks in their order would: a repeated request, then the limit, then ``exc``."""
+        if key is not None:
+            prior = conn.execute(select(Redemption).where(Redemption.request_key == key)).first()  # type: ignore[arg-type]
+            if prior is not None:
+                if prior.item_id != item_id or prior.qty != qty:
+                    raise Conflict("shop_request_reused", "request_id", value=request_id)
+                raise _Replay(_redemption_out(conn, prior, replayed=True))
+        if limit_first and head.limit_qty:
+            over = _limit_refusal(conn, head, qty, today, person_id)  # type: ignore[arg-type]
+            if over is not None:
+                raise over
+        if exc is None:  # nothing else stood in the way: the stock did (read again: it moved since the first look)
+            stock = conn.execute(select(ITEM.c.stock).where(ITEM.c.id == item_id)).scalar() or 0
+            exc = Conflict("shop_sold_out", "qty", item=head.item_name, stock=stock, qty=qty)
+        raise exc
+
+    if not head.active:
+        refuse(Conflict("shop_item_inactive", "item_id", item=head.item_name), limit_first=False)
+    if head.min_grade:
+        need = next((g for g in pt.grades if g.key == head.min_grade), None)
+        have = holder_grade(conn, ctx, pt, holder_kind, holder_id, today)  # type: ignore[arg-type]
         if need is not None and (have is None or have.min < need.min):
-            raise Forbidden("shop_grade_too_low", "item_id", item=item.name, grade=need.name,
-                            current=have.name if have else ("无等级", "no grade"))
-    if item.limit_qty:
-        if item.limit_per == "person" and person_id is None:
-            raise ServiceError("shop_person_required", "person")
-        start, end = _window_bounds(item.limit_window, today)
-        used_q = select(func.coalesce(func.sum(REDEMPTION.c.qty), 0)).where(
-            REDEMPTION.c.item_id == item_id, REDEMPTION.c.household_id == hh.id,
-            REDEMPTION.c.status.in_(("reserved", "picked_up", "done")),
-            REDEMPTION.c.local_day >= start, REDEMPTION.c.local_day < end)
-        if item.limit_per == "person":
-            used_q = used_q.where(REDEMPTION.c.person_id == person_id)
-        used = int(conn.execute(used_q).scalar() or 0)
-        if used + qty > item.limit_qty:
-            raise Conflict("shop_limit_reached", "qty", item=item.name, limit=item.limit_qty, used=used,
-                           per=_PER_NAMES[item.limit_per], window=_WINDOW_NAMES.get(item.limit_window, item.limit_window))
-    if item.stock < qty:  # seen before any write: the usual sold-out answer costs no lock
-        raise Conflict("shop_sold_out", "qty", item=item.name, stock=item.stock, qty=qty)
-    amount = int(item.price) * qty
-    hold = item.hold_days or hold_days_default()
-    values = dict(
-        request_key=key or f"{actor.username}|{hh.id}|auto:{os.urandom(12).hex()}", item_id=item_id,
-        household_id=hh.id, person_id=person_id, village_id=hh.village_id, point_type=pt.key,
-        holder_kind=holder_kind, holder_id=holder_id, qty=qty, unit_price=int(item.price), amount=amount,
-        status="reserved", local_day=today, reserved_at=now, expires_at=now + timedelta(days=hold),
-        reserved_by=actor.username, handled_by="", reason="",
-    )
-    rid = conn.execute(REDEMPTION.insert().values(**values)).inserted_primary_key[0]
+            refuse(Forbidden("shop_grade_too_low", "item_id", item=head.item_name, grade=need.name,
+                             current=have.name if have else ("无等级", "no grade")), limit_first=False)
+    if head.limit_qty and head.limit_per == "person" and person_id is None:
+        refuse(ServiceError("shop_person_required", "person"), limit_first=False)
+    if head.stock < qty:  # seen before any write: the usual sold-out answer costs no lock on the item
+        refuse(Conflict("shop_sold_out", "qty", item=head.item_name, stock=head.stock, qty=qty))
+    price = int(head.price)
+    amount = price * qty
+    rid = int(head.rid)
     try:
-        entry_id = ctx.ledger.spend(conn, pt.key, holder_kind, holder_id, amount, f"shop:spend:{rid}", actor.username,
-                                    note=f"{item.name} × {qty}", source="shop")
+        entry_id, balance = ledger.spend(conn, pt.key, holder_kind, holder_id, amount, f"shop:spend:{rid}", actor.username,
+                                         note=f"{head.item_name} × {qty}", source="shop", with_balance=True)
     except Overdraft as exc:
-        raise Conflict("shop_not_enough_points", "item_id", missing=fmt(exc.amount - exc.balance),
-                       balance=fmt(exc.balance), amount=fmt(exc.amount)) from None
-    conn.execute(update(REDEMPTION).where(REDEMPTION.c.id == rid).values(spend_entry_id=entry_id))
-    balance = _balance(conn, pt.key, holder_kind, holder_id)
+        refuse(Conflict("shop_not_enough_points", "item_id", missing=fmt(exc.amount - exc.balance),
+                        balance=fmt(exc.balance), amount=fmt(exc.amount)))
+    values: dict[str, Any] = dict(
+        id=rid, request_key=key or f"{actor.username}|{hh_id}|auto:{os.urandom(12).hex()}", item_id=item_id,
+        household_id=hh_id, person_id=person_id, village_id=head.village_id, point_type=pt.key,
+        holder_kind=holder_kind, holder_id=holder_id, qty=qty, unit_price=price, amount=amount,
+        status="reserved", local_day=today, reserved_at=now, expires_at=now + timedelta(days=head.hold_days or hold_days_default()),
+        reserved_by=actor.username, handled_by="", reason="", spend_entry_id=entry_id,
+    )
+    bind = {f"v_{k}": v for k, v in values.items()}
+    bind.update(item_id=item_id, qty=qty)
+    limited = bool(head.limit_qty)
+    if limited:
+        start, end = _window_bounds(head.limit_window, today)  # type: ignore[arg-type]
+        bind.update(win_start=start, win_end=end, lim_qty=head.limit_qty)  # no key may name a column of either table
+    if conn.execute(_insert_statement(pg, limited, limited and head.limit_per == "person"), bind).first() is None:
+        refuse(None)  # the request key exists (a replay), the limit is used up, or (PostgreSQL) the stock ran out
     # The item's row is the one lock every household shares: take it last, so it is held only until commit.
-    took = conn.execute(update(ITEM).where(ITEM.c.id == item_id, ITEM.c.active.is_(True), ITEM.c.stock >= qty)
-                        .values(stock=ITEM.c.stock - qty))
-    if took.rowcount != 1:
+    if not pg and conn.execute(_TAKE, {"item_id": item_id, "qty": qty}).rowcount != 1:
         stock = conn.execute(select(ITEM.c.stock).where(ITEM.c.id == item_id)).scalar() or 0
-        raise Conflict("shop_sold_out", "qty", item=item.name, stock=stock, qty=qty)
-    row = Redemption(id=rid, spend_entry_id=entry_id, picked_up_at=None, done_at=None, closed_at=None,
-                     refund_entry_id=None, **values)
-    code = person or (conn.execute(select(Person.code).where(Person.id == person_id)).scalar() if person_id else None)
-    return _redemption_out(conn, row, balance=balance, names=(item.name, hh.code, hh.head_name, code))
+        raise Conflict("shop_sold_out", "qty", item=head.item_name, stock=stock, qty=qty)
+    row = SimpleNamespace(**values, picked_up_at=None, done_at=None, closed_at=None, refund_entry_id=None)
+    if person:
+        code: str | None = person
+    else:  # the actor's own person, whose code the head statement read
+        code = head.actor_code if person_id is not None and "actor_person" in params else None
+    return row, balance, (head.item_name, head.code, head.head_name, code)
 
 
 def _balance(conn: Connection, point_type: str, holder_kind: str, holder_id: int) -> int:

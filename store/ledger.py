@@ -23,12 +23,10 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from scoring.engine import Engine as ScoringEngine
 from scoring.errors import Problem
-from scoring.grades import closing_delta, grade
 from scoring.loader import load_rules
 from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
 from scoring.periods import PERIODS, local_date, parse_period, window_keys
-from scoring.points import fmt
-from store.db import insert_ignore, lock_holders, upsert_add, writer
+from store.db import lock_holders, upsert_add, writer
 from store.directory import MAX_CACHED, Directory, Scope, chunks, select_in
 from store.models import (
     Balance,
@@ -584,24 +582,48 @@ class Ledger:
 
     # ------------------------------------------------------------------ spending
     def spend(self, conn: Connection, point_type: str, holder_kind: str, holder_id: int, amount: int,
-              key: str, actor: str, note: str = "", source: str = "web", kind: str = "spend") -> int:
+              key: str, actor: str, note: str = "", source: str = "web", kind: str = "spend",
+              with_balance: bool = False) -> Any:
         """Take ``amount`` from a balance in the caller's transaction, or raise ``Overdraft``.
 
         The check and the write are one conditional UPDATE, so no two concurrent
-        spends can both pass on the same points.
+        spends can both pass on the same points. It returns the balance left
+        (``RETURNING``), and on PostgreSQL the entry's INSERT rides in the same
+        statement (a data-modifying CTE: the entry is written only if the UPDATE
+        took a row): one round trip. Returns the entry's id, or
+        ``(entry id, balance left)`` with ``with_balance``.
         """
         if amount <= 0:
             raise ValueError("amount must be positive")
-        done = conn.execute(
-            update(BALANCE)
-            .where(BALANCE.c.point_type == point_type, BALANCE.c.holder_kind == holder_kind,
-                   BALANCE.c.holder_id == holder_id, BALANCE.c.amount >= amount)
-            .values(amount=BALANCE.c.amount - amount)
-        )
-        if done.rowcount != 1:
-            bal = conn.execute(select(BALANCE.c.amount).where(BALANCE.c.point_type == point_type, BALANCE.c.holder_kind == holder_kind, BALANCE.c.holder_id == holder_id)).scalar() or 0
+
+        def account() -> tuple[Any, ...]:
+            return BALANCE.c.point_type == point_type, BALANCE.c.holder_kind == holder_kind, BALANCE.c.holder_id == holder_id
+
+        if conn.dialect.name == "postgresql":
+            row = self._plain_entry(conn, point_type, holder_kind, holder_id, -amount, key, actor, note, source, kind, write=False)
+            stmt = self.__dict__.get("_spend_statement")
+            if stmt is None:  # built once per ledger: only parameters change between calls
+                from sqlalchemy import bindparam, true
+
+                paid = (update(BALANCE).where(BALANCE.c.point_type == bindparam("s_pt"), BALANCE.c.holder_kind == bindparam("s_hk"),
+                                              BALANCE.c.holder_id == bindparam("s_hid"), BALANCE.c.amount >= bindparam("s_amount"))
+                        .values(amount=BALANCE.c.amount - bindparam("s_amount")).returning(BALANCE.c.amount).cte("paid"))
+                made = (ENTRY.insert().from_select(list(row), select(*(bindparam(f"e_{k}", type_=ENTRY.c[k].type) for k in row))
+                                                   .select_from(paid)).returning(ENTRY.c.id).cte("made"))
+                stmt = self.__dict__["_spend_statement"] = select(made.c.id, paid.c.amount).select_from(made.join(paid, true()))
+            params = {f"e_{k}": v for k, v in row.items()}
+            params.update(s_pt=point_type, s_hk=holder_kind, s_hid=holder_id, s_amount=amount)
+            got = conn.execute(stmt, params).first()
+            made_left = None if got is None else (int(got[0]), int(got[1]))
+        else:
+            left = conn.execute(update(BALANCE).where(*account(), BALANCE.c.amount >= amount)
+                                .values(amount=BALANCE.c.amount - amount).returning(BALANCE.c.amount)).scalar()
+            made_left = None if left is None else (
+                self._plain_entry(conn, point_type, holder_kind, holder_id, -amount, key, actor, note, source, kind), int(left))
+        if made_left is None:
+            bal = conn.execute(select(BALANCE.c.amount).where(*account())).scalar() or 0
             raise Overdraft(int(bal), amount)
-        return self._plain_entry(conn, point_type, holder_kind, holder_id, -amount, key, actor, note, source, kind)
+        return made_left if with_balance else made_left[0]
 
     def credit(self, conn: Connection, point_type: str, holder_kind: str, holder_id: int, amount: int,
                key: str, actor: str, note: str = "", source: str = "web", kind: str = "refund") -> int:
@@ -611,17 +633,20 @@ class Ledger:
         return self._plain_entry(conn, point_type, holder_kind, holder_id, amount, key, actor, note, source, kind)
 
     def _plain_entry(self, conn: Connection, pt: str, hk: str, hid: int, amount: int, key: str, actor: str,
-                     note: str, source: str, kind: str) -> int:
+                     note: str, source: str, kind: str, write: bool = True) -> Any:
+        """Write one entry that is not a score and return its id; with ``write=False`` only return its row."""
         now = self.clock()
         latest = self._versions.latest() if self._versions is not None else self.versions(conn).latest()
         day = local_date(now, latest.timezone) if latest else now.date()
-        new_id = conn.execute(ENTRY.insert().returning(ENTRY.c.id), {
+        row = {
             "key": key, "point_type": pt, "holder_kind": hk, "holder_id": hid, "person_id": None, "amount": amount,
             "kind": kind, "rule_id": "", "rules_version": "", "category": "", "event_key": "", "occurred_at": now,
             "local_day": day, "recorded_at": now, "actor": actor, "approver": "", "source": source, "reverses_id": None,
             "veto": False, "explanation": "[]", "note": note, "expires_on": None,
-        }).scalar_one()
-        return int(new_id)
+        }
+        if not write:
+            return row
+        return int(conn.execute(ENTRY.insert().returning(ENTRY.c.id), row).scalar_one())
 
     # ------------------------------------------------------------------ periods
     def close_period(self, point_type: str, period: str, actor: str = "scheduler") -> dict[str, Any]:
@@ -647,46 +672,80 @@ class Ledger:
             return {"point_type": point_type, "period": period, "entries": entries, "already": False}
 
     def _snapshot_grades(self, conn: Connection, pt: Any, period: str, now: datetime) -> None:
-        rows = conn.execute(
-            select(TALLY.c.holder_kind, TALLY.c.holder_id, func.sum(TALLY.c.amount), func.sum(TALLY.c.vetoes))
+        # One INSERT … SELECT: each holder's score and vetoes in the period summed from the tallies and
+        # graded in SQL as scoring.grades.grade does (the first level reached, in the file's order; none
+        # under a veto, vetoed meaning a non-zero veto count).
+        from sqlalchemy import case, literal
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        snap = GradeSnapshot.__table__  # type: ignore[attr-defined]
+        score, vetoes = func.sum(TALLY.c.amount), func.sum(TALLY.c.vetoes)
+        vetoed = vetoes != 0
+        levels = [(score >= level.min, literal(level.key)) for level in pt.grades]
+        graded = case((vetoed, literal("")), *levels, else_=literal("")) if levels else literal("")
+        rows = (
+            select(literal(pt.key), literal(period), TALLY.c.holder_kind, TALLY.c.holder_id, score, graded, vetoed,
+                   literal(now, snap.c.frozen_at.type))
             .where(TALLY.c.point_type == pt.key, TALLY.c.period == period)
             .group_by(TALLY.c.holder_kind, TALLY.c.holder_id)
         )
-        snaps = []
-        for hk, hid, score, vetoes in rows:
-            g = grade(pt, int(score), bool(vetoes))
-            snaps.append({"point_type": pt.key, "period": period, "holder_kind": hk, "holder_id": hid, "score": int(score), "grade": g.key, "vetoed": g.vetoed, "frozen_at": now})
-        for part in chunks(snaps, 5000):
-            insert_ignore(conn, GradeSnapshot.__table__, part)  # type: ignore[attr-defined]
+        cols = ["point_type", "period", "holder_kind", "holder_id", "score", "grade", "vetoed", "frozen_at"]
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(snap)
+        conn.execute(insert.from_select(cols, rows).on_conflict_do_nothing())
 
     def _close_balances(self, conn: Connection, pt: Any, period: str, now: datetime, actor: str, tz: Any) -> int:
+        # Set-based: one INSERT … SELECT writes every closing entry and the balances move by exactly those
+        # amounts, in the caller's transaction. scoring.grades.closing_delta (integer arithmetic, the kept
+        # share rounded down to the step) and scoring.points.fmt (the explanation's "before") are written
+        # in SQL; bench/close.py checks every entry against the Python functions.
+        from sqlalchemy import bindparam, text
+
         end_day = parse_period(period).end - timedelta(days=1)
         # The closing entry stands at the last second of the period, local time.
         closing_at = datetime.combine(end_day, time(23, 59, 59), tzinfo=tz).astimezone(UTC)
-        rows = conn.execute(
-            select(BALANCE.c.holder_kind, BALANCE.c.holder_id, BALANCE.c.amount)
-            .where(BALANCE.c.point_type == pt.key, BALANCE.c.amount != 0)
-            .with_for_update()
-        ).all()
-        entries, deltas = [], []
-        for hk, hid, amount in rows:
-            delta = closing_delta(pt, int(amount))
-            if delta == 0:
-                continue
-            note = "reset" if pt.year_end.policy == "reset" else f"carry {pt.year_end.carry_percent}%"
-            entries.append({
-                "key": f"close:{pt.key}:{period}:{hk}{hid}", "point_type": pt.key, "holder_kind": hk, "holder_id": hid,
-                "person_id": None, "amount": delta, "kind": "close", "rule_id": "", "rules_version": "", "category": "",
-                "event_key": "", "occurred_at": closing_at, "local_day": end_day, "recorded_at": now, "actor": actor,
-                "approver": "", "source": "scheduler", "reverses_id": None, "veto": False, "expires_on": None,
-                "explanation": json.dumps([["step_close", {"period": period, "policy": note, "before": fmt(int(amount))}]], ensure_ascii=False), "note": note,
-            })
-            deltas.append({"point_type": pt.key, "holder_kind": hk, "holder_id": hid, "amount": delta, "earned": 0})
-        for part in chunks(entries, 5000):
-            conn.execute(ENTRY.insert(), list(part))
-        for part in chunks(deltas, 5000):
-            upsert_add(conn, BALANCE, part, ("point_type", "holder_kind", "holder_id"), ("amount",))
-        return len(entries)
+        note = "reset" if pt.year_end.policy == "reset" else f"carry {pt.year_end.carry_percent}%"
+        a = "b.amount"
+        if pt.year_end.policy == "reset":
+            delta = f"(-{a})"
+        else:
+            p, s = int(pt.year_end.carry_percent), int(pt.step)
+            x = f"({a} * {p})"
+            q = f"(CASE WHEN {x} >= 0 THEN {x} / 100 ELSE -((-{x} + 99) / 100) END)"  # floor(x / 100)
+            delta = f"((CASE WHEN {q} >= 0 THEN {q} - {q} % {s} ELSE {q} + (-{q}) % {s} END) - {a})"
+        w, c = f"(ABS({a}) / 100)", f"(ABS({a}) % 100)"
+        shown = (f"(CASE WHEN {a} < 0 THEN '-' ELSE '' END) || CAST({w} AS VARCHAR) || (CASE WHEN {c} = 0 THEN '' "
+                 f"WHEN {c} % 10 = 0 THEN '.' || CAST({c} / 10 AS VARCHAR) WHEN {c} < 10 THEN '.0' || CAST({c} AS VARCHAR) "
+                 f"ELSE '.' || CAST({c} AS VARCHAR) END)")
+        head, tail = json.dumps([["step_close", {"period": period, "policy": note, "before": "\x01"}]], ensure_ascii=False).split("\\u0001")
+        cols = ("key", "point_type", "holder_kind", "holder_id", "amount", "kind", "rule_id", "rules_version", "category",
+                "event_key", "occurred_at", "local_day", "recorded_at", "actor", "approver", "source", "veto", "note", "explanation")
+        values = (f":key || b.holder_kind || CAST(b.holder_id AS VARCHAR), :pt, b.holder_kind, b.holder_id, {delta}, 'close', '', '', '', "
+                  f"'', :occurred_at, :local_day, :recorded_at, :actor, '', 'scheduler', :veto, :note, :head || {shown} || :tail")
+        insert = f"INSERT INTO entry ({', '.join(f'{chr(34)}{n}{chr(34)}' for n in cols)}) SELECT {values}"
+        params = {"key": f"close:{pt.key}:{period}:", "pt": pt.key, "occurred_at": closing_at, "local_day": end_day,
+                  "recorded_at": now, "actor": actor, "veto": False, "note": note, "head": head, "tail": tail}
+        if conn.dialect.name == "postgresql":
+            # One statement: the balances read are locked (FOR UPDATE) and both the entries and the
+            # balances are written from that one read.
+            sql = (f"WITH b AS (SELECT holder_kind, holder_id, amount FROM balance WHERE point_type = :pt AND amount <> 0 FOR UPDATE), "
+                   f"d AS (SELECT b.holder_kind, b.holder_id, {delta} AS delta FROM b), "
+                   f"ins AS ({insert} FROM b WHERE {delta} <> 0 ORDER BY b.holder_kind, b.holder_id) "
+                   f"UPDATE balance AS t SET amount = t.amount + d.delta FROM d WHERE t.point_type = :pt "
+                   f"AND t.holder_kind = d.holder_kind AND t.holder_id = d.holder_id AND d.delta <> 0")
+            statements = [sql]
+        else:
+            # BEGIN IMMEDIATE holds SQLite's write lock: nothing changes a balance between the two.
+            where = f"WHERE b.point_type = :pt AND {a} <> 0 AND {delta} <> 0"
+            statements = [f"{insert} FROM balance AS b {where} ORDER BY b.holder_kind, b.holder_id",
+                          f"UPDATE balance AS b SET amount = {a} + {delta} {where}"]
+        binds = [bindparam("occurred_at", type_=ENTRY.c.occurred_at.type), bindparam("local_day", type_=ENTRY.c.local_day.type),
+                 bindparam("recorded_at", type_=ENTRY.c.recorded_at.type), bindparam("veto", type_=ENTRY.c.veto.type)]
+        counts = []
+        for sql in statements:
+            used = [bp for bp in binds if f":{bp.key}" in sql]
+            stmt = text(sql).bindparams(*used)
+            counts.append(conn.execute(stmt, {k: v for k, v in params.items() if f":{k}" in sql}).rowcount)
+        return int(counts[0])  # entries written (PostgreSQL: balances moved, one per entry)
 
     def expire(self, today: date, actor: str = "scheduler") -> int:
         """Write an expiry entry for each entry whose validity ended before ``today`` (once each)."""

@@ -76,6 +76,64 @@ def test_dry_run_shows_how_standings_would_change(ctx: AppContext, ledger: Ledge
     assert ledger.balance("party_work", "p", county.ids["M1"]) == (600, 600)
 
 
+LH01 = "    points: {fixed: 1}\n    multiplier: {by: tier, values: {yellow: 1, orange: 1.5, red: 2}}\n    cooldown: {hours: 24, per: household}"
+
+
+def test_dry_run_of_a_new_cap_cuts_what_exceeds_it(ctx: AppContext, ledger: Ledger, county: County, rules_text: str) -> None:
+    visits(ledger)
+    assert rules_text.count(LH01) == 1
+    capped = rules_text.replace(LH01, LH01 + "\n    caps:\n      - {window: month, max: 3}")
+    result = rules_admin.dry_run(ctx, capped, "2026-05")
+    # In order: H1 red 2, H2 yellow 1 (3 used of 3), then H1 and H2 are cut to nothing.
+    assert [(c.point_type, c.holder_id, c.old, c.new) for c in result.changes] == [("party_work", county.ids["M1"], 600, 300)]
+    assert result.totals["party_work"] == (600, 300)
+    # Only the event types the change reaches are scored again; the same answer as scoring every event.
+    full = rules_admin.dry_run(ctx, capped, "2026-05", full=True)
+    assert full.full and not result.full
+    assert (full.changes, full.totals, full.holders, full.events) == (result.changes, result.totals, result.holders, result.events)
+
+
+def test_a_change_reaches_only_the_events_it_can_touch(ctx: AppContext, ledger: Ledger, county: County, rules_text: str) -> None:
+    visits(ledger)
+    same = rules_admin.dry_run(ctx, rules_text, "2026-05")
+    assert (same.events, same.kept_events, same.changes) == (0, 4, [])
+    # 主题党日签到 has no category: its change cannot reach household visits, whose kept points stand.
+    signin = "    points: {fixed: 5}\n    caps:\n      - {window: month, max: 5}"
+    assert rules_text.count(signin) == 1
+    other = rules_admin.dry_run(ctx, rules_text.replace(signin, signin.replace("fixed: 5", "fixed: 4")), "2026-05")
+    assert (other.events, other.kept_events, other.changes) == (0, 4, [])
+    assert other.totals["party_work"] == (600, 600)
+    # A change to the time zone reaches every event.
+    moved = rules_admin.dry_run(ctx, rules_text.replace("timezone: Asia/Shanghai", "timezone: Asia/Chongqing"), "2026-05")
+    assert moved.full and moved.events == 4 and moved.changes == []
+
+
+def test_the_dry_runs_reading_of_a_record_is_the_ledgers(ledger: Ledger, county: County, rules_text: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from services.ingest import _plain, to_incoming
+    from store.directory import Directory
+
+    tz = ZoneInfo("Asia/Shanghai")
+    records = [
+        {"id": "a", "type": "household_visit", "occurred_at": "2026-05-01T10:00:00", "person": "M1", "household": "H1"},
+        {"id": "b", "type": "household_visit", "occurred_at": "2026-05-02T10:00:00+08:00", "person": "M1", "household": "H2",
+         "approved_by": "sec", "points": 2, "fields": {"note": "x"}},
+        {"id": "c", "type": "household_visit", "occurred_at": "2026-05-01T10:00:00", "person": "NOBODY"},
+        {"id": "d", "type": "household_visit", "occurred_at": "2026-05-01T10:00:00"},
+        {"id": "e", "type": "household_visit", "occurred_at": "not a time", "person": "M1"},
+    ]
+    with ledger.engine.connect() as conn:
+        directory = Directory(conn)
+        directory.prepare(["M1", "NOBODY"], ["H1", "H2"])
+        for data in records:
+            inc = to_incoming(str(data["id"]), data, tz, "import", "")
+            ledgers = None if isinstance(inc, list) else directory.event_for(inc, inc.occurred_at.astimezone(tz).date())[0]
+            clean = _plain(data)
+            assert clean is not None
+            assert rules_admin._event(clean, "import", tz, directory) == ledgers
+
+
 def test_rollback_publishes_an_earlier_text_again(ctx: AppContext, rules_text: str) -> None:
     changed = rules_text.replace("title: 示范县积分制治理细则(2026 版)", "title: 示范县积分制治理细则(修订)")
     rules_admin.publish(ctx, changed, date(2026, 7, 1), ADMIN)

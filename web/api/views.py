@@ -85,11 +85,12 @@ def today() -> date:
     return ctx().today()
 
 
-def visible(conn: Connection, code: str, field: str = "code") -> tuple[queries.Holder, Place]:
+def visible(conn: Connection, code: str, field: str = "code", day: date | None = None) -> tuple[queries.Holder, Place]:
     """A holder by code within the caller's sight; 404 otherwise, the same for another's and a missing one."""
     holder = queries.holder_by_code(conn, code)
-    place = place_of(conn, holder.kind, holder.id, today()) if holder else None
-    if holder is None or place is None or not can_view(conn, actor(), place, today()):
+    day = day or today()
+    place = place_of(conn, holder.kind, holder.id, day) if holder else None
+    if holder is None or place is None or not can_view(conn, actor(), place, day):
         raise NotFound("api_holder_unknown", field, value=code)
     return holder, place
 
@@ -189,12 +190,12 @@ def _record(r: RecordResult, language: str) -> dict[str, Any]:
 def get_balances(code: str) -> Any:
     """Every point type a person or household (by code) holds: balance, this period's score, grade, what the next grade needs."""
     c = ctx()
-    ruleset = c.ruleset()
-    if ruleset is None:
-        raise NotFound("api_no_rules")
     with c.engine.connect() as conn:
-        holder, _ = visible(conn, code)
-        lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, today())
+        ruleset, day, _tz = queries.in_force(c.ledger.versions(conn), c.now())  # one look at the versions
+        if ruleset is None:
+            raise NotFound("api_no_rules")
+        holder, _ = visible(conn, code, day=day)
+        lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, day)
     return out(s.BalancesOut, {"holder": holder, "accounts": lines})
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import Connection, func, or_, select
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Connection, bindparam, func, or_, select
 
 from scoring.model import Ruleset
 from services import queries
@@ -31,20 +32,27 @@ def month_labels() -> list[str]:
     return [f"{m}月" for m in range(1, 13)]
 
 
+# Labels are translated one at a time, when a line needs one (not a whole table of them per line).
+KIND_LABELS = {
+    "award": _l("记分"), "reversal": _l("冲正"), "spend": _l("兑换"), "refund": _l("退回"),
+    "close": _l("年度结转"), "expire": _l("到期"),
+}
+SOURCE_LABELS = {
+    "web": _l("网站"), "api": _l("接口"), "import": _l("批量导入"), "scheduler": _l("系统定时"), "shop": _l("积分超市"),
+    "cli": _l("命令行"), "claim": _l("申报审核"),
+}
+
+
 def kind_label(kind: str) -> str:
     """What kind of ledger line it is, for people."""
-    return {
-        "award": _("记分"), "reversal": _("冲正"), "spend": _("兑换"), "refund": _("退回"),
-        "close": _("年度结转"), "expire": _("到期"),
-    }.get(kind, kind)
+    label = KIND_LABELS.get(kind)
+    return str(label) if label is not None else kind
 
 
 def source_label(source: str) -> str:
     """Where a line came from."""
-    return {
-        "web": _("网站"), "api": _("接口"), "import": _("批量导入"), "scheduler": _("系统定时"), "shop": _("积分超市"),
-        "cli": _("命令行"), "claim": _("申报审核"),
-    }.get(source, source)
+    label = SOURCE_LABELS.get(source)
+    return str(label) if label is not None else source
 
 
 def holder_place(conn: Connection, code: str, day: date) -> Place:
@@ -58,24 +66,35 @@ def holder_place(conn: Connection, code: str, day: date) -> Place:
     return place
 
 
+# The page's statements, built once (values are bound per request).
+_MEMBERS = (select(Person.code, Person.name).join(Membership, Membership.person_id == Person.id)  # type: ignore[arg-type]
+            .where(Membership.household_id == bindparam("hid"), Membership.valid_from <= bindparam("day"),
+                   or_(Membership.valid_to.is_(None), Membership.valid_to > bindparam("day")))  # type: ignore[union-attr, operator]
+            .order_by(Person.code))
+_HOUSEHOLD = select(Household.code, Household.head_name).where(Household.id == bindparam("hid"))
+_VERSIONS = (select(RulesVersion.version, func.min(RulesVersion.effective), func.min(RulesVersion.title))
+             .where(RulesVersion.version.in_(bindparam("versions", expanding=True)))  # type: ignore[attr-defined]
+             .group_by(RulesVersion.version))
+_NOTES = select(EventRecord.event_key, EventRecord.payload).where(EventRecord.event_key.in_(bindparam("keys", expanding=True)))  # type: ignore[attr-defined]
+try:
+    from store.models_workflow import Evidence
+
+    _EVIDENCE: Any = (select(Claim.key, Evidence.id, Evidence.filename).join(Evidence, Evidence.claim_id == Claim.id)  # type: ignore[arg-type]
+                      .where(Claim.key.in_(bindparam("keys", expanding=True))).order_by(Evidence.id))  # type: ignore[attr-defined]
+except ModuleNotFoundError:  # the workflow tables are not installed
+    _EVIDENCE = None
+
+
 def _members(conn: Connection, household_id: int, day: date) -> list[Any]:
-    return list(conn.execute(select(Person.code, Person.name).join(Membership, Membership.person_id == Person.id).where(  # type: ignore[arg-type]
-        Membership.household_id == household_id, Membership.valid_from <= day,
-        or_(Membership.valid_to.is_(None), Membership.valid_to > day)).order_by(Person.code)))  # type: ignore[union-attr, operator]
+    return list(conn.execute(_MEMBERS, {"hid": household_id, "day": day}))
 
 
 def _evidence(conn: Connection, keys: list[str]) -> dict[str, list[tuple[int, str]]]:
     """Evidence photos of the claims behind entries, by entry key."""
-    if not keys:
+    if not keys or _EVIDENCE is None:
         return {}
-    try:
-        from store.models_workflow import Evidence
-    except ModuleNotFoundError:  # the workflow tables are not installed
-        return {}
-    rows = conn.execute(select(Claim.key, Evidence.id, Evidence.filename).join(Evidence, Evidence.claim_id == Claim.id)  # type: ignore[arg-type]
-                        .where(Claim.key.in_(keys)).order_by(Evidence.id))  # type: ignore[attr-defined]
     out: dict[str, list[tuple[int, str]]] = {}
-    for key, eid, name in rows:
+    for key, eid, name in conn.execute(_EVIDENCE, {"keys": keys}):
         out.setdefault(key, []).append((eid, name))
     return out
 
@@ -86,7 +105,7 @@ def _event_notes(conn: Connection, event_keys: list[str]) -> dict[str, str]:
     if not keys:
         return {}
     out = {}
-    for key, payload in conn.execute(select(EventRecord.event_key, EventRecord.payload).where(EventRecord.event_key.in_(keys))):  # type: ignore[attr-defined]
+    for key, payload in conn.execute(_NOTES, {"keys": keys}):
         try:
             data = json.loads(payload or "{}")
         except ValueError:
@@ -97,20 +116,46 @@ def _event_notes(conn: Connection, event_keys: list[str]) -> dict[str, str]:
     return out
 
 
-def history_lines(conn: Connection, ruleset: Ruleset, place: Place, point_type: str | None, page: int) -> list[dict[str, Any]]:
-    """A page of the holder's entries, each with its explanation, rules version and evidence."""
+def _local(value: Any, tz: tzinfo) -> Any:
+    """A moment as the ``local`` template filter shows it, with the time zone read once per page, not per line."""
+    if not isinstance(value, datetime):
+        return value
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def history_lines(conn: Connection, ruleset: Ruleset, place: Place, point_type: str | None, page: int,
+                  tz: tzinfo | None = None) -> list[dict[str, Any]]:
+    """A page of the holder's entries, each with its explanation, rules version and evidence.
+
+    A fixed number of queries whatever the page holds: the entries (explained from the rows read,
+    not read again one by one), the rules versions they name, their evidence and their events' notes.
+    With ``tz`` the moments come formatted in the county's time (what the ``local`` filter would show).
+    """
     rows = queries.history(conn, place.kind, place.id, point_type, PAGE + 1, (page - 1) * PAGE)
     names = {r.id: r.name for r in ruleset.rules.values()}
-    versions = {v: (eff, title) for v, eff, title in conn.execute(select(RulesVersion.version, func.min(RulesVersion.effective), func.min(RulesVersion.title)).group_by(RulesVersion.version))}
+    used = sorted({r["rules_version"] for r in rows if r["rules_version"]})
+    versions = {v: (eff, title) for v, eff, title in conn.execute(_VERSIONS, {"versions": used})} if used else {}
     evidence = _evidence(conn, [r["key"] for r in rows])
     notes = _event_notes(conn, [r["event_key"] for r in rows])
+    language = lang()
+    kinds: dict[str, str] = {}  # each label translated once per page
+    sources: dict[str, str] = {}
+    pt_names: dict[str, str] = {}
     out = []
     for r in rows:
-        info = queries.explain(conn, r["id"], names, lang()) or {}
+        info = queries.explain_row(r, names, language)
+        if tz is not None:
+            info["occurred_at"], info["recorded_at"] = _local(info["occurred_at"], tz), _local(info["recorded_at"], tz)
         pt = ruleset.point_types.get(r["point_type"])
+        if r["kind"] not in kinds:
+            kinds[r["kind"]] = kind_label(r["kind"])
+        if r["source"] not in sources:
+            sources[r["source"]] = source_label(r["source"])
+        if r["point_type"] not in pt_names:
+            pt_names[r["point_type"]] = point_type_name(pt) if pt else r["point_type"]
         out.append({
-            **info, "day": r["local_day"], "amount_raw": r["amount"], "kind_label": kind_label(r["kind"]),
-            "source_label": source_label(r["source"]), "point_type_name": point_type_name(pt) if pt else r["point_type"],
+            **info, "day": r["local_day"], "amount_raw": r["amount"], "kind_label": kinds[r["kind"]],
+            "source_label": sources[r["source"]], "point_type_name": pt_names[r["point_type"]],
             "unit": pt.unit if pt else "", "version_info": versions.get(r["rules_version"]), "evidence": evidence.get(r["key"], []),
             "description": notes.get(r["event_key"], ""), "note": r["note"],
         })
@@ -163,15 +208,14 @@ def search() -> Any:
 def show(code: str) -> Any:
     """A holder's passbook: balances, grades, the chart of one point type over the year, explained history."""
     ctx = jifen()
-    ruleset = ctx.ruleset()
-    if ruleset is None:
-        abort(404)
-    day = ctx.today()
     try:
         page = max(1, min(int(request.args.get("page", "1")), 10000))
     except ValueError:
         page = 1
     with ctx.engine.connect() as conn:
+        ruleset, day, tz = queries.in_force(ctx.ledger.versions(conn), ctx.now())  # one look, not one per use
+        if ruleset is None:
+            abort(404)
         place = holder_place(conn, code, day)
         lines = queries.account_lines(conn, ruleset, place.kind, place.id, day)
         for line in lines:
@@ -190,13 +234,13 @@ def show(code: str) -> Any:
             chart = balance_chart(opening, series, year_start, year_end, day,
                                   _("%(name)s %(year)s 年余额走势", name=point_type_name(pt), year=day.year), month_labels(), pt.unit)
             table = monthly_balances(opening, series, day.year, day)
-        history = history_lines(conn, ruleset, place, chosen or None, page)
+        history = history_lines(conn, ruleset, place, chosen or None, page, tz)
         household = None
         members: list[Any] = []
         if place.kind == "h":
             members = _members(conn, place.id, day)
         elif place.household_id is not None:
-            household = conn.execute(select(Household.code, Household.head_name).where(Household.id == place.household_id)).first()
+            household = conn.execute(_HOUSEHOLD, {"hid": place.household_id}).first()
     more = len(history) > PAGE
     return render_template("passbook/show.html", place=place, lines=lines, chosen=chosen, chart=chart, table=table,
                            history=history[:PAGE], page=page, more=more, members=members, household=household,

@@ -62,7 +62,8 @@ def index() -> Any:
 def leaderboard() -> Any:
     """Public leaderboard by point type, scope and period, with the tie-break spelled out."""
     ctx = jifen()
-    ruleset: Ruleset | None = ctx.ruleset()
+    ruleset: Ruleset | None
+    ruleset, today, _tz = queries.in_force(ctx.ledger.versions(), ctx.now())  # one look at the versions
     if ruleset is None:
         return render_template("public/leaderboard.html", ruleset=None, errors={}, values={}), 200
     values = request.args.to_dict()
@@ -78,7 +79,6 @@ def leaderboard() -> Any:
         errors["type"] = _("没有这种积分。")
     scope = data.get("scope") or "county"
     kind = data.get("kind") or pt.period
-    today = ctx.today()
     period = data.get("period") or period_key(kind if kind != "custom" else "month", today)
     start, end = data.get("start"), data.get("end")
     top = data.get("top") or 50
