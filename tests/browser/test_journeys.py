@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from store.models import Household
@@ -76,7 +77,7 @@ def test_a_visitor_reads_the_leaderboard(browser: Any, live_site: LiveSite, shot
     page.click("form.filters button[type=submit]")
     assert page.locator("#f-area").count() == 1
     assert page.locator("table tbody tr").count() >= 3
-    assert "同分同名次" in page.content()
+    expect(page.locator("body")).to_contain_text("同分同名次")
     page.context.close()
 
 
@@ -122,7 +123,7 @@ def test_a_claim_is_submitted_approved_noticed_and_objected(browser: Any, live_s
     page.set_input_files("#f-evidence", str(photo))
     shot(page, shots, "claim-form")
     page.click("text=提交申报")
-    assert "已提交,等待审核" in page.content()
+    expect(page.locator("body")).to_contain_text("已提交,等待审核")
     claim_url = page.url
     claim_id = int(re.search(r"/claims/(\d+)", claim_url).group(1))  # type: ignore[union-attr]
     page.context.close()
@@ -133,7 +134,7 @@ def test_a_claim_is_submitted_approved_noticed_and_objected(browser: Any, live_s
     page.click(f"a[href='/claims/{claim_id}']")
     page.fill("#f-note", "经核实属实")
     page.click("#review button:has-text('审核通过')")
-    assert "已审核通过" in page.content()
+    expect(page.locator("body")).to_contain_text("已审核通过")
     assert "公示中" in page.locator("h1").inner_text()
     shot(page, shots, "claim")
     page.context.close()
@@ -153,14 +154,14 @@ def test_a_claim_is_submitted_approved_noticed_and_objected(browser: Any, live_s
     page.locator(f"form[action='/claims/{claim_id}/object'] >> xpath=ancestor::details/summary").click()
     row.locator("textarea").fill("送饭的是她儿子,不是她本人")
     row.locator("button").click()
-    assert "异议已提交" in page.content()
+    expect(page.locator("body")).to_contain_text("异议已提交")
     page.context.close()
     # The committee hears the objection and dismisses it.
     page = open_as(browser, live_site, "committee", DESKTOP)
     page.goto(claim_url)
     page.fill("form[action*='/objections/'] textarea", "经走访核实,是本人送饭")
     page.click("text=处理异议")
-    assert "异议已处理" in page.content()
+    expect(page.locator("body")).to_contain_text("异议已处理")
     assert "公示中" in page.locator("h1").inner_text()
     page.context.close()
 
@@ -174,7 +175,7 @@ def test_a_household_redeems_and_the_shop_keeper_hands_over(browser: Any, topped
     shot(page, shots, "shop-item")
     before = site.ctx.ledger.balance("moral", "h", site.scope["household"].id)[0]
     page.click("text=预订兑换")
-    assert "已预订 洗衣液 × 1" in page.content()
+    expect(page.locator("body")).to_contain_text("已预订 洗衣液 × 1")
     assert site.ctx.ledger.balance("moral", "h", site.scope["household"].id)[0] == before - 2000
     shot(page, shots, "reservations")
     page.context.close()
@@ -185,9 +186,9 @@ def test_a_household_redeems_and_the_shop_keeper_hands_over(browser: Any, topped
     card = page.locator(".card")
     assert "已预订,待领取" in card.inner_text()
     card.locator("button:has-text('交付')").first.click()
-    assert "已领取" in page.content()
+    expect(page.locator("body")).to_contain_text("已领取")
     page.locator(".card button:has-text('完成')").first.click()
-    assert "已完成" in page.content()
+    expect(page.locator("body")).to_contain_text("已完成")
     shot(page, shots, "counter")
     page.context.close()
 
@@ -211,17 +212,17 @@ def test_the_administrator_edits_dry_runs_and_publishes_rules(browser: Any, live
     assert page.locator("#diff .add").count() >= 1
     page.fill("#f-period", "2026-05")
     page.click("button[value=dryrun]")
-    assert "试算结果:2026-05" in page.content()
+    expect(page.locator("body")).to_contain_text("试算结果:2026-05")
     shot(page, shots, "rules-editor-dry-run")
     effective = (live_site.ctx.today() + timedelta(days=1)).isoformat()
     page.fill("#f-effective", effective)
     page.fill("#f-note", "志愿服务每小时 3 分")
     page.click("button[value=publish]")
-    assert "已发布规则版本" in page.content()
+    expect(page.locator("body")).to_contain_text("已发布规则版本")
     assert page.locator("table tbody tr").count() >= 2
     shot(page, shots, "rules-history")
     page.goto(live_site.url + "/admin/audit")
-    assert "rules.publish" in page.content()
+    expect(page.locator("body")).to_contain_text("rules.publish")
     page.context.close()
 
 
@@ -262,7 +263,7 @@ def test_a_party_member_records_a_visit_on_the_phone(browser: Any, live_site: Li
     assert "已登记" in page.locator(".flash").first.inner_text()
     shot(page, shots, "linkage")
     page.goto(live_site.url + "/passbook")
-    assert "零基积分" in page.content()
+    expect(page.locator("body")).to_contain_text("零基积分")
     shot(page, shots, "member-passbook")
     page.context.close()
 
