@@ -73,6 +73,10 @@ def copy_database(source_url: str, target_url: str) -> CopyReport:
                 report.rows[table.name] = n
             if is_postgres(d):
                 _reset_sequences(d)
+        if dst.dialect.name == "postgresql":
+            # A bulk load leaves the planner without statistics: gather them before anyone reads.
+            with dst.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.execute(text("ANALYZE"))
         report.mismatched = verify(src, dst)
     finally:
         src.dispose()
