@@ -26,7 +26,6 @@ Prints one JSON line per backend.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -36,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench.common import OUT, fresh_file, peak_rss_mb
+from bench.common import OUT, fresh_file, peak_rss_mb, quick_main
 from scoring.grades import closing_delta, grade
 from scoring.points import fmt
 from store.db import make_engine
@@ -170,15 +169,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: one JSON line per backend."""
-    p = argparse.ArgumentParser(prog="python -m bench.close", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
-    a = p.parse_args(argv)
-    ok = True
-    for result in run(a.quick):
-        print(json.dumps(result, ensure_ascii=False), flush=True)
-        ok = ok and result["ok"]
-    return 0 if ok else 1
+    """Command line: one JSON line per result."""
+    return quick_main(run, "python -m bench.close", __doc__ or "", argv)
 
 
 if __name__ == "__main__":

@@ -58,3 +58,17 @@ def machine() -> str:
     lines.append(f"python {platform.python_version()} ({platform.python_implementation()}), {platform.platform()}")
     lines.append(f"sqlite {sqlite3.sqlite_version}")
     return "\n".join(lines) + "\n"
+
+
+def quick_main(run: Any, prog: str, doc: str, argv: list[str] | None = None) -> int:
+    """The command line of a benchmark whose only option is ``--quick``: print its lines, 1 if any missed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    outcome = run(parser.parse_args(argv).quick)
+    ok = True
+    for result in outcome if isinstance(outcome, list) else [outcome]:
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+        ok = ok and result.get("ok") is not False
+    return 0 if ok else 1

@@ -25,15 +25,13 @@ Prints one JSON line.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import OUT, peak_rss_mb
+from bench.common import OUT, peak_rss_mb, quick_main
 from services import rules_admin
 from services.context import AppContext
 
@@ -113,13 +111,8 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: one JSON line."""
-    p = argparse.ArgumentParser(prog="python -m bench.dryrun", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
-    a = p.parse_args(argv)
-    result = run(a.quick)
-    print(json.dumps(result, ensure_ascii=False), flush=True)
-    return 0 if result["ok"] else 1
+    """Command line: one JSON line per result."""
+    return quick_main(run, "python -m bench.dryrun", __doc__ or "", argv)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ Prints one JSON line per backend.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import statistics
 import sys
@@ -31,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from bench.common import OUT
+from bench.common import OUT, quick_main
 from services.queries import leaderboard
 from store.db import make_engine
 
@@ -181,15 +179,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: one JSON line per backend."""
-    p = argparse.ArgumentParser(prog="python -m bench.leaderboard", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
-    a = p.parse_args(argv)
-    ok = True
-    for result in run(a.quick):
-        print(json.dumps(result, ensure_ascii=False), flush=True)
-        ok = ok and result["ok"]
-    return 0 if ok else 1
+    """Command line: one JSON line per result."""
+    return quick_main(run, "python -m bench.leaderboard", __doc__ or "", argv)
 
 
 if __name__ == "__main__":

@@ -387,10 +387,15 @@ def _visible(actor: Actor, claim: Any) -> bool:
     return actor.sees_household(claim["household_id"], claim["village_id"])
 
 
-def _check_reviewer(actor: Actor, claim: Any) -> None:
-    refuse_read_only(actor)
+def _require_village_reviewer(actor: Actor, claim: Any) -> None:
+    """Only a reviewer of the claim's own village (or an administrator) decides on it."""
     if actor.role not in REVIEWER_ROLES or (actor.role != "admin" and actor.village_id != claim["village_id"]):
         raise Forbidden("wf_not_reviewer")
+
+
+def _check_reviewer(actor: Actor, claim: Any) -> None:
+    refuse_read_only(actor)
+    _require_village_reviewer(actor, claim)
     if claim["entered_by"] == actor.username:
         raise Forbidden("wf_maker_checker")
     if (actor.person_id is not None and claim["person_id"] == actor.person_id) or (
@@ -652,8 +657,7 @@ def start_notice(ledger: Ledger, actor: Actor, claim_ids: Iterable[int], config:
     with ledger.write_engine.begin() as conn:
         for cid in claim_ids:
             claim = _load(conn, cid)
-            if actor.role not in REVIEWER_ROLES or (actor.role != "admin" and actor.village_id != claim["village_id"]):
-                raise Forbidden("wf_not_reviewer")
+            _require_village_reviewer(actor, claim)
             if claim["status"] != APPROVED:
                 raise _state_error(claim, "notice")
             _begin_notice(conn, ledger, claim, actor, now, config)
@@ -759,8 +763,7 @@ def resolve_objection(ledger: Ledger, actor: Actor, objection_id: int, upheld: b
             raise NotFound("not_found", field="objection")
         claim = _load(conn, obj["claim_id"])
         refuse_read_only(actor)
-        if actor.role not in REVIEWER_ROLES or (actor.role != "admin" and actor.village_id != claim["village_id"]):
-            raise Forbidden("wf_not_reviewer")
+        _require_village_reviewer(actor, claim)
         if obj["raised_by"] == actor.username:
             raise Forbidden("wf_objection_own")
         status = "upheld" if upheld else "dismissed"
@@ -823,8 +826,7 @@ def resolve_appeal(ledger: Ledger, actor: Actor, appeal_id: int, upheld: bool, r
             raise NotFound("not_found", field="appeal")
         claim = _load(conn, ap["claim_id"])
         refuse_read_only(actor)
-        if actor.role not in REVIEWER_ROLES or (actor.role != "admin" and actor.village_id != claim["village_id"]):
-            raise Forbidden("wf_not_reviewer")
+        _require_village_reviewer(actor, claim)
         if ap["raised_by"] == actor.username:
             raise Forbidden("wf_appeal_own")
         if ap["status"] != "open":
