@@ -38,7 +38,7 @@ from bench.common import fresh_file, peak_rss_mb
 from demo.generate import build_model, events, insert_directory, spec_for, write_jsonl
 from services.ingest import ingest, read_jsonl
 from services.queries import recompute_from_ledger
-from store.db import create_all, make_engine
+from store.db import create_all, make_engine, sqlite_pragmas
 from store.ledger import Ledger
 from store.models import Balance, Entry
 from store.rules_repo import publish
@@ -114,8 +114,8 @@ def bare_insert(n: int, batch: int) -> float:
     cols = [c.name for c in table.c if c.name != "id"]
     sql = f"INSERT INTO bare_entry ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    for pragma in sqlite_pragmas():  # the product's journal and cache settings
+        conn.execute(pragma)
     template = {
         "point_type": "party_work", "holder_kind": "p", "person_id": None, "amount": 200, "kind": "award",
         "rule_id": "LH-01", "rules_version": "aaae56cf4304", "category": "linkage",

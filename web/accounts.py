@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, bindparam, delete, func, select
 from sqlmodel import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -282,10 +282,15 @@ def touch_login(engine: Engine, user_id: int, now: datetime) -> None:
             s.commit()
 
 
+_USER = User.__table__  # type: ignore[attr-defined]
+_USER_BY_ID = select(_USER).where(_USER.c.id == bindparam("uid"))
+
+
 def get_user(engine: Engine, user_id: int) -> User | None:
-    """A user by id."""
-    with Session(engine) as s:
-        return s.get(User, user_id)
+    """A user by id (read on every request of a logged-in visitor: one plain statement, no ORM session)."""
+    with engine.connect() as conn:
+        row = conn.execute(_USER_BY_ID, {"uid": user_id}).mappings().first()
+    return None if row is None else User(**row)
 
 
 def by_username(engine: Engine, username: str) -> User | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, bindparam, or_, select
 
 from services.actors import Actor
 from store.models import Area, Household, HouseholdGrid, Linkage, Membership, PartyMember, Person
@@ -41,28 +41,45 @@ def home_of(conn: Connection, person_id: int, day: date) -> int | None:
     return conn.execute(select(Membership.household_id).where(Membership.person_id == person_id, *_current(Membership.valid_from, Membership.valid_to, day))).scalar()
 
 
+def _on_day(model: type, **match: str) -> list:  # type: ignore[type-arg]
+    """Rows of a dated membership table in force on ``:day``, matched on bound parameters."""
+    return [*(getattr(model, col) == bindparam(param) for col, param in match.items()),
+            *_current(model.valid_from, model.valid_to, bindparam("day"))]  # type: ignore[attr-defined]
+
+
+# place_of's statements, built once: it runs on every passbook and API read (values bound per call).
+_GRID = select(HouseholdGrid.grid_id).where(*_on_day(HouseholdGrid, household_id="hid")).limit(1).scalar_subquery()
+_HOUSEHOLD_PLACE = select(Household.code, Household.head_name, Household.village_id, _GRID).where(Household.id == bindparam("hid"))
+_PERSON_PLACE = select(
+    Person.code, Person.name,
+    select(Membership.household_id).where(*_on_day(Membership, person_id="pid")).limit(1).scalar_subquery(),
+    select(PartyMember.branch_id).where(*_on_day(PartyMember, person_id="pid")).limit(1).scalar_subquery(),
+).where(Person.id == bindparam("pid"))
+_VILLAGE_OF_GRID = select(Area.parent_id).where(Area.id == bindparam("grid"))
+
+
 def place_of(conn: Connection, kind: str, ident: int, day: date) -> Place | None:
     """A holder and where it is today, or None when there is no such holder."""
     if kind == "p":
-        p = conn.execute(select(Person.id, Person.code, Person.name).where(Person.id == ident)).first()
+        p = conn.execute(_PERSON_PLACE, {"pid": ident, "day": day}).first()
         if p is None:
             return None
-        hid = home_of(conn, ident, day)
-        branch = conn.execute(select(PartyMember.branch_id).where(PartyMember.person_id == ident, *_current(PartyMember.valid_from, PartyMember.valid_to, day))).scalar()
-        code, name = p.code, p.name
+        code, name, hid, branch = p
     elif kind == "h":
-        h = conn.execute(select(Household.id, Household.code, Household.head_name).where(Household.id == ident)).first()
-        if h is None:
-            return None
-        hid, branch, code, name = ident, None, h.code, f"{h.head_name}户"
+        hid, branch = ident, None
     else:
         return None
     grid = village = None
     if hid is not None:
-        grid = conn.execute(select(HouseholdGrid.grid_id).where(HouseholdGrid.household_id == hid, *_current(HouseholdGrid.valid_from, HouseholdGrid.valid_to, day))).scalar()
-        village = conn.execute(select(Household.village_id).where(Household.id == hid)).scalar()
+        h = conn.execute(_HOUSEHOLD_PLACE, {"hid": hid, "day": day}).first()
+        if h is not None:
+            village, grid = h[2], h[3]
+            if kind == "h":
+                code, name = h[0], f"{h[1]}户"
+        elif kind == "h":
+            return None
         if village is None and grid is not None:
-            village = conn.execute(select(Area.parent_id).where(Area.id == grid)).scalar()
+            village = conn.execute(_VILLAGE_OF_GRID, {"grid": grid}).scalar()
     return Place(kind, ident, code, name, hid, grid, village, branch)
 
 

@@ -6,8 +6,12 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, current_app, request, url_for
+from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 from scoring.points import fmt
 from services.privacy import mask_id, mask_name, mask_phone
@@ -38,29 +42,78 @@ MENU: list[tuple[Any, ...]] = [
 ]
 
 
+def _role() -> str | None:
+    """The visitor's role, None for a visitor not logged in."""
+    user = current_user._get_current_object()  # type: ignore[attr-defined]  # the proxy costs a lookup per use
+    return user.role if user.is_authenticated else None  # type: ignore[no-any-return]
+
+
 def allowed(endpoint: str) -> bool:
     """Whether the current visitor may open an endpoint (by the roles its view declares)."""
+    return _allowed_for(endpoint, _role())
+
+
+def _allowed_for(endpoint: str, role: str | None) -> bool:
     view = current_app.view_functions.get(endpoint)
     if view is None:
         return False
     roles = getattr(view, "roles", None)
     if roles is None:
         return True
-    return bool(current_user.is_authenticated and current_user.role in roles)
+    return role is not None and role in roles
+
+
+# The menu's entries per (role, has own passbook, language, script root): the same for every page a
+# kind of visitor opens, so the role checks and url_for run once per worker, not on every page.
+_MENUS: dict[tuple[Any, ...], list[tuple[str, str, str]]] = {}
 
 
 def menu() -> list[tuple[str, str, bool]]:
     """(url, label, is-current) for the visitor's menu."""
-    out = []
-    own = current_user.is_authenticated and (current_user.actor.person_id or current_user.actor.household_id)
-    for endpoint, label, *only in MENU:
-        if endpoint == "passbook.mine" and not own:
-            continue
-        if only and not (current_user.is_authenticated and current_user.role in only[0]):
-            continue
-        if allowed(endpoint):
-            out.append((url_for(endpoint), str(label), request.endpoint == endpoint))
-    return out
+    user = current_user._get_current_object()  # type: ignore[attr-defined]
+    role = user.role if user.is_authenticated else None
+    own = bool(role and (user.actor.person_id or user.actor.household_id))
+    key = (role, own, lang(), request.script_root)
+    entries = _MENUS.get(key)
+    if entries is None:
+        entries = []
+        for endpoint, label, *only in MENU:
+            if endpoint == "passbook.mine" and not own:
+                continue
+            if only and role not in only[0]:
+                continue
+            if _allowed_for(endpoint, role):
+                entries.append((endpoint, url_for(endpoint), str(label)))
+        _MENUS[key] = entries
+    here = request.endpoint
+    return [(url, label, endpoint == here) for endpoint, url, label in entries]
+
+
+def _page_gettext(translations: Any) -> dict[str, Any]:
+    """``_``/``gettext``/``ngettext`` for one page, bound to the request's translations once.
+
+    Flask-Babel's own callables look the locale and catalog up again on every
+    string (a page has dozens); these do what Jinja's new-style gettext does
+    (escape, then ``%`` the variables) with the catalog already in hand.
+    """
+    plain, plural = translations.ugettext, translations.ungettext
+
+    @pass_context
+    def gettext(context: Context, message: str, **variables: Any) -> str:
+        rv = plain(message)
+        if context.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables  # type: ignore[no-any-return]
+
+    @pass_context
+    def ngettext(context: Context, singular: str, plural_: str, num: int, **variables: Any) -> str:
+        variables.setdefault("num", num)
+        rv = plural(singular, plural_, num)
+        if context.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables  # type: ignore[no-any-return]
+
+    return {"gettext": gettext, "_": gettext, "ngettext": ngettext}
 
 
 def local_time(value: datetime | None, with_time: bool = True) -> str:
@@ -92,13 +145,15 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
+        user = current_user._get_current_object()  # type: ignore[attr-defined]
         return {
             "lang": lang(),
             "size_pref": pref("size"),
             "contrast_pref": pref("contrast"),
             "menu": menu,
             "allowed": allowed,
-            "actor": current_user.actor if current_user.is_authenticated else None,
+            "actor": user.actor if user.is_authenticated else None,
+            **_page_gettext(get_translations()),
         }
 
     app.jinja_env.filters.update(
