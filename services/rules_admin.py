@@ -188,7 +188,7 @@ def dry_run(ctx: AppContext, text: str, period: str | None = None, lang: str = "
         in_period = _count_events(conn, start, end)
         if reach is None or reach[0]:
             posted = _posted_events(conn, start, end)
-            directory = Directory(conn)
+            directory = Directory(conn, places=False)
             for rows in _event_pages(conn, start, end, None if reach is None else reach[0], batch):
                 count += _score_page(rows, ruleset.timezone, engine, state, directory, posted, scored)
     for (pt, who), amount in scored.items():

@@ -83,8 +83,11 @@ class _Days:
 class Directory:
     """Codes and places for one batch; ``prepare`` first, then ask by id and day."""
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, places: bool = True):
         self.conn = conn
+        # ``places=False``: only what scoring reads (homes, tiers, branches), not grids and villages
+        # (a dry run scores without writing tallies, so it never asks ``scope``).
+        self.places = places
         self.person_ids: dict[str, int] = {}
         self.household_ids: dict[str, int] = {}
         self.homes: dict[int, list[Interval]] = {}
@@ -143,13 +146,15 @@ class Directory:
             return
         day = self._day
         grids, tiers = self.grids, self.tiers
-        sql = "SELECT household_id, valid_from, valid_to, grid_id FROM householdgrid WHERE household_id IN ({in})"
-        for h in select_in(self.conn, sql, hids):
-            grids.setdefault(h[0], []).append((day(h[1]), day(h[2]), h[3]))
+        if self.places:
+            sql = "SELECT household_id, valid_from, valid_to, grid_id FROM householdgrid WHERE household_id IN ({in})"
+            for h in select_in(self.conn, sql, hids):
+                grids.setdefault(h[0], []).append((day(h[1]), day(h[2]), h[3]))
         sql = "SELECT household_id, valid_from, valid_to, tier FROM householdtier WHERE household_id IN ({in})"
         for h in select_in(self.conn, sql, hids):
             tiers.setdefault(h[0], []).append((day(h[1]), day(h[2]), h[3]))
-        self.household_village.update(select_in(self.conn, "SELECT id, village_id FROM household WHERE id IN ({in})", hids))
+        if self.places:
+            self.household_village.update(select_in(self.conn, "SELECT id, village_id FROM household WHERE id IN ({in})", hids))
         for hid in hids:
             self.household_village.setdefault(hid, 0)
 

@@ -43,6 +43,7 @@ class Points(Feature):
     def __init__(self, kind: str, fixed: int = 0, field: str = "", rate: int = 0, low: int = 0, high: int = 0):
         self.kind, self.fixed, self.field, self.rate = kind, fixed, field, rate
         self.low, self.high = low, high
+        self.shown = fmt(fixed, signed=True)  # a fixed rule's explanation, written once
 
     @classmethod
     def parse(cls, node: Node, owner: dict[str, Any]) -> Feature | None:
@@ -98,7 +99,7 @@ class Points(Feature):
         """Set the base amount; a per-unit rule with no quantity does not apply."""
         if self.kind == "fixed":
             ev.amount = self.fixed
-            ev.step("step_fixed", amount=fmt(self.fixed, signed=True))
+            ev.step("step_fixed", amount=self.shown)
             return True
         if self.kind == "per_unit":
             quantity = ev.names.get(self.field)
