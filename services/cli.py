@@ -138,9 +138,11 @@ def rules_history(ctx: click.Context) -> None:
 def ingest_cmd(ctx: click.Context, path: str, fmt_: str | None, source: str, actor: str, batch: int) -> None:
     """导入事件(JSONL 或 CSV)并记分 / ingest and score events from JSONL or CSV."""
     fmt_ = fmt_ or ("csv" if path.endswith(".csv") else "jsonl")
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    ledger = app(ctx).ledger
+    # One import: who is where is loaded once per person and household, not once per batch.
+    with open(path, encoding="utf-8-sig", newline="") as f, ledger.caching():
         reader = read_csv(f) if fmt_ == "csv" else read_jsonl(f)
-        report = ingest(app(ctx).ledger, reader, source, actor, batch)
+        report = ingest(ledger, reader, source, actor, batch, keep_results=False)
     for p in report.problems:
         click.echo(f"{path} {p.format(ctx.obj['lang'])}", err=True)
     click.echo(report.summary(ctx.obj["lang"]))

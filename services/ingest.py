@@ -25,17 +25,24 @@ _schema = EventIn()
 
 @dataclass
 class IngestReport:
-    """Counts by outcome and every problem, each naming its record and field."""
+    """Counts by outcome and every problem, each naming its record and field.
+
+    ``results`` keeps every record's result (its entries included) unless
+    ``keep_results`` is off, as it is for a file of a million records.
+    """
 
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
     results: list[RecordResult] = field(default_factory=list)
+    keep_results: bool = True
 
     def add(self, result: RecordResult) -> None:
         """Count one record's outcome."""
         self.counts[result.status] += 1
-        self.problems.extend(p for p in result.problems if result.status == "rejected")
-        self.results.append(result)
+        if result.status == "rejected":
+            self.problems.extend(result.problems)
+        if self.keep_results:
+            self.results.append(result)
 
     def summary(self, lang: str = "zh") -> str:
         """One line: how many recorded, waiting for review, duplicates, rejected."""
@@ -146,29 +153,39 @@ def _payload(data: dict[str, Any]) -> str:
 
 
 def ingest(ledger: Ledger, records: Iterable[tuple[str, dict[str, Any] | Problem]], source: str, actor: str,
-           batch_size: int = 5000) -> IngestReport:
+           batch_size: int = 5000, keep_results: bool = True) -> IngestReport:
     """Score records in batches of ``batch_size``; good records are kept whatever the others hold."""
-    report = IngestReport()
+    report = IngestReport(keep_results=keep_results)
     latest = ledger.versions().latest()
     tz = latest.timezone if latest else ZoneInfo("Asia/Shanghai")
+    for batch, rejected in _batches(records, tz, source, actor, batch_size):
+        for r in rejected:
+            report.add(r)
+        if batch:
+            for r in ledger.record(batch):
+                report.add(r)
+    return report
+
+
+def _batches(records: Iterable[tuple[str, dict[str, Any] | Problem]], tz: ZoneInfo, source: str, actor: str,
+             batch_size: int) -> Iterator[tuple[list[Incoming], list[RecordResult]]]:
+    """Checked records in batches, each with the records refused while reading it."""
     batch: list[Incoming] = []
+    rejected: list[RecordResult] = []
     for ref, data in records:
         if isinstance(data, Problem):
-            report.add(RecordResult(ref, "", "rejected", problems=[data]))
+            rejected.append(RecordResult(ref, "", "rejected", problems=[data]))
             continue
         inc = to_incoming(ref, data, tz, source, actor)
         if isinstance(inc, list):
-            report.add(RecordResult(ref, str(data.get("id", "")), "rejected", problems=inc))
+            rejected.append(RecordResult(ref, str(data.get("id", "")), "rejected", problems=inc))
             continue
         batch.append(inc)
         if len(batch) >= batch_size:
-            for r in ledger.record(batch):
-                report.add(r)
-            batch = []
-    if batch:
-        for r in ledger.record(batch):
-            report.add(r)
-    return report
+            yield batch, rejected
+            batch, rejected = [], []
+    if batch or rejected:
+        yield batch, rejected
 
 
 def ingest_text(ledger: Ledger, text: str, fmt: str, source: str, actor: str) -> IngestReport:

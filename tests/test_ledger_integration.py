@@ -6,7 +6,9 @@ import json
 
 from sqlalchemy import func, select
 
-from services.ingest import ingest_text
+import io
+
+from services.ingest import ingest, ingest_text, read_jsonl
 from store.ledger import Ledger
 from store.models import Balance, Entry
 from tests.builders import County
@@ -29,6 +31,19 @@ def test_a_batch_keeps_good_records_and_names_bad_ones(ledger: Ledger, county: C
     assert any("hours" in m and "two" in m for m in messages)
     # red household: 1 point × 2
     assert ledger.balance("party_work", "p", county.ids["M1"]) == (200, 200)
+
+
+def test_a_large_import_keeps_counts_and_problems_without_holding_every_result(ledger: Ledger, county: County) -> None:
+    # What `jifen ingest` does with a big file: batches of 2 here, per-record results not kept.
+    records = [{"id": f"s{i}", "type": "volunteer_service", "occurred_at": f"2026-03-{i + 1:02d}T10:00:00", "person": "P1",
+                "fields": {"hours": 1}} for i in range(7)]
+    records.insert(5, {"id": "bad", "type": "volunteer_service", "occurred_at": "2026-03-09T10:00:00", "person": "P404"})
+    text = lines(*records) + "\n{not json\n"
+    report = ingest(ledger, read_jsonl(io.StringIO(text)), "import", "clerk", batch_size=2, keep_results=False)
+    assert report.results == []
+    assert report.counts["recorded"] == 7 and report.counts["rejected"] == 2
+    assert [p.record for p in report.problems] == ["#6 (bad)", "#9"]
+    assert ledger.balance("volunteer_hours", "p", county.ids["P1"]) == (700, 700)
 
 
 def test_the_same_batch_sent_twice_counts_once(ledger: Ledger, county: County) -> None:
