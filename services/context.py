@@ -11,21 +11,35 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from scoring.model import Ruleset
-from store.db import database_url, make_engine
+from store.db import database_url, make_engine, read_database_url
 from store.ledger import Ledger, utcnow
 
 
 @dataclass
 class AppContext:
-    """The engine, ledger and clock of one process (web worker, scheduler or command)."""
+    """The engine, ledger and clock of one process (web worker, scheduler or command).
+
+    ``read_url`` names a read replica (PostgreSQL streaming replication) that
+    the public pages read from, so a county's leaderboards and notice board
+    take no load off the primary's writers; everything else, the ledger
+    included, uses ``url``.
+    """
 
     url: str
     clock: object = utcnow
+    read_url: str | None = None
 
     @cached_property
     def engine(self) -> Engine:
         """The database engine."""
         return make_engine(self.url)
+
+    @cached_property
+    def read_engine(self) -> Engine:
+        """The engine public pages read through: the replica's, or the primary's when there is none."""
+        if self.read_url and self.read_url != self.url:
+            return make_engine(self.read_url)
+        return self.engine
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -56,4 +70,4 @@ class AppContext:
 
 def default_context() -> AppContext:
     """The context for ``JIFEN_DATABASE_URL`` (SQLite under instance/ by default)."""
-    return AppContext(database_url())
+    return AppContext(database_url(), read_url=read_database_url())

@@ -30,6 +30,11 @@ def database_url() -> str:
     return os.environ.get("JIFEN_DATABASE_URL", DEFAULT_URL)
 
 
+def read_database_url() -> str | None:
+    """``JIFEN_READ_DATABASE_URL``: a read replica for the public pages, or None (read the primary)."""
+    return os.environ.get("JIFEN_READ_DATABASE_URL") or None
+
+
 def make_engine(url: str | None = None, **kw: Any) -> Engine:
     """An engine; SQLite gets WAL, a busy timeout and foreign keys, PostgreSQL a pool check."""
     url = url or database_url()

@@ -7,6 +7,8 @@ pass a ``test_config`` (``CONTEXT`` may carry a ready ``AppContext`` with a test
 Configuration comes from the environment:
 
 * ``JIFEN_DATABASE_URL`` — the database (SQLite under ``instance/`` by default);
+* ``JIFEN_READ_DATABASE_URL`` — optional read replica the public pages (leaderboards,
+  notice board) read from;
 * ``SECRET_KEY`` — signs sessions; without it a random key is generated once into
   ``instance/secret_key`` (shared by every worker of the machine);
 * ``JIFEN_UPLOAD_DIR`` — evidence photos and catalog pictures (``instance/uploads``);

@@ -251,7 +251,7 @@ def get_leaderboard(point_type: str) -> Any:
         parse_period(period)
     except ValueError:
         raise ServiceError("api_period", "period", value=period) from None
-    with c.engine.connect() as conn:
+    with c.read_engine.connect() as conn:  # a replica when there is one
         _check_board_scope(conn, actor(), q["scope"], q["scope_id"])
         me = None
         if q["me"]:

@@ -21,7 +21,7 @@ bp = Blueprint("notice", __name__, url_prefix="/notice")
 def index() -> Any:
     """Every village's board, and the visitor's own first."""
     ctx = jifen()
-    with ctx.engine.connect() as conn:
+    with ctx.read_engine.connect() as conn:
         villages = queries.scope_options(conn, "village")
     return render_template("notice/index.html", villages=villages)
 

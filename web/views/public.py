@@ -52,7 +52,7 @@ def index() -> Any:
     """Home: what the site is, and the way to each part."""
     ctx = jifen()
     ruleset = ctx.ruleset()
-    with ctx.engine.connect() as conn:
+    with ctx.read_engine.connect() as conn:  # a replica when there is one: public pages only read
         villages = queries.scope_options(conn, "village")
     types = [(pt.key, point_type_name(pt)) for pt in ruleset.point_types.values()] if ruleset else []
     return render_template("public/index.html", villages=villages, types=types, title=ruleset.title if ruleset else "")
@@ -84,7 +84,7 @@ def leaderboard() -> Any:
     top = data.get("top") or 50
     board = None
     label = ""
-    with ctx.engine.connect() as conn:
+    with ctx.read_engine.connect() as conn:  # a replica when there is one: public pages only read
         options = queries.scope_options(conn, scope) if scope != "county" else []
         area = data.get("area")
         if scope != "county":
