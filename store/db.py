@@ -14,9 +14,10 @@ from sqlmodel import Session, SQLModel
 
 DEFAULT_URL = "sqlite:///instance/jifen.db"
 # SQLite's page cache per connection, in MiB (``JIFEN_SQLITE_CACHE_MB``). SQLite's own default is
-# 2 MiB: a county's ledger is a gigabyte, and every batch of an import touches index pages all over
-# its tallies and entries, so with 2 MiB most of them are read back from the OS on each write.
-SQLITE_CACHE_MB = 64
+# 2 MiB, while a county's ledger is a gigabyte whose hot index pages (tallies, entries) each batch of
+# an import rewrites; 32 MiB keeps an import of the full bench county under 300 MB of memory
+# (bench/README.md has the runs with 64 MiB and this).
+SQLITE_CACHE_MB = 32
 
 
 def sqlite_pragmas() -> list[str]:

@@ -24,7 +24,9 @@ from scoring.model import Event
 T = TypeVar("T")
 Interval = tuple[date, date | None, Any]
 CHUNK = 900  # stay under every database's limit of bound parameters
-MAX_CACHED = 100_000  # persons + households kept between batches before the cache starts afresh
+# Persons + households kept between batches before the cache starts afresh: ~1 KB each with their
+# histories, so an import of a whole county holds at most ~40 MB of them (bench/README.md, memory).
+MAX_CACHED = 40_000
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,8 @@ class Directory:
         self.village_branch: dict[int, int] = dict(conn.exec_driver_sql("SELECT village_id, id FROM branch").fetchall())  # type: ignore[arg-type]
 
     def size(self) -> int:
-        """How many persons and households are loaded."""
-        return len(self.person_ids) + len(self.household_ids)
+        """How many persons and households are loaded (households loaded as someone's home included)."""
+        return len(self.person_ids) + len(self.household_village)
 
     def use(self, conn: Connection) -> None:
         """Ask through another connection (the next batch's transaction)."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 from sqlalchemy import func, select
-
-import io
 
 from services.ingest import ingest, ingest_text, read_jsonl
 from store.ledger import Ledger
