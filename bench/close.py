@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench.common import OUT, fresh_file, peak_rss_mb, quick_main
+from bench.common import OUT, fresh_file, on_postgres, peak_rss_mb, quick_main
 from scoring.grades import closing_delta, grade
 from scoring.points import fmt
 from store.db import make_engine
@@ -144,27 +144,18 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     engine.dispose()
     fresh_file("close.db")  # the copy is spent
     try:
-        from tests import pg
-    except ImportError:
-        pg = None  # type: ignore[assignment]
-    server = pg.server_url() if pg else None
-    if server:
-        from services.dbcopy import copy_database
-
-        target, drop = pg.fresh_database(server)
-        try:
-            report = copy_database(source, target)
-            pg_engine = make_engine(target)
-            result = measure(pg_engine, "postgresql")
-            result["copied_ok"] = report.ok
-            result["ok"] = result["ok"] and report.ok
-            results.append(result)
-            pg_engine.dispose()
-        except Exception as exc:  # the county could not be moved there: say so on the line, keep SQLite's
-            results.append({"name": "close", "backend": "postgresql", "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
-                            "goal_s": GOAL_S, "ok": False})
-        finally:
-            drop()
+        with on_postgres(source) as moved:
+            if moved:
+                target, report = moved
+                pg_engine = make_engine(target)
+                result = measure(pg_engine, "postgresql")
+                result["copied_ok"] = report.ok
+                result["ok"] = result["ok"] and report.ok
+                results.append(result)
+                pg_engine.dispose()
+    except Exception as exc:  # the county could not be moved there: say so on the line, keep SQLite's
+        results.append({"name": "close", "backend": "postgresql", "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
+                        "goal_s": GOAL_S, "ok": False})
     return results
 
 

@@ -8,6 +8,8 @@ import platform
 import resource
 import sqlite3
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,29 @@ def machine() -> str:
     lines.append(f"python {platform.python_version()} ({platform.python_implementation()}), {platform.platform()}")
     lines.append(f"sqlite {sqlite3.sqlite_version}")
     return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def on_postgres(sqlite_url: str) -> Iterator[tuple[str, Any] | None]:
+    """The SQLite county moved with ``services.dbcopy`` into a fresh PostgreSQL database, dropped after.
+
+    Yields (URL, copy report), or None when no PostgreSQL server is reachable.
+    """
+    try:
+        from tests import pg
+    except ImportError:
+        pg = None  # type: ignore[assignment]
+    server = pg.server_url() if pg else None
+    if not server:
+        yield None
+        return
+    from services.dbcopy import copy_database
+
+    target, drop = pg.fresh_database(server)
+    try:
+        yield target, copy_database(sqlite_url, target)
+    finally:
+        drop()
 
 
 def quick_main(run: Any, prog: str, doc: str, argv: list[str] | None = None) -> int:

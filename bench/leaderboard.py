@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from bench.common import OUT, quick_main
+from bench.common import OUT, on_postgres, quick_main
 from services.queries import leaderboard
 from store.db import make_engine
 
@@ -156,24 +156,14 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     url = _sqlite_db(quick)
     sqlite_engine = make_engine(url)
     results = [measure(sqlite_engine, "sqlite", quick)]
-    try:
-        from tests import pg
-    except ImportError:
-        pg = None  # type: ignore[assignment]
-    server = pg.server_url() if pg else None
-    if server:
-        from services.dbcopy import copy_database
-
-        target, drop = pg.fresh_database(server)
-        try:
-            report = copy_database(url, target)
+    with on_postgres(url) as moved:
+        if moved:
+            target, report = moved
             pg_engine = make_engine(target)
             result = measure(pg_engine, "postgresql", quick)
             result["copied_ok"] = report.ok
             results.append(result)
             pg_engine.dispose()
-        finally:
-            drop()
     sqlite_engine.dispose()
     return results
 

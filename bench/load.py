@@ -62,7 +62,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.common import OUT, ROOT, fresh_file
+from bench.common import OUT, ROOT, fresh_file, on_postgres
 
 SECONDS = 30
 QUICK_SECONDS = 10
@@ -434,26 +434,17 @@ def run(quick: bool = False, seconds: int | None = None, connections: int = CONN
     plan = prepare(url)
     results = measure("sqlite", url, plan, wrk, seconds, connections)
     try:
-        from tests import pg
-    except ImportError:
-        pg = None  # type: ignore[assignment]
-    server = pg.server_url() if pg else None
-    if server:
-        from services.dbcopy import copy_database
-
-        target, drop = pg.fresh_database(server)
-        try:
-            report = copy_database(url, target)
-            for r in measure("postgresql", target, plan, wrk, seconds, connections):
-                r["copied_ok"] = report.ok
-                results.append(r)
-        except Exception as exc:  # the SQLite lines are kept; the failure is one line of its own
-            results.append({"name": "load", "backend": "postgresql", "page": None, "ok": False,
-                            "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"})
-        finally:
-            drop()
-    else:
-        results.append({"name": "load", "backend": "postgresql", "page": None, "skipped": "no PostgreSQL server reachable"})
+        with on_postgres(url) as moved:
+            if moved is None:
+                results.append({"name": "load", "backend": "postgresql", "page": None, "skipped": "no PostgreSQL server reachable"})
+            else:
+                target, report = moved
+                for r in measure("postgresql", target, plan, wrk, seconds, connections):
+                    r["copied_ok"] = report.ok
+                    results.append(r)
+    except Exception as exc:  # the SQLite lines are kept; the failure is one line of its own
+        results.append({"name": "load", "backend": "postgresql", "page": None, "ok": False,
+                        "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"})
     return results
 
 

@@ -266,10 +266,7 @@ def designate_raters(ledger: Ledger, actor: Actor, member_id: int, period: str, 
     now = ledger.clock()
     day = local_date(now, county_tz(ledger))
     with ledger.write_engine.begin() as conn:
-        _run_branch(conn, actor, member_id, day)
-        rnd = _load_round(conn, member_id, period, lock=True)
-        if rnd is None:
-            raise Conflict("wf_round_none")
+        rnd = _round_to_run(conn, actor, member_id, period, day)
         if not rnd.is_open:
             raise Conflict("wf_round_closed")
         if not rnd.raters and _scored(conn, member_id, period):
@@ -287,16 +284,22 @@ def designate_raters(ledger: Ledger, actor: Actor, member_id: int, period: str, 
     return done
 
 
+def _round_to_run(conn: Connection, actor: Actor, member_id: int, period: str, day: Any) -> Round:
+    """The member's round of the period, locked, for an officer of the member's branch (or an administrator)."""
+    _run_branch(conn, actor, member_id, day)
+    rnd = _load_round(conn, member_id, period, lock=True)
+    if rnd is None:
+        raise Conflict("wf_round_none")
+    return rnd
+
+
 def close_round(ledger: Ledger, actor: Actor, member_id: int, period: str) -> Round:
     """Close a round: no more scores (posting the result closes it too); a branch officer or an administrator."""
     period = _period(period)
     now = ledger.clock()
     day = local_date(now, county_tz(ledger))
     with ledger.write_engine.begin() as conn:
-        _run_branch(conn, actor, member_id, day)
-        rnd = _load_round(conn, member_id, period, lock=True)
-        if rnd is None:
-            raise Conflict("wf_round_none")
+        rnd = _round_to_run(conn, actor, member_id, period, day)
         done = conn.execute(update(ROUND).where(ROUND.c.id == rnd.id, ROUND.c.closed_at.is_(None))
                             .values(closed_at=now, closed_by=actor.username))
         if done.rowcount != 1:
