@@ -344,6 +344,13 @@ def build_scheduler(runner: Runner, tz: Any, scheduler: Any = None) -> Any:
     return sched
 
 
+def brief(result: Any) -> str:
+    """A job's result as one log line: lists are given by their length (a county's backlog lists hundreds)."""
+    if isinstance(result, dict):
+        return ", ".join(f"{k}={len(v) if isinstance(v, list) else v}" for k, v in result.items())
+    return str(result)
+
+
 def serve(ledger: Ledger, echo: Callable[[str], None] = print) -> None:
     """The scheduler process: lead (or stand by), catch up, then run the jobs on their triggers until stopped."""
     leadership = Leadership(ledger.engine)
@@ -358,7 +365,7 @@ def serve(ledger: Ledger, echo: Callable[[str], None] = print) -> None:
     try:
         echo("leader" if leadership.acquire() else "standby")
         for job_id, result in runner.catch_up().items():
-            echo(f"{job_id}: {result}")
+            echo(f"{job_id}: {brief(result)}")
         sched.start()
     except (KeyboardInterrupt, SystemExit):
         pass

@@ -190,3 +190,10 @@ def test_prefs_never_redirect_off_site(world: World) -> None:
 def test_po_file_parses_as_utf8() -> None:
     assert PO.read_bytes().decode("utf-8")
     assert read_po(io.BytesIO(PO.read_bytes())).locale is not None
+
+
+def test_the_passbook_chart_names_its_unit_in_english(world: World) -> None:
+    html = world.client("villager", lang="en").get("/passbook/H1").get_data(as_text=True)
+    desc = re.search(r'<desc id="chart-desc">([^<]*)</desc>', html)
+    assert desc is not None
+    assert desc.group(1).endswith(" pts") and not HAN.search(desc.group(1)), desc.group(1)

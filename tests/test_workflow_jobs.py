@@ -88,3 +88,10 @@ def test_trimmed_mean_is_exact() -> None:
     assert trimmed_mean([9000, 8500, 7000, 9500, 6000]) == (Fraction(24500, 3), 9500, 6000)
     assert trimmed_mean([8000, 9000]) == (Fraction(8500), None, None)
     assert trimmed_mean([]) == (None, None, None)
+
+
+def test_the_scheduler_log_gives_lists_by_their_length() -> None:
+    from services.jobs import brief
+
+    report = {"day": "2026-11-26", "already": False, "members": [{"code": f"P{i}"} for i in range(300)]}
+    assert brief(report) == "day=2026-11-26, already=False, members=300"

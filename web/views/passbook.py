@@ -19,6 +19,7 @@ from web.auth import EVERYONE, STAFF, current_actor, require
 from web.charts import balance_chart, monthly_balances
 from web.i18n import lang
 from web.scope import Place, can_view, place_of
+from web.templating import unit_name
 from web.views.public import point_type_name
 
 bp = Blueprint("passbook", __name__, url_prefix="/passbook")
@@ -232,7 +233,7 @@ def show(code: str) -> Any:
             opening, series = queries.balance_series(conn, chosen, place.kind, place.id, year_start, year_end)
             pt = ruleset.point_types[chosen]
             chart = balance_chart(opening, series, year_start, year_end, day,
-                                  _("%(name)s %(year)s 年余额走势", name=point_type_name(pt), year=day.year), month_labels(), pt.unit)
+                                  _("%(name)s %(year)s 年余额走势", name=point_type_name(pt), year=day.year), month_labels(), unit_name(pt.unit))
             table = monthly_balances(opening, series, day.year, day)
         history = history_lines(conn, ruleset, place, chosen or None, page, tz)
         household = None
