@@ -47,7 +47,7 @@ from store.models import Balance, Entry
 from store.rules_repo import publish
 
 ROOT = Path(__file__).resolve().parent.parent
-BATCH = 10_000
+BATCH = 50_000
 QUICK = {"households": 10_000, "events": 100_000}
 
 

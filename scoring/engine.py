@@ -114,18 +114,20 @@ class Engine:
         latest = versions.latest()
         self.tz = latest.timezone if latest else None
 
-    def evaluate(self, event: Event, state: State, approved: bool | None = None) -> Outcome:
+    def evaluate(self, event: Event, state: State, approved: bool | None = None, day: date | None = None) -> Outcome:
         """Score one event; counters of the drafts that count are written to ``state``.
 
         ``approved`` says whether a reviewer has approved the event; a rule that
         needs approval then yields a pending draft and touches no counter. When
-        None, the event counts as approved if it names an approver.
+        None, the event counts as approved if it names an approver. ``day``: the
+        event's local date, when the caller has it already.
         """
         outcome = Outcome(event)
         if self.tz is None:
             outcome.problems.append(Problem("no_rules_version", {"day": "-"}))
             return outcome
-        day = local_date(event.occurred_at, self.tz)
+        if day is None:
+            day = local_date(event.occurred_at, self.tz)
         ruleset = self.versions.at(day)
         if ruleset is None:
             outcome.problems.append(Problem("no_rules_version", {"day": day.isoformat()}, field="occurred_at"))
@@ -154,8 +156,8 @@ class Engine:
             pending = rule.approval and not ev.approved
             if not pending:
                 self._limit(ev, ruleset)
-                for key, value in ev.writes:
-                    state.put(ev.holder, key, value)
+                for key, value, until in ev.writes:
+                    state.put(ev.holder, key, value, until)
             if ev.amount == 0 and not pending:
                 outcome.skipped.append((rule.id, ev.steps[-1] if ev.steps else Step("no_rule_matched", {})))
                 continue

@@ -8,7 +8,7 @@ from UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,26 @@ def _keys_for_date(d: date) -> tuple[str, str, str, str, str, str]:
 def window_keys(local_day: date) -> dict[str, str]:
     """The key of every window (day … total) that a local date falls in (shared: read it, never change it)."""
     return dict(zip(WINDOWS, _keys_for_date(local_day), strict=True))
+
+
+@lru_cache(maxsize=4096)
+def window_last_day(kind: str, local_day: date) -> date | None:
+    """The last local day of the ``kind`` window holding ``local_day`` (None for ``total``: it never ends)."""
+    if kind == "total":
+        return None
+    if kind == "day":
+        return local_day
+    if kind == "week":
+        return local_day + timedelta(days=6 - local_day.weekday())
+    return parse_period(period_key(kind, local_day)).end - timedelta(days=1)
+
+
+def last_day_within(stamp: int, seconds: int) -> date:
+    """The last day on which a moment can lie within ``seconds`` of the Unix time ``stamp``.
+
+    One day more than the UTC date, so it holds in any local zone.
+    """
+    return datetime.fromtimestamp(stamp + seconds, UTC).date() + timedelta(days=1)
 
 
 def period_key(kind: str, local_day: date) -> str:

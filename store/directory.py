@@ -62,9 +62,16 @@ def select_in(conn: Connection, sql: str, values: Sequence[Any], *before: Any) -
     """Run ``sql`` (with ``{in}`` for the list) once per chunk of ``values``; all rows."""
     ph = placeholder(conn)
     rows: list[Any] = []
-    for part in chunks(values):
-        text = sql.replace("{in}", ", ".join([ph] * len(part))).replace("{p}", ph)
-        rows.extend(conn.exec_driver_sql(text, (*before, *part)).fetchall())
+    # The driver's own cursor, inside the connection's open transaction: its plain tuples cost a
+    # third of what SQLAlchemy's result rows do, and an import reads a few rows per event this way.
+    cursor = conn.connection.cursor()
+    try:
+        for part in chunks(values):
+            text = sql.replace("{in}", ", ".join([ph] * len(part))).replace("{p}", ph)
+            cursor.execute(text, (*before, *part))
+            rows.extend(cursor.fetchall())
+    finally:
+        cursor.close()
     return rows
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,8 +25,8 @@ from scoring.engine import Engine as ScoringEngine
 from scoring.errors import Problem
 from scoring.loader import load_rules
 from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
-from scoring.periods import PERIODS, local_date, parse_period, window_keys
-from store.db import lock_holders, upsert_add, writer
+from scoring.periods import PERIODS, local_date, parse_period, window_keys, window_last_day
+from store.db import is_postgres, lock_holders, upsert_add, writer
 from store.directory import MAX_CACHED, Directory, Scope, chunks, select_in
 from store.models import (
     Balance,
@@ -187,6 +187,12 @@ class _Statements:
             conn.exec_driver_sql(self.sql, part)  # type: ignore[arg-type]
 
 
+def _bind(conn: Connection, column: Any, value: Any) -> Any:
+    """A value as the driver takes it for ``column`` (a date is ISO text on SQLite)."""
+    proc = column.type._cached_bind_processor(conn.dialect)
+    return proc(value) if proc is not None and value is not None else value
+
+
 def _tuples(rows: list[dict[str, Any]], st: _Statements) -> list[Any] | None:
     try:
         return [st.get(r) for r in rows]
@@ -203,48 +209,51 @@ class CounterState:
 
     def __init__(self, values: dict[tuple[str, str], int]):
         self.values = values
-        self.dirty: set[tuple[str, str]] = set()
+        self.dirty: dict[tuple[str, str], date | None] = {}  # written keys → their ``until``
+        self.loaded: dict[tuple[str, int], date] = {}  # holder → the first day its loaded counters cover
 
     def get(self, holder: str, key: str) -> int:
         """A counter's value, 0 when never set."""
         return self.values.get((holder, key), 0)
 
-    def put(self, holder: str, key: str, value: int) -> None:
+    def put(self, holder: str, key: str, value: int, until: date | None = None) -> None:
         """Set a counter; flushed with the batch."""
         k = (holder, key)
         self.values[k] = value
-        self.dirty.add(k)
+        self.dirty[k] = until
 
     @classmethod
     def load(cls, conn: Connection, holders: set[tuple[str, int]]) -> CounterState:
-        """The counters of these holders."""
-        values: dict[tuple[str, str], int] = {}
+        """All the counters of these holders."""
+        state = cls({})
+        state.read(conn, holders, date.min)
+        return state
+
+    def read(self, conn: Connection, holders: set[tuple[str, int]], since: date) -> None:
+        """Load the holders' counters that events on ``since`` or later can read.
+
+        A holder already loaded for ``since`` or an earlier day is not read again
+        (a transaction scoring several chunks reads each holder once); counters
+        already held are newer than the stored ones and are kept.
+        """
+        loaded = self.loaded
+        todo = [h for h in holders if loaded.get(h, date.max) > since]
         by_kind: dict[str, list[int]] = defaultdict(list)
-        for kind, ident in holders:
-            by_kind[kind].append(ident)
-        for kind, ids in by_kind.items():
-            sql = "SELECT holder_id, key, value FROM counter WHERE holder_kind = {p} AND holder_id IN ({in})"
-            prefix = kind + ":"
-            for hid, key, value in select_in(conn, sql, sorted(ids), kind):
-                values[(prefix + str(hid), key)] = value
-        return cls(values)
-
-    def rows(self) -> list[dict[str, Any]]:
-        """The changed counters as rows."""
-        out = []
-        for holder, key in self.dirty:
-            kind, ident = split_holder(holder)
-            out.append({"holder_kind": kind, "holder_id": ident, "key": key, "value": self.values[(holder, key)]})
-        return out
-
-    def tuples(self) -> list[tuple[str, int, str, int]]:
-        """The changed counters as (holder_kind, holder_id, key, value)."""
-        out = []
+        for h in todo:
+            loaded[h] = since
+            by_kind[h[0]].append(h[1])
         values = self.values
-        for k in self.dirty:
-            holder, key = k
-            out.append((holder[0], int(holder[2:]), key, values[k]))
-        return out
+        for kind, ids in by_kind.items():
+            sql = ("SELECT holder_id, key, value FROM counter WHERE holder_kind = {p} AND (until IS NULL OR until >= {p}) "
+                   "AND holder_id IN ({in})")
+            prefix = kind + ":"
+            for hid, key, value in select_in(conn, sql, sorted(ids), kind, _bind(conn, COUNTER.c.until, since)):
+                values.setdefault((prefix + str(hid), key), value)
+
+    def tuples(self) -> list[tuple[str, int, str, int, date | None]]:
+        """The changed counters as (holder_kind, holder_id, key, value, until)."""
+        values = self.values
+        return [(holder[0], int(holder[2:]), key, values[(holder, key)], until) for (holder, key), until in self.dirty.items()]
 
 
 class _Batch:
@@ -284,8 +293,8 @@ class _Batch:
                 if day >= t[3]:
                     t[2], t[3] = scope, day
 
-    def flush(self, conn: Connection, state: CounterState | None) -> None:
-        """Write everything in the open transaction."""
+    def flush_rows(self, conn: Connection) -> None:
+        """Write the event records, entries and claims gathered so far, and let go of them."""
         if self.events:
             _Statements.of(conn, EVENT).run_tuples(conn, self.events)
         if self.entries:
@@ -297,6 +306,11 @@ class _Batch:
                 st.run_tuples(conn, params)
         if self.claims:
             conn.execute(CLAIM.insert(), self.claims)
+        self.events, self.entries, self.claims = [], [], []
+
+    def flush(self, conn: Connection, state: CounterState | None) -> None:
+        """Write everything in the open transaction: rows, then balances, tallies and counters."""
+        self.flush_rows(conn)
         if self.balances:
             _Statements.of(conn, BALANCE, "add", ("point_type", "holder_kind", "holder_id"), ("amount", "earned")).run_tuples(
                 conn, [(pt, hk, hid, a, e) for (pt, hk, hid), (a, e) in self.balances.items()])
@@ -309,9 +323,18 @@ class _Batch:
             st.run_tuples(conn, [(pt, per, hk, hid, sc.grid_id, sc.village_id, sc.township_id, sc.branch_id, day, a, v)
                                  for (pt, per, hk, hid), (a, v, sc, day) in self.tallies.items()])
         if state is not None and state.dirty:
-            st = _Statements.of(conn, COUNTER, "set", ("holder_kind", "holder_id", "key"), ("value",))
-            assert st.names == ["holder_kind", "holder_id", "key", "value"], st.names
+            st = _Statements.of(conn, COUNTER, "set", ("holder_kind", "holder_id", "key"), ("value", "until"))
+            assert st.names == ["holder_kind", "holder_id", "key", "value", "until"], st.names
             st.run_tuples(conn, state.tuples())
+
+
+class _Txn:
+    """One write transaction's running state across the chunks scored in it."""
+
+    def __init__(self) -> None:
+        self.state = CounterState({})
+        self.out = _Batch()
+        self.directory: Directory | None = None
 
 
 @lru_cache(maxsize=1024)
@@ -396,11 +419,41 @@ class Ledger:
         """Post one reviewed claim's event within the caller's transaction (entry key is the guard)."""
         return self._record(conn, [incoming], True, claim_posting=True)[0]
 
-    def _record(self, conn: Connection, batch: Sequence[Incoming], approved: bool | None, claim_posting: bool) -> list[RecordResult]:
+    def record_chunks(self, chunks: Iterable[Sequence[Incoming]], per_transaction: int) -> Iterator[list[RecordResult]]:
+        """Score chunks of records, yielding each chunk's results; commit once ``per_transaction`` are scored.
+
+        Within one transaction each chunk's entries and event records are written
+        as it is scored (memory holds one chunk), while balances, tallies and
+        counters are summed across the chunks and written once at the end: a
+        holder met in ten chunks has its tally rows and their leaderboard
+        indexes rewritten once, not ten times, and its counters read once.
+        On PostgreSQL each chunk is its own transaction: holders are locked in
+        sorted order per transaction (``lock_holders``), and locks taken chunk
+        after chunk would not be in one order, so two imports could deadlock.
+        """
+        it = iter(chunks)
+        chunk = next(it, None)
+        while chunk is not None:
+            with self.write_engine.begin() as conn:
+                txn, scored = _Txn(), 0
+                one_each = is_postgres(conn)
+                while chunk is not None:
+                    yield self._record(conn, chunk, None, False, txn)
+                    scored += len(chunk)
+                    chunk = next(it, None)
+                    if one_each or scored >= per_transaction:
+                        break
+                txn.out.flush(conn, txn.state)
+
+    def _record(self, conn: Connection, batch: Sequence[Incoming], approved: bool | None, claim_posting: bool,
+                txn: _Txn | None = None) -> list[RecordResult]:
+        own = txn is None
+        if txn is None:
+            txn = _Txn()
         versions = self.versions(conn)
         engine = ScoringEngine(versions)
         tz = engine.tz
-        directory = self._directory(conn)
+        directory = self._directory(conn, txn)
         directory.prepare({i.person for i in batch if i.person}, {i.household for i in batch if i.household})
         now = self.clock()
         results: list[RecordResult] = []
@@ -435,15 +488,16 @@ class Ledger:
             existing = self._existing_events(conn, [p[0].key for p in prepared])
         else:
             existing = set()
-        state = CounterState.load(conn, holders)
-        out = _Batch()
+        state = txn.state
+        state.read(conn, holders, min((p[3] for p in prepared), default=date.max))
+        out = txn.out
         prepared.sort(key=lambda p: p[1].occurred_at)  # counters see events in the order they happened
         for inc, event, res, day in prepared:
             if inc.key in existing:
                 res.status = "duplicate"
                 res.problems.append(Problem("duplicate_event", {"value": inc.key}, record=inc.ref))
                 continue
-            outcome = engine.evaluate(event, state, approved)
+            outcome = engine.evaluate(event, state, approved, day)
             if not outcome.ok:
                 res.problems.extend(Problem(p.code, p.params, record=inc.ref, field=p.field, hint=p.hint) for p in outcome.problems)
                 continue
@@ -460,7 +514,10 @@ class Ledger:
             if conn.execute(select(ENTRY.c.key).where(ENTRY.c.key.in_(keys))).first():
                 results[0].status = "duplicate"
                 return results
-        out.flush(conn, state)
+        if own:
+            out.flush(conn, state)
+        else:
+            out.flush_rows(conn)  # balances, tallies and counters: once, when the transaction ends
         return results
 
     @staticmethod
@@ -481,12 +538,14 @@ class Ledger:
         finally:
             self._caching, self._cached_directory = False, None
 
-    def _directory(self, conn: Connection) -> Directory:
-        cached = self._cached_directory
-        if self._caching and cached is not None and cached.size() < MAX_CACHED:
+    def _directory(self, conn: Connection, txn: _Txn) -> Directory:
+        # Kept for the transaction's chunks, and across transactions inside ``caching()``, within a bound.
+        cached = txn.directory or (self._cached_directory if self._caching else None)
+        if cached is not None and cached.size() < MAX_CACHED:
             cached.use(conn)
+            txn.directory = cached
             return cached
-        directory = Directory(conn)
+        directory = txn.directory = Directory(conn)
         if self._caching:
             self._cached_directory = directory
         return directory
@@ -562,7 +621,8 @@ class Ledger:
             return None
         holders = {(orig["holder_kind"], orig["holder_id"])}
         state = CounterState.load(conn, holders)
-        windows = window_keys(orig["local_day"])
+        day = orig["local_day"]
+        windows = window_keys(day)
         amount = orig["amount"]
         rule = ruleset.rules[orig["rule_id"]]
         owners = [("R:" + rule.id, rule.features)]
@@ -574,10 +634,10 @@ class Ledger:
                 if feature.key == "caps" and amount > 0:
                     for window, _cap in feature.caps:  # type: ignore[attr-defined]
                         key = f"cap|{owner}|{window}|{windows[window]}"
-                        state.put(holder, key, max(0, state.get(holder, key) - amount))
+                        state.put(holder, key, max(0, state.get(holder, key) - amount), window_last_day(window, day))
                 if feature.key == "floor" and amount < 0:
                     key = f"floor|{owner}|{feature.window}|{windows[feature.window]}"  # type: ignore[attr-defined]
-                    state.put(holder, key, max(0, state.get(holder, key) + amount))
+                    state.put(holder, key, max(0, state.get(holder, key) + amount), window_last_day(feature.window, day))  # type: ignore[attr-defined]
         return state
 
     # ------------------------------------------------------------------ spending
@@ -770,8 +830,9 @@ class Ledger:
                        "reverses_id": r["id"], "recorded_at": now, "actor": actor, "source": "scheduler", "expires_on": None,
                        "veto": False, "explanation": json.dumps([["step_expire", {"entry": r["id"]}]])}
                 out.add_entry(row, NO_SCOPE, scoring=False)
+            written = len(out.entries)
             out.flush(conn, None)
-            return len(out.entries)
+            return written
 
     # ------------------------------------------------------------------ reading
     def balance(self, point_type: str, holder_kind: str, holder_id: int) -> tuple[int, int]:

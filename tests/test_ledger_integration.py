@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
+from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import Engine, func, select
 
-from services.ingest import ingest, ingest_text, read_jsonl
+from services.ingest import ingest, ingest_text, no_full_collections, read_jsonl
 from store.ledger import Ledger
 from store.models import Balance, Entry
 from tests.builders import County
@@ -73,3 +76,38 @@ def test_a_reversal_is_a_new_entry_and_restores_the_balance(ledger: Ledger, coun
     # The cap of 5 a month was given back: signing in again counts.
     ingest_text(ledger, lines({"id": "b", "type": "party_day_signin", "occurred_at": "2026-03-05T10:00:00", "person": "M1"}), "jsonl", "api", "clerk")
     assert ledger.balance("party_work", "p", county.ids["M1"]) == (500, 500)
+
+
+@pytest.mark.parametrize(("batch_size", "chunk_size"), [(1, 1), (10, 1), (10, 10)], ids=["txn-per-record", "chunks-in-one-txn", "one-chunk"])
+def test_caps_and_duplicates_hold_however_an_import_is_cut_into_transactions(
+        ledger: Ledger, county: County, engine: Engine, batch_size: int, chunk_size: int) -> None:
+    # Volunteer points: 2 a hour, at most 20 a month per household. March's cap is used in a first
+    # import; the second brings April, then a late March record (its cap must be read again, though the
+    # household was already loaded for April), then the first record again.
+    def visit(rid: str, day: str, hours: int) -> dict[str, Any]:
+        return {"id": rid, "type": "volunteer_service", "occurred_at": f"2026-{day}T10:00:00", "person": "P1", "fields": {"hours": hours}}
+
+    ingest_text(ledger, lines(visit("s1", "03-05", 8)), "jsonl", "import", "clerk")
+    text = lines(visit("s2", "04-02", 1), visit("s3", "03-20", 4), visit("s1", "03-05", 8))
+    report = ingest(ledger, read_jsonl(io.StringIO(text)), "import", "clerk", batch_size=batch_size, chunk_size=chunk_size)
+    assert (report.counts["recorded"], report.counts["duplicate"]) == (2, 1)
+    h1 = county.ids["H1"]
+    assert ledger.balance("moral", "h", h1) == (2200, 2200)  # 16 + 2 + 4 (8 asked, 4 left under March's 20)
+    with engine.connect() as conn:
+        assert ledger.period_score(conn, "moral", "2026-03", "h", h1) == (2000, False)
+        assert ledger.period_score(conn, "moral", "2026-04", "h", h1) == (200, False)
+        assert ledger.period_score(conn, "moral", "2026", "h", h1) == (2200, False)
+    assert ledger.balance("volunteer_hours", "p", county.ids["P1"]) == (1300, 1300)
+
+
+def test_an_import_leaves_the_cycle_collector_as_it_found_it(ledger: Ledger, county: County) -> None:
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    with no_full_collections():
+        seen.append(gc.get_threshold())
+        report = ingest_text(ledger, lines({"id": "g1", "type": "volunteer_service", "occurred_at": "2026-03-01T10:00:00",
+                                            "person": "P1", "fields": {"hours": 1}}), "jsonl", "import", "clerk")
+        seen.append(gc.get_threshold())  # an import inside the block keeps the pause
+    assert report.counts["recorded"] == 1
+    assert seen[0][:2] == before[:2] and seen[0][2] > 10**8 and seen[1] == seen[0]
+    assert gc.get_threshold() == before

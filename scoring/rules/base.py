@@ -33,8 +33,8 @@ class State(Protocol):
         """A counter's value, 0 when never set."""
         ...
 
-    def put(self, holder: str, key: str, value: int) -> None:
-        """Set a counter (within the caller's transaction)."""
+    def put(self, holder: str, key: str, value: int, until: date | None = None) -> None:
+        """Set a counter (within the caller's transaction); ``until``: the last day it can matter."""
         ...
 
 
@@ -52,7 +52,10 @@ class RuleEval:
     state: State
     amount: int = 0
     steps: list[Step] = field(default_factory=list)
-    writes: list[tuple[str, int]] = field(default_factory=list)  # (counter key, new value)
+    # (counter key, new value, until): ``until`` is the last local day an event can occur on and still
+    # read the counter (its window's end, the end of a cooldown), None for ever; storage then need not
+    # load counters whose time has passed.
+    writes: list[tuple[str, int, date | None]] = field(default_factory=list)
     approved: bool = True
 
     def step(self, code: str, **params: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scoring.periods import WINDOWS
+from scoring.periods import WINDOWS, window_last_day
 from scoring.points import fmt
 from scoring.rules.base import Feature, RuleEval, register
 
@@ -62,7 +62,7 @@ class Caps(Feature):
                 ev.amount = allowed
                 scope = ev.rule.category if self.scope == "category" else ev.rule.id
                 ev.step("step_cap", scope=scope, window=WINDOW_LABELS[window], cap=fmt(cap), used=fmt(used), amount=fmt(allowed, signed=True))
-            keys.append((key, used))
-        for key, used in keys:
-            ev.writes.append((key, used + ev.amount))
+            keys.append((key, used, window))
+        for key, used, window in keys:
+            ev.writes.append((key, used + ev.amount, window_last_day(window, ev.day)))
         return True

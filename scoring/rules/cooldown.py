@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from scoring.periods import last_day_within
 from scoring.rules.base import Feature, RuleEval, register
 
 if TYPE_CHECKING:
@@ -51,5 +52,6 @@ class Cooldown(Feature):
         if last and abs(now - last) < self.seconds:
             ev.step("step_cooldown", hours=self.hours)
             return False
-        ev.writes.append((key, max(now, last)))
+        latest = max(now, last)
+        ev.writes.append((key, latest, last_day_within(latest, self.seconds)))
         return True

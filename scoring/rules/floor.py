@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scoring.periods import WINDOWS
+from scoring.periods import WINDOWS, window_last_day
 from scoring.points import fmt
 from scoring.rules.base import Feature, RuleEval, register
 
@@ -45,5 +45,5 @@ class Floor(Feature):
         if -ev.amount > left:
             ev.amount = -left
             ev.step("step_floor", category=ev.rule.category, left=fmt(left), amount=fmt(ev.amount, signed=True))
-        ev.writes.append((key, taken - ev.amount))
+        ev.writes.append((key, taken - ev.amount, window_last_day(self.window, ev.day)))
         return True
