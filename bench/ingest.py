@@ -12,8 +12,8 @@
    ``services.ingest.read_jsonl`` and scored by ``services.ingest.ingest`` →
    ``Ledger.record``, exactly as ``jifen ingest`` does: one call over the whole
    file inside ``Ledger.caching()`` (the directory is kept between batches),
-   per-record results not kept, one transaction per batch of ``--batch``
-   records.
+   per-record results not kept, one transaction per ``--batch`` records
+   (50,000, ``jifen ingest``'s default) scored 10,000 at a time.
 3. In the same run, the same number of bare ledger rows (the entry table's
    columns and indexes) inserted into a fresh table of a fresh file with plain
    ``sqlite3`` ``executemany``, one transaction per batch.
@@ -39,7 +39,7 @@ from sqlalchemy import MetaData, create_engine, select, text
 
 from bench.common import fresh_file, peak_rss_mb
 from demo.generate import build_model, events, insert_directory, spec_for, write_jsonl
-from services.ingest import ingest, read_jsonl
+from services.ingest import IMPORT_TRANSACTION, ingest, read_jsonl
 from services.queries import recompute_from_ledger
 from store.db import create_all, make_engine, sqlite_pragmas
 from store.ledger import Ledger
@@ -47,7 +47,7 @@ from store.models import Balance, Entry
 from store.rules_repo import publish
 
 ROOT = Path(__file__).resolve().parent.parent
-BATCH = 50_000
+BATCH = IMPORT_TRANSACTION  # what `jifen ingest` uses
 QUICK = {"households": 10_000, "events": 100_000}
 
 

@@ -20,7 +20,7 @@ from demo.generate import (
     write_jsonl,
 )
 from services.cli import app, t
-from services.ingest import ingest
+from services.ingest import IMPORT_TRANSACTION, ingest
 from store import rules_repo
 from store.migrate import upgrade
 from store.models import RulesVersion
@@ -44,7 +44,7 @@ def demo() -> None:
               help="另存事件为 JSONL / also write the events to this JSONL file")
 @click.option("--rules", "rules_path", type=click.Path(exists=True, dir_okay=False), default=str(RULES),
               show_default=True, help="未发布规则时发布此文件 / rules file published when none is")
-@click.option("--batch", default=10_000, show_default=True, help="每批事件数 / events per transaction")
+@click.option("--batch", default=IMPORT_TRANSACTION, show_default=True, help="每个事务的事件数 / events per transaction")
 @click.option("--no-ingest", is_flag=True, help="只建名录 / build the directory only")
 @click.pass_context
 def generate(ctx: click.Context, size: str, households: int | None, n_events: int | None, seed: int | None,

@@ -19,7 +19,7 @@ from scoring.periods import parse_period
 from scoring.points import fmt
 from services import queries
 from services.context import AppContext, default_context
-from services.ingest import ingest, read_csv, read_jsonl
+from services.ingest import IMPORT_TRANSACTION, ingest, read_csv, read_jsonl
 from store import rules_repo
 from store.migrate import upgrade
 from store.models import Tally
@@ -133,7 +133,7 @@ def rules_history(ctx: click.Context) -> None:
 @click.option("--format", "fmt_", type=click.Choice(["jsonl", "csv"]), default=None)
 @click.option("--source", default="import", type=click.Choice(["import", "api", "web", "scheduler"]))
 @click.option("--actor", default="import")
-@click.option("--batch", default=5000, show_default=True)
+@click.option("--batch", default=IMPORT_TRANSACTION, show_default=True, help="每个事务的事件数 / events per transaction")
 @click.pass_context
 def ingest_cmd(ctx: click.Context, path: str, fmt_: str | None, source: str, actor: str, batch: int) -> None:
     """导入事件(JSONL 或 CSV)并记分 / ingest and score events from JSONL or CSV."""

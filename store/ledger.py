@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from itertools import islice
 from operator import itemgetter
 from typing import Any, ClassVar
 
@@ -155,35 +156,30 @@ class _Statements:
             st = cls._cache[k] = cls(conn, table, mode, keys, cols, newer, stamp)
         return st
 
-    def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        """Write dict rows (every column present) with one ``executemany``."""
-        if not rows:
-            return
-        get = self.get
-        params = [get(r) for r in rows]
-        self.run_tuples(conn, params)
+    def run_tuples(self, conn: Connection, params: Iterable[Any]) -> None:
+        """Write rows given as tuples in column order, a few thousand to an ``executemany``.
 
-    def run_tuples(self, conn: Connection, params: list[Any]) -> None:
-        """Write rows given as tuples in column order."""
-        if not params:
-            return
-        if self.procs:
-            procs = self.procs
-            memo: dict[tuple[int, Any], Any] = {}
-            out = []
-            for t in params:
-                row = list(t)
-                for i, proc in procs:
-                    v = row[i]
-                    if v is not None:
-                        k = (i, v)
-                        c = memo.get(k, memo)
-                        if c is memo:
-                            c = memo[k] = proc(v)
-                        row[i] = c
-                out.append(tuple(row))
-            params = out
-        for part in chunks(params, 50_000):
+        Rows are converted part by part, so a transaction's hundred thousand
+        tally rows are never held twice over (as given and as bound).
+        """
+        procs = self.procs
+        memo: dict[tuple[int, Any], Any] = {}
+        it = iter(params)
+        while part := list(islice(it, 5000)):
+            if procs:
+                out = []
+                for t in part:
+                    row = list(t)
+                    for i, proc in procs:
+                        v = row[i]
+                        if v is not None:
+                            k = (i, v)
+                            c = memo.get(k, memo)
+                            if c is memo:
+                                c = memo[k] = proc(v)
+                            row[i] = c
+                    out.append(tuple(row))
+                part = out
             conn.exec_driver_sql(self.sql, part)  # type: ignore[arg-type]
 
 
@@ -250,10 +246,10 @@ class CounterState:
             for hid, key, value in select_in(conn, sql, sorted(ids), kind, _bind(conn, COUNTER.c.until, since)):
                 values.setdefault((prefix + str(hid), key), value)
 
-    def tuples(self) -> list[tuple[str, int, str, int, date | None]]:
+    def tuples(self) -> Iterator[tuple[str, int, str, int, date | None]]:
         """The changed counters as (holder_kind, holder_id, key, value, until)."""
         values = self.values
-        return [(holder[0], int(holder[2:]), key, values[(holder, key)], until) for (holder, key), until in self.dirty.items()]
+        return ((holder[0], int(holder[2:]), key, values[(holder, key)], until) for (holder, key), until in self.dirty.items())
 
 
 class _Batch:
@@ -313,15 +309,15 @@ class _Batch:
         self.flush_rows(conn)
         if self.balances:
             _Statements.of(conn, BALANCE, "add", ("point_type", "holder_kind", "holder_id"), ("amount", "earned")).run_tuples(
-                conn, [(pt, hk, hid, a, e) for (pt, hk, hid), (a, e) in self.balances.items()])
+                conn, ((pt, hk, hid, a, e) for (pt, hk, hid), (a, e) in self.balances.items()))
         if self.tallies:
             # Holders are locked, so no two writers meet on a row.
             st = _Statements.of(conn, TALLY, "add", ("point_type", "period", "holder_kind", "holder_id"), ("amount", "vetoes"),
                                 newer=("grid_id", "village_id", "township_id", "branch_id"), stamp="last_day")
             assert st.names == ["point_type", "period", "holder_kind", "holder_id", "grid_id", "village_id", "township_id",
                                 "branch_id", "last_day", "amount", "vetoes"], st.names
-            st.run_tuples(conn, [(pt, per, hk, hid, sc.grid_id, sc.village_id, sc.township_id, sc.branch_id, day, a, v)
-                                 for (pt, per, hk, hid), (a, v, sc, day) in self.tallies.items()])
+            st.run_tuples(conn, ((pt, per, hk, hid, sc.grid_id, sc.village_id, sc.township_id, sc.branch_id, day, a, v)
+                                 for (pt, per, hk, hid), (a, v, sc, day) in self.tallies.items()))
         if state is not None and state.dirty:
             st = _Statements.of(conn, COUNTER, "set", ("holder_kind", "holder_id", "key"), ("value", "until"))
             assert st.names == ["holder_kind", "holder_id", "key", "value", "until"], st.names
