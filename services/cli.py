@@ -19,7 +19,7 @@ from scoring.periods import parse_period
 from scoring.points import fmt
 from services import queries
 from services.context import AppContext, default_context
-from services.ingest import IMPORT_TRANSACTION, ingest, read_csv, read_jsonl
+from services.ingest import IMPORT_TRANSACTION, decode_lines, ingest, read_csv, read_jsonl
 from store import rules_repo
 from store.migrate import upgrade
 from store.models import Tally
@@ -140,8 +140,9 @@ def ingest_cmd(ctx: click.Context, path: str, fmt_: str | None, source: str, act
     fmt_ = fmt_ or ("csv" if path.endswith(".csv") else "jsonl")
     ledger = app(ctx).ledger
     # One import: who is where is loaded once per person and household, not once per batch.
-    with open(path, encoding="utf-8-sig", newline="") as f, ledger.caching():
-        reader = read_csv(f) if fmt_ == "csv" else read_jsonl(f)
+    with open(path, "rb") as f, ledger.caching():
+        lines = decode_lines(f)  # UTF-8, or GB18030 as Excel saves in China
+        reader = read_csv(lines) if fmt_ == "csv" else read_jsonl(lines)
         report = ingest(ledger, reader, source, actor, batch, keep_results=False)
     for p in report.problems:
         click.echo(f"{path} {p.format(ctx.obj['lang'])}", err=True)

@@ -57,9 +57,39 @@ class IngestReport:
                 f"已记录过 {c['duplicate']} 条,退回 {c['rejected']} 条")
 
 
+class Undecodable(str):
+    """A line in no encoding ``decode_lines`` knows: the readers report it and score nothing of it."""
+
+
+def decode_lines(raw: Iterable[bytes]) -> Iterator[str]:
+    """A file's lines as text: UTF-8 (a byte-order mark dropped) or, line by line, GB18030.
+
+    Excel in a Chinese Windows saves CSV in GBK (GB18030 is its superset), so a
+    clerk's export is read as it is; UTF-8 is tried first because GBK bytes
+    almost never form valid UTF-8. Splitting the bytes at newlines is safe in
+    both: no multibyte character of either holds a newline byte. A line in
+    neither comes as an ``Undecodable`` (empty) line, which the readers report
+    with its line number.
+    """
+    first = True
+    for line in raw:
+        if first:
+            line, first = line.removeprefix(b"\xef\xbb\xbf"), False
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                yield line.decode("gb18030")
+            except UnicodeDecodeError:
+                yield Undecodable("\n")
+
+
 def read_jsonl(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
     """Records of a JSON-lines file, each with its line number; a bad line becomes a problem."""
     for n, line in enumerate(stream, 1):
+        if type(line) is Undecodable:
+            yield f"#{n}", Problem("bad_encoding", {}, record=f"#{n}")
+            continue
         if not line.strip():
             continue
         ref = f"#{n}"
@@ -79,11 +109,26 @@ def read_jsonl(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Pr
 
 def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
     """Records of a CSV file with a header; columns beyond the envelope are event fields."""
-    reader = csv.DictReader(stream)
-    for n, row in enumerate(reader, 2):
+    bad: list[int] = []
+
+    def lines() -> Iterator[str]:
+        for n, line in enumerate(stream, 1):
+            if type(line) is Undecodable:
+                bad.append(n)  # left blank for the reader (which skips blank lines), reported below
+            yield line
+
+    def undecodable() -> Iterator[tuple[str, Problem]]:
+        while bad:
+            n = bad.pop(0)
+            yield f"#{n}", Problem("bad_encoding", {}, record=f"#{n}")
+
+    reader = csv.DictReader(lines())
+    for row in reader:
+        yield from undecodable()
         data: dict[str, Any] = {k: v for k, v in row.items() if k in ENVELOPE and v not in (None, "")}
         data["fields"] = {k: v for k, v in row.items() if k not in ENVELOPE and k and v not in (None, "")}
-        yield f"#{n}", data
+        yield f"#{reader.line_num}", data
+    yield from undecodable()
 
 
 _PAYLOAD = json.JSONEncoder(ensure_ascii=False, default=str)  # what json.dumps(…, ensure_ascii=False, default=str) does, built once

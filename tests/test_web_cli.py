@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from sqlalchemy import select
 from sqlmodel import SQLModel
 
 import store.all_models  # noqa: F401
 from services.cli import main
 from store.db import make_engine
+from store.ledger import Ledger
+from store.models import EventRecord, Person
 from web import accounts
 from web.testing import build_directory
 
@@ -85,3 +88,52 @@ def test_unknown_users_and_codes_are_refused(tmp_path: Path) -> None:
     assert missing_scope.exit_code == 1
     bad_code = run(db, "users", "create", "sec", "--role", "secretary", "--branch", "NOPE")
     assert bad_code.exit_code == 1
+
+
+def _scoring_db(tmp_path: Path) -> tuple[str, Any]:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    engine = make_engine(db)
+    SQLModel.metadata.create_all(engine)
+    build_directory(engine)
+    published = run(db, "rules", "publish", str(Path(__file__).resolve().parent.parent / "rules.yaml"), "--effective", "2026-01-01")
+    assert published.exit_code == 0, published.output
+    return db, engine
+
+
+def test_a_csv_saved_by_excel_in_gbk_is_imported_and_a_line_in_no_encoding_is_named(tmp_path: Path) -> None:
+    db, engine = _scoring_db(tmp_path)
+    lines = [
+        "id,type,occurred_at,person,hours,description\r\n".encode("gbk"),
+        "v1,volunteer_service,2026-03-01T10:00:00,P1,3,清扫村道\r\n".encode("gbk"),
+        b"v9,volunteer_service,2026-03-03T10:00:00,P3,1,\xff\xfe\r\n",  # bytes of no encoding
+        "v2,volunteer_service,2026-03-02T10:00:00,P2,1,敬老院帮厨\r\n".encode("gbk"),
+    ]
+    path = tmp_path / "志愿服务.csv"
+    path.write_bytes(b"".join(lines))
+    result = run(db, "ingest", str(path))
+    assert result.exit_code == 2, result.output  # one line refused
+    assert "记分 2 条" in result.output and "退回 1 条" in result.output
+    assert "#3: 这一行既不是 UTF-8 也不是 GB18030" in result.output
+    with engine.connect() as conn:
+        p1 = conn.execute(select(Person.id).where(Person.code == "P1")).scalar_one()
+        assert "清扫村道" in conn.execute(select(EventRecord.payload).where(EventRecord.event_key == "v1")).scalar_one()
+    assert Ledger(engine).balance("volunteer_hours", "p", p1) == (300, 300)
+    again = run(db, "--lang", "en", "ingest", str(path))  # sent again: nothing twice, the bad line named in English
+    assert "0 recorded" in again.output and "2 already recorded" in again.output
+    assert "#3: this line is neither UTF-8 nor GB18030" in again.output
+
+
+def test_a_jsonl_with_a_byte_order_mark_and_a_broken_line_keeps_the_good_records(tmp_path: Path) -> None:
+    db, engine = _scoring_db(tmp_path)
+    path = tmp_path / "events.jsonl"
+    record = '{"id": "a1", "type": "volunteer_service", "occurred_at": "2026-03-01T10:00:00", "person": "P1", "fields": {"hours": 2}}\n'
+    path.write_bytes(b"\xef\xbb\xbf" + record.encode() + b"\xff\xfe\xfd\n{not json\n")
+    result = run(db, "ingest", str(path))
+    assert result.exit_code == 2, result.output
+    assert "记分 1 条" in result.output and "退回 2 条" in result.output
+    assert "#2: 这一行既不是 UTF-8" in result.output and "#3: 不是有效的 JSON" in result.output
+    assert "Traceback" not in result.output
+    with engine.connect() as conn:
+        p1 = conn.execute(select(Person.id).where(Person.code == "P1")).scalar_one()
+    assert Ledger(engine).balance("volunteer_hours", "p", p1) == (200, 200)
+
