@@ -62,8 +62,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "duplicate_event": ("该事件已记录过(编号 {value}),本次未重复记分", "this event was recorded before (id {value}); not counted again"),
     "no_rule_matched": ("没有规则适用于此事件", "no rule applies to this event"),
     "bad_json": ("不是有效的 JSON:{detail}", "not valid JSON: {detail}"),
-    "bad_encoding": ("这一行既不是 UTF-8 也不是 GB18030 编码的文字,未导入;请在 Excel 或记事本中另存为 UTF-8 后重新导入",
-                     "this line is neither UTF-8 nor GB18030 text and was not imported; save the file as UTF-8 and import it again"),
+    "bad_encoding": ("这一行有无法识别的字符(既非 UTF-8 也非 GB18030 编码),未导入;请在 Excel 或记事本中另存为 UTF-8 后重新导入",
+                     "this line holds bytes that are neither UTF-8 nor GB18030 text and was not imported; save the file as UTF-8 and import it again"),
     # explanation steps
     "step_fixed": ("基础分 {amount}", "base points {amount}"),
     "step_per_unit": ("{quantity} {unit} × {rate} = {amount}", "{quantity} {unit} × {rate} = {amount}"),

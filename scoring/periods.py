@@ -8,7 +8,7 @@ from UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -45,14 +45,6 @@ def window_last_day(kind: str, local_day: date) -> date | None:
     if kind == "week":
         return local_day + timedelta(days=6 - local_day.weekday())
     return parse_period(period_key(kind, local_day)).end - timedelta(days=1)
-
-
-def last_day_within(stamp: int, seconds: int) -> date:
-    """The last day on which a moment can lie within ``seconds`` of the Unix time ``stamp``.
-
-    One day more than the UTC date, so it holds in any local zone.
-    """
-    return datetime.fromtimestamp(stamp + seconds, UTC).date() + timedelta(days=1)
 
 
 def period_key(kind: str, local_day: date) -> str:

@@ -141,7 +141,7 @@ def ingest_cmd(ctx: click.Context, path: str, fmt_: str | None, source: str, act
     ledger = app(ctx).ledger
     # One import: who is where is loaded once per person and household, not once per batch.
     with open(path, "rb") as f, ledger.caching():
-        lines = decode_lines(f)  # UTF-8, or GB18030 as Excel saves in China
+        lines = decode_lines(f)  # UTF-8, or GB18030 as Excel saves CSV in China
         reader = read_csv(lines) if fmt_ == "csv" else read_jsonl(lines)
         report = ingest(ledger, reader, source, actor, batch, keep_results=False)
     for p in report.problems:

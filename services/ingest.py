@@ -6,12 +6,13 @@ import csv
 import gc
 import io
 import json
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -57,42 +58,59 @@ class IngestReport:
                 f"已记录过 {c['duplicate']} 条,退回 {c['rejected']} 条")
 
 
-class Undecodable(str):
-    """A line in no encoding ``decode_lines`` knows: the readers report it and score nothing of it."""
+SAMPLE = 1 << 20  # bytes read to tell a file's encoding
+_ESCAPED = re.compile("[\udc80-\udcff]")  # bytes the encoding could not read (surrogateescape)
 
 
-def decode_lines(raw: Iterable[bytes]) -> Iterator[str]:
-    """A file's lines as text: UTF-8 (a byte-order mark dropped) or, line by line, GB18030.
+def file_encoding(sample: bytes) -> str:
+    """The encoding of a file from its first bytes: UTF-8 (a byte-order mark dropped) or GB18030.
 
-    Excel in a Chinese Windows saves CSV in GBK (GB18030 is its superset), so a
-    clerk's export is read as it is; UTF-8 is tried first because GBK bytes
-    almost never form valid UTF-8. Splitting the bytes at newlines is safe in
-    both: no multibyte character of either holds a newline byte. A line in
-    neither comes as an ``Undecodable`` (empty) line, which the readers report
-    with its line number.
+    Excel in a Chinese Windows saves CSV in GBK, of which GB18030 is the superset.
+    The whole sample decides, not a line: a short GBK line can happen to be
+    valid UTF-8, a megabyte of Chinese text cannot. The encoding that reads
+    further into it wins (a broken line further down does not change it);
+    UTF-8 on a tie.
     """
-    first = True
-    for line in raw:
-        if first:
-            line, first = line.removeprefix(b"\xef\xbb\xbf"), False
+    def reach(encoding: str) -> int:
         try:
-            yield line.decode("utf-8")
-        except UnicodeDecodeError:
-            try:
-                yield line.decode("gb18030")
-            except UnicodeDecodeError:
-                yield Undecodable("\n")
+            sample.decode(encoding)
+        except UnicodeDecodeError as exc:
+            # A character cut in two at the sample's end is no error of the file's.
+            return len(sample) if exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data" else exc.start
+        return len(sample)
+
+    return "gb18030" if reach("gb18030") > reach("utf-8") else "utf-8-sig"
+
+
+def decode_lines(raw: BinaryIO) -> Iterator[str]:
+    """A file's lines as text, in its encoding (``file_encoding``), ending in LF, CRLF or CR.
+
+    Bytes the encoding cannot read are kept as escapes (``surrogateescape``), so
+    the readers can refuse exactly the records that hold them.
+    """
+    encoding = file_encoding(raw.read(SAMPLE))
+    raw.seek(0)
+    text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
+    try:
+        yield from text
+    finally:
+        with suppress(ValueError):  # already closed by the caller, when a reader stopped early
+            text.detach()  # the caller opened the file and closes it
+
+
+def _undecodable(text: str) -> bool:
+    return _ESCAPED.search(text) is not None
 
 
 def read_jsonl(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
     """Records of a JSON-lines file, each with its line number; a bad line becomes a problem."""
     for n, line in enumerate(stream, 1):
-        if type(line) is Undecodable:
-            yield f"#{n}", Problem("bad_encoding", {}, record=f"#{n}")
-            continue
         if not line.strip():
             continue
         ref = f"#{n}"
+        if _undecodable(line):
+            yield ref, Problem("bad_encoding", {}, record=ref)
+            continue
         try:
             data = orjson.loads(line)  # ~1.5 µs a record against json's ~5
         except orjson.JSONDecodeError:
@@ -108,27 +126,24 @@ def read_jsonl(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Pr
 
 
 def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
-    """Records of a CSV file with a header; columns beyond the envelope are event fields."""
-    bad: list[int] = []
+    """Records of a CSV file with a header; columns beyond the envelope are event fields.
 
-    def lines() -> Iterator[str]:
-        for n, line in enumerate(stream, 1):
-            if type(line) is Undecodable:
-                bad.append(n)  # left blank for the reader (which skips blank lines), reported below
-            yield line
-
-    def undecodable() -> Iterator[tuple[str, Problem]]:
-        while bad:
-            n = bad.pop(0)
-            yield f"#{n}", Problem("bad_encoding", {}, record=f"#{n}")
-
-    reader = csv.DictReader(lines())
-    for row in reader:
-        yield from undecodable()
+    A record is named by its row as Excel numbers it (the header is row 1). A
+    record holding bytes its file's encoding cannot read is refused whole; an
+    unreadable header refuses the file.
+    """
+    reader = csv.DictReader(stream)
+    if any(_undecodable(name) for name in reader.fieldnames or ()):
+        yield "#1", Problem("bad_encoding", {}, record="#1")
+        return
+    for n, row in enumerate(reader, 2):
+        ref = f"#{n}"
+        if any(_undecodable(v) for v in row.values() if isinstance(v, str)):
+            yield ref, Problem("bad_encoding", {}, record=ref)
+            continue
         data: dict[str, Any] = {k: v for k, v in row.items() if k in ENVELOPE and v not in (None, "")}
         data["fields"] = {k: v for k, v in row.items() if k not in ENVELOPE and k and v not in (None, "")}
-        yield f"#{reader.line_num}", data
-    yield from undecodable()
+        yield ref, data
 
 
 _PAYLOAD = json.JSONEncoder(ensure_ascii=False, default=str)  # what json.dumps(…, ensure_ascii=False, default=str) does, built once

@@ -426,6 +426,10 @@ class Ledger:
         On PostgreSQL each chunk is its own transaction: holders are locked in
         sorted order per transaction (``lock_holders``), and locks taken chunk
         after chunk would not be in one order, so two imports could deadlock.
+
+        A chunk's results are yielded before its transaction commits: iterate to
+        the end. A caller that stops early rolls back the open transaction,
+        chunks it was already given included (sending them again is safe).
         """
         it = iter(chunks)
         chunk = next(it, None)

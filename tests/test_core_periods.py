@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from scoring.periods import (
-    last_day_within,
     local_date,
     parse_period,
     period_key,
@@ -97,8 +96,3 @@ def test_previous_periods() -> None:
 def test_a_counter_window_ends_on_the_last_day_of_its_period(kind: str, day: date, last: date | None) -> None:
     assert window_last_day(kind, day) == last
 
-
-def test_a_cooldown_matters_until_a_day_past_its_end_in_any_zone() -> None:
-    # 2026-03-05 23:30 in Shanghai is 15:30 UTC; 24 hours later is the 6th there and in UTC, the 7th in UTC+14.
-    stamp = int(datetime(2026, 3, 5, 23, 30, tzinfo=SH).timestamp())
-    assert last_day_within(stamp, 24 * 3600) == date(2026, 3, 7)

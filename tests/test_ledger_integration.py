@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+from datetime import date
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from services.ingest import ingest, ingest_text, no_full_collections, read_jsonl
 from store.ledger import Ledger
 from store.models import Balance, Entry
+from store.rules_repo import publish
 from tests.builders import County
 
 
@@ -111,3 +113,25 @@ def test_an_import_leaves_the_cycle_collector_as_it_found_it(ledger: Ledger, cou
     assert report.counts["recorded"] == 1
     assert seen[0][:2] == before[:2] and seen[0][2] > 10**8 and seen[1] == seen[0]
     assert gc.get_threshold() == before
+
+
+def test_a_cooldown_or_repeat_lengthened_by_a_later_rules_version_still_sees_the_earlier_event(
+        ledger: Ledger, county: County, engine: Engine, rules_text: str, clock: Any) -> None:
+    # From May, MB-24 (−5, ×2 when repeated) looks back 365 days instead of 30, and MB-07 (+1) has a
+    # 30-day cooldown instead of 24 hours. Events of April count under the first version; the ones of
+    # May and June, each imported on its own, must see them.
+    v2 = rules_text.replace("points: {fixed: -5}\n    repeat: {within_days: 30, factor: 2}",
+                            "points: {fixed: -5}\n    repeat: {within_days: 365, factor: 2}")
+    v2 = v2.replace("points: {fixed: 1}\n    cooldown: {hours: 24}", "points: {fixed: 1}\n    cooldown: {hours: 720}", 1)
+    assert v2.count("within_days: 365") >= 1 and "hours: 720" in v2
+    publish(engine, v2, date(2026, 5, 1), "admin", clock())
+
+    def civility(rid: str, day: str, rule: str) -> str:
+        return lines({"id": rid, "type": "civility", "occurred_at": f"2026-{day}T10:00:00", "person": "P1", "rule": rule})
+
+    ingest_text(ledger, civility("g1", "04-20", "MB-24") + "\n" + civility("s1", "04-25", "MB-07"), "jsonl", "import", "clerk")
+    repeated = ingest_text(ledger, civility("g2", "06-10", "MB-24"), "jsonl", "import", "clerk")
+    cooled = ingest_text(ledger, civility("s2", "05-10", "MB-07"), "jsonl", "import", "clerk")
+    assert [e["amount"] for e in repeated.results[0].entries] == [-1000]  # −5 × 2: 51 days after, within 365
+    assert cooled.results[0].status == "nothing"  # 15 days after s1, within the new 30-day cooldown
+    assert ledger.balance("moral", "h", county.ids["H1"]) == (-1400, -1400)  # −5 + 1 − 10

@@ -113,14 +113,14 @@ def test_a_csv_saved_by_excel_in_gbk_is_imported_and_a_line_in_no_encoding_is_na
     result = run(db, "ingest", str(path))
     assert result.exit_code == 2, result.output  # one line refused
     assert "记分 2 条" in result.output and "退回 1 条" in result.output
-    assert "#3: 这一行既不是 UTF-8 也不是 GB18030" in result.output
+    assert "#3: 这一行有无法识别的字符" in result.output
     with engine.connect() as conn:
         p1 = conn.execute(select(Person.id).where(Person.code == "P1")).scalar_one()
         assert "清扫村道" in conn.execute(select(EventRecord.payload).where(EventRecord.event_key == "v1")).scalar_one()
     assert Ledger(engine).balance("volunteer_hours", "p", p1) == (300, 300)
     again = run(db, "--lang", "en", "ingest", str(path))  # sent again: nothing twice, the bad line named in English
     assert "0 recorded" in again.output and "2 already recorded" in again.output
-    assert "#3: this line is neither UTF-8 nor GB18030" in again.output
+    assert "#3: this line holds bytes that are neither UTF-8 nor GB18030" in again.output
 
 
 def test_a_jsonl_with_a_byte_order_mark_and_a_broken_line_keeps_the_good_records(tmp_path: Path) -> None:
@@ -131,7 +131,7 @@ def test_a_jsonl_with_a_byte_order_mark_and_a_broken_line_keeps_the_good_records
     result = run(db, "ingest", str(path))
     assert result.exit_code == 2, result.output
     assert "记分 1 条" in result.output and "退回 2 条" in result.output
-    assert "#2: 这一行既不是 UTF-8" in result.output and "#3: 不是有效的 JSON" in result.output
+    assert "#2: 这一行有无法识别的字符" in result.output and "#3: 不是有效的 JSON" in result.output
     assert "Traceback" not in result.output
     with engine.connect() as conn:
         p1 = conn.execute(select(Person.id).where(Person.code == "P1")).scalar_one()

@@ -53,8 +53,8 @@ class RuleEval:
     amount: int = 0
     steps: list[Step] = field(default_factory=list)
     # (counter key, new value, until): ``until`` is the last local day an event can occur on and still
-    # read the counter (its window's end, the end of a cooldown), None for ever; storage then need not
-    # load counters whose time has passed.
+    # read the counter (a cap's or floor's window end), None for ever; storage then need not load
+    # counters whose time has passed.
     writes: list[tuple[str, int, date | None]] = field(default_factory=list)
     approved: bool = True
 

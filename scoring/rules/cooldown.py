@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scoring.periods import last_day_within
 from scoring.rules.base import Feature, RuleEval, register
 
 if TYPE_CHECKING:
@@ -52,6 +51,7 @@ class Cooldown(Feature):
         if last and abs(now - last) < self.seconds:
             ev.step("step_cooldown", hours=self.hours)
             return False
-        latest = max(now, last)
-        ev.writes.append((key, latest, last_day_within(latest, self.seconds)))
+        # Kept for ever (until None): the key is shared by every version of the rule, and a later
+        # version, or an older one scoring a late event, may look back further than this one.
+        ev.writes.append((key, max(now, last), None))
         return True

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from scoring.periods import last_day_within
 from scoring.points import AmountError, fmt, parse_fraction, round_ratio
 from scoring.rules.base import Feature, RuleEval, register
 from scoring.rules.multiplier import _show
@@ -48,6 +47,6 @@ class Repeat(Feature):
         if last and 0 <= now - last <= self.days * 86400:
             ev.amount = round_ratio(ev.amount * self.factor.numerator, self.factor.denominator, ev.step_size)
             ev.step("step_repeat", days=self.days, factor=_show(self.factor), amount=fmt(ev.amount, signed=True))
-        latest = max(now, last)
-        ev.writes.append((key, latest, last_day_within(latest, self.days * 86400)))
+        # Kept for ever, as a cooldown's: another version of the rule may look back further.
+        ev.writes.append((key, max(now, last), None))
         return True
