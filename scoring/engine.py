@@ -156,8 +156,8 @@ class Engine:
             pending = rule.approval and not ev.approved
             if not pending:
                 self._limit(ev, ruleset)
-                for key, value, until in ev.writes:
-                    state.put(ev.holder, key, value, until)
+                for key, value in ev.writes:
+                    state.put(ev.holder, key, value)
             if ev.amount == 0 and not pending:
                 outcome.skipped.append((rule.id, ev.steps[-1] if ev.steps else Step("no_rule_matched", {})))
                 continue
@@ -166,6 +166,37 @@ class Engine:
                 rule.category, ev.steps, pending, rule.notice_days, rule.veto,
             ))
         return outcome
+
+    def counter_keys(self, event: Event, day: date) -> list[tuple[str, str]]:
+        """(holder, counter key) pairs that scoring this event may read: storage loads them ahead.
+
+        Every rule of the event's type counts, whether or not its condition will
+        hold; a counter read that is not named here is still answered (the
+        storage looks it up on its own), only more slowly.
+        """
+        ruleset = self.versions.at(day)
+        if ruleset is None or event.type not in ruleset.by_event:
+            return []
+        event_type = ruleset.event_types.get(event.type)
+        windows = window_keys(day)
+        pairs: list[tuple[str, str]] = []
+        for rule in ruleset.by_event[event.type]:
+            kind = ruleset.point_types[rule.point_type].holder
+            if kind == PERSON:
+                ident = event.person_id
+            elif event_type is not None and event_type.subject == HOUSEHOLD:
+                ident = event.household_id
+            else:
+                ident = event.home_household_id
+            if ident is None:
+                continue
+            holder = holder_key(kind, ident)
+            features = list(rule.features)
+            if rule.category:
+                features += ruleset.categories[rule.category].features
+            for feature in features:
+                pairs.extend((holder, key) for key in feature.counter_keys(rule, event, windows))
+        return pairs
 
     def _match(self, event: Event, ruleset: Ruleset, event_type: EventType, day: date,
                windows: dict[str, str], names: dict[str, Any], state: State, approved: bool,

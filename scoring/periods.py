@@ -35,18 +35,6 @@ def window_keys(local_day: date) -> dict[str, str]:
     return dict(zip(WINDOWS, _keys_for_date(local_day), strict=True))
 
 
-@lru_cache(maxsize=4096)
-def window_last_day(kind: str, local_day: date) -> date | None:
-    """The last local day of the ``kind`` window holding ``local_day`` (None for ``total``: it never ends)."""
-    if kind == "total":
-        return None
-    if kind == "day":
-        return local_day
-    if kind == "week":
-        return local_day + timedelta(days=6 - local_day.weekday())
-    return parse_period(period_key(kind, local_day)).end - timedelta(days=1)
-
-
 def period_key(kind: str, local_day: date) -> str:
     """The key of one window kind (``month`` → ``2026-03``) for a local date."""
     return _keys_for_date(local_day)[WINDOWS.index(kind)]

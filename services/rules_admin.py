@@ -128,7 +128,7 @@ class _MemoryState:
     def get(self, holder: str, key: str) -> int:
         return self.values.get((holder, key), 0)
 
-    def put(self, holder: str, key: str, value: int, until: date | None = None) -> None:
+    def put(self, holder: str, key: str, value: int) -> None:
         self.values[(holder, key)] = value
 
 

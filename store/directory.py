@@ -58,17 +58,23 @@ def placeholder(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
-def select_in(conn: Connection, sql: str, values: Sequence[Any], *before: Any) -> list[Any]:
-    """Run ``sql`` (with ``{in}`` for the list) once per chunk of ``values``; all rows."""
+def select_in(conn: Connection, sql: str, values: Sequence[Any], *before: Any, width: int = 1) -> list[Any]:
+    """Run ``sql`` (with ``{in}`` for the list) once per chunk of ``values``; all rows.
+
+    With ``width`` > 1 each value is a tuple of that many, written as a row
+    value ``(?, ?)``: ``WITH v(a, b) AS (VALUES {in}) …``.
+    """
     ph = placeholder(conn)
+    one = ph if width == 1 else "(" + ", ".join([ph] * width) + ")"
     rows: list[Any] = []
     # The driver's own cursor, inside the connection's open transaction: its plain tuples cost a
     # third of what SQLAlchemy's result rows do, and an import reads a few rows per event this way.
     cursor = conn.connection.cursor()
     try:
-        for part in chunks(values):
-            text = sql.replace("{in}", ", ".join([ph] * len(part))).replace("{p}", ph)
-            cursor.execute(text, (*before, *part))
+        for part in chunks(values, CHUNK // width):
+            text = sql.replace("{in}", ", ".join([one] * len(part))).replace("{p}", ph)
+            flat = part if width == 1 else [v for row in part for v in row]
+            cursor.execute(text, (*before, *flat))
             rows.extend(cursor.fetchall())
     finally:
         cursor.close()

@@ -26,7 +26,7 @@ from scoring.engine import Engine as ScoringEngine
 from scoring.errors import Problem
 from scoring.loader import load_rules
 from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
-from scoring.periods import PERIODS, local_date, parse_period, window_keys, window_last_day
+from scoring.periods import PERIODS, local_date, parse_period, window_keys
 from store.db import is_postgres, lock_holders, upsert_add, writer
 from store.directory import MAX_CACHED, Directory, Scope, chunks, select_in
 from store.models import (
@@ -183,12 +183,6 @@ class _Statements:
             conn.exec_driver_sql(self.sql, part)  # type: ignore[arg-type]
 
 
-def _bind(conn: Connection, column: Any, value: Any) -> Any:
-    """A value as the driver takes it for ``column`` (a date is ISO text on SQLite)."""
-    proc = column.type._cached_bind_processor(conn.dialect)
-    return proc(value) if proc is not None and value is not None else value
-
-
 def _tuples(rows: list[dict[str, Any]], st: _Statements) -> list[Any] | None:
     try:
         return [st.get(r) for r in rows]
@@ -197,59 +191,74 @@ def _tuples(rows: list[dict[str, Any]], st: _Statements) -> list[Any] | None:
 
 
 class CounterState:
-    """The scoring core's ``State`` over counters preloaded for a batch; writes are kept for flushing.
+    """The scoring core's ``State`` over counters fetched ahead for a batch; writes are kept for flushing.
 
     Values are kept by (holder key, counter key) exactly as the core names them
-    (``p:12``), so a read or write is one dictionary operation.
+    (``p:12``), so a read or write is one dictionary operation. ``fetch`` loads
+    the pairs the core says a batch may read (``Engine.counter_keys``); a read
+    of any other pair is looked up on its own through ``conn``, never taken for
+    0, unless the holder's counters were all loaded (``load``).
     """
 
-    def __init__(self, values: dict[tuple[str, str], int]):
+    def __init__(self, values: dict[tuple[str, str], int], conn: Connection | None = None):
         self.values = values
-        self.dirty: dict[tuple[str, str], date | None] = {}  # written keys → their ``until``
-        self.loaded: dict[tuple[str, int], date] = {}  # holder → the first day its loaded counters cover
+        self.dirty: set[tuple[str, str]] = set()
+        self.known: set[tuple[str, str]] = set()  # pairs fetched, stored or not
+        self.conn = conn  # None: ``values`` holds every counter there is
 
     def get(self, holder: str, key: str) -> int:
         """A counter's value, 0 when never set."""
-        return self.values.get((holder, key), 0)
+        k = (holder, key)
+        value = self.values.get(k)
+        if value is not None:
+            return value
+        if self.conn is None or k in self.known:
+            return 0
+        self.fetch(self.conn, [k])
+        return self.values.get(k, 0)
 
-    def put(self, holder: str, key: str, value: int, until: date | None = None) -> None:
+    def put(self, holder: str, key: str, value: int) -> None:
         """Set a counter; flushed with the batch."""
         k = (holder, key)
         self.values[k] = value
-        self.dirty[k] = until
+        self.dirty.add(k)
 
     @classmethod
     def load(cls, conn: Connection, holders: set[tuple[str, int]]) -> CounterState:
         """All the counters of these holders."""
-        state = cls({})
-        state.read(conn, holders, date.min)
-        return state
-
-    def read(self, conn: Connection, holders: set[tuple[str, int]], since: date) -> None:
-        """Load the holders' counters that events on ``since`` or later can read.
-
-        A holder already loaded for ``since`` or an earlier day is not read again
-        (a transaction scoring several chunks reads each holder once); counters
-        already held are newer than the stored ones and are kept.
-        """
-        loaded = self.loaded
-        todo = [h for h in holders if loaded.get(h, date.max) > since]
+        values: dict[tuple[str, str], int] = {}
         by_kind: dict[str, list[int]] = defaultdict(list)
-        for h in todo:
-            loaded[h] = since
-            by_kind[h[0]].append(h[1])
-        values = self.values
+        for kind, ident in holders:
+            by_kind[kind].append(ident)
         for kind, ids in by_kind.items():
-            sql = ("SELECT holder_id, key, value FROM counter WHERE holder_kind = {p} AND (until IS NULL OR until >= {p}) "
-                   "AND holder_id IN ({in})")
-            prefix = kind + ":"
-            for hid, key, value in select_in(conn, sql, sorted(ids), kind, _bind(conn, COUNTER.c.until, since)):
-                values.setdefault((prefix + str(hid), key), value)
+            sql = "SELECT holder_id, key, value FROM counter WHERE holder_kind = {p} AND holder_id IN ({in})"
+            for hid, key, value in select_in(conn, sql, sorted(ids), kind):
+                values[(f"{kind}:{hid}", key)] = value
+        return cls(values)
 
-    def tuples(self) -> Iterator[tuple[str, int, str, int, date | None]]:
-        """The changed counters as (holder_kind, holder_id, key, value, until)."""
+    def fetch(self, conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
+        """Load the (holder, counter key) pairs not fetched yet; values already held are newer and kept.
+
+        Only the counters a batch can read are loaded: a Party member linked to
+        a dozen households has a cooldown counter for each, and caps for every
+        month gone by, of which an event reads two or three.
+        """
+        known = self.known
+        todo = {p for p in pairs if p not in known}
+        known |= todo
+        items = sorted((holder[0], int(holder[2:]), key) for holder, key in todo)  # the primary key's order
+        # A join from the list, not ``IN (VALUES …)``: SQLite plans the join as one primary-key
+        # lookup per pair, while the IN form scans the whole table for each list.
+        sql = ("WITH wanted(k, i, y) AS (VALUES {in}) SELECT c.holder_kind, c.holder_id, c.key, c.value FROM wanted "
+               "JOIN counter AS c ON c.holder_kind = wanted.k AND c.holder_id = wanted.i AND c.key = wanted.y")
         values = self.values
-        return ((holder[0], int(holder[2:]), key, values[(holder, key)], until) for (holder, key), until in self.dirty.items())
+        for kind, hid, key, value in select_in(conn, sql, items, width=3):
+            values.setdefault((f"{kind}:{hid}", key), value)
+
+    def tuples(self) -> Iterator[tuple[str, int, str, int]]:
+        """The changed counters as (holder_kind, holder_id, key, value)."""
+        values = self.values
+        return ((holder[0], int(holder[2:]), key, values[(holder, key)]) for holder, key in self.dirty)
 
 
 class _Batch:
@@ -319,8 +328,8 @@ class _Batch:
             st.run_tuples(conn, ((pt, per, hk, hid, sc.grid_id, sc.village_id, sc.township_id, sc.branch_id, day, a, v)
                                  for (pt, per, hk, hid), (a, v, sc, day) in self.tallies.items()))
         if state is not None and state.dirty:
-            st = _Statements.of(conn, COUNTER, "set", ("holder_kind", "holder_id", "key"), ("value", "until"))
-            assert st.names == ["holder_kind", "holder_id", "key", "value", "until"], st.names
+            st = _Statements.of(conn, COUNTER, "set", ("holder_kind", "holder_id", "key"), ("value",))
+            assert st.names == ["holder_kind", "holder_id", "key", "value"], st.names
             st.run_tuples(conn, state.tuples())
 
 
@@ -489,7 +498,8 @@ class Ledger:
         else:
             existing = set()
         state = txn.state
-        state.read(conn, holders, min((p[3] for p in prepared), default=date.max))
+        state.conn = conn
+        state.fetch(conn, [pair for p in prepared for pair in engine.counter_keys(p[1], p[3])])
         out = txn.out
         prepared.sort(key=lambda p: p[1].occurred_at)  # counters see events in the order they happened
         for inc, event, res, day in prepared:
@@ -621,8 +631,7 @@ class Ledger:
             return None
         holders = {(orig["holder_kind"], orig["holder_id"])}
         state = CounterState.load(conn, holders)
-        day = orig["local_day"]
-        windows = window_keys(day)
+        windows = window_keys(orig["local_day"])
         amount = orig["amount"]
         rule = ruleset.rules[orig["rule_id"]]
         owners = [("R:" + rule.id, rule.features)]
@@ -634,10 +643,10 @@ class Ledger:
                 if feature.key == "caps" and amount > 0:
                     for window, _cap in feature.caps:  # type: ignore[attr-defined]
                         key = f"cap|{owner}|{window}|{windows[window]}"
-                        state.put(holder, key, max(0, state.get(holder, key) - amount), window_last_day(window, day))
+                        state.put(holder, key, max(0, state.get(holder, key) - amount))
                 if feature.key == "floor" and amount < 0:
                     key = f"floor|{owner}|{feature.window}|{windows[feature.window]}"  # type: ignore[attr-defined]
-                    state.put(holder, key, max(0, state.get(holder, key) + amount), window_last_day(feature.window, day))  # type: ignore[attr-defined]
+                    state.put(holder, key, max(0, state.get(holder, key) + amount))
         return state
 
     # ------------------------------------------------------------------ spending

@@ -280,9 +280,6 @@ class Counter(SQLModel, table=True):
     holder_id: int = Field(primary_key=True)
     key: str = Field(primary_key=True)
     value: int = Field(sa_column=big(default=0))
-    # The last local day an event can read this counter (a cap's or floor's window end); None: for ever
-    # (cooldowns, repeats). Scoring a batch loads only the counters still in force on its first day.
-    until: date | None = None
 
 
 class GradeSnapshot(SQLModel, table=True):

@@ -61,7 +61,7 @@ class DictState:
     def get(self, holder: str, key: str) -> int:
         return self.values.get((holder, key), 0)
 
-    def put(self, holder: str, key: str, value: int, until: date | None = None) -> None:
+    def put(self, holder: str, key: str, value: int) -> None:
         self.values[(holder, key)] = value
 
 
@@ -187,3 +187,43 @@ def test_closing_deltas(policy: str, balance: int, delta: int) -> None:
     text = RULES.replace("year_end: {policy: carry, percent: 20}", f"year_end: {{policy: {policy}, percent: 20}}")
     pt = load_rules(text).point_types["moral"]
     assert closing_delta(pt, balance) == delta
+
+
+class RecordingState(DictState):
+    """A DictState that notes every counter read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: set[tuple[str, str]] = set()
+
+    def get(self, holder: str, key: str) -> int:
+        self.reads.add((holder, key))
+        return super().get(holder, key)
+
+
+def test_counter_keys_name_every_counter_scoring_reads() -> None:
+    # Storage fetches the pairs Engine.counter_keys names before scoring a batch; a pair it misses is
+    # looked up alone (slowly). Every capped, floored, cooled-down and repeated rule of rules.yaml.
+    from pathlib import Path
+
+    shipped = load_rules((Path(__file__).resolve().parent.parent / "rules.yaml").read_text(encoding="utf-8"))
+    eng = Engine(VersionTable([PublishedVersion(date(2026, 1, 1), shipped)]))
+    member = {"person_id": 5, "home_household_id": 50, "attrs": {"tier": "red", "party_member": True}}
+    events = [
+        event("v1", "household_visit", "2026-03-02T09:00", household_id=7, **member),
+        event("v2", "household_visit", "2026-03-02T15:00", household_id=7, **member),
+        event("p1", "problem_raised", "2026-03-03T09:00", household_id=8, **member),
+        event("s1", "volunteer_service", "2026-03-04T09:00", fields={"hours": "30", "checked_in": True}, **member),
+        *(event(f"c{i}", "civility", f"2026-03-{5 + i:02d}T09:00", person_id=6, home_household_id=60, rule_id=rule)
+          for i, rule in enumerate(["MB-24", "MB-24", "MB-07", "MB-07", "MB-27", "MB-27"])),
+    ]
+    state = RecordingState()
+    for ev in events:
+        day = ev.occurred_at.date()
+        named = set(eng.counter_keys(ev, day))
+        before = set(state.reads)
+        outcome = eng.evaluate(ev, state, day=day)
+        assert outcome.ok, (ev.id, outcome.problems)
+        assert state.reads - before <= named, (ev.id, state.reads - before - named)
+    kinds = {key.split("|")[0] for _, key in state.reads}
+    assert kinds == {"cap", "last", "rep", "floor"}

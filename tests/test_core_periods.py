@@ -7,14 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scoring.periods import (
-    local_date,
-    parse_period,
-    period_key,
-    previous_period,
-    window_keys,
-    window_last_day,
-)
+from scoring.periods import local_date, parse_period, period_key, previous_period, window_keys
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -82,17 +75,3 @@ def test_previous_periods() -> None:
     assert previous_period(parse_period("2026-Q1")).key == "2025-Q4"
     assert previous_period(parse_period("2026-01")).key == "2025-12"
     assert previous_period(parse_period("2026")).key == "2025"
-
-
-@pytest.mark.parametrize(("kind", "day", "last"), [
-    ("day", date(2026, 3, 5), date(2026, 3, 5)),
-    ("week", date(2026, 3, 5), date(2026, 3, 8)),  # a Thursday: its ISO week ends on Sunday the 8th
-    ("week", date(2026, 3, 8), date(2026, 3, 8)),
-    ("month", date(2026, 2, 10), date(2026, 2, 28)),
-    ("quarter", date(2026, 11, 26), date(2026, 12, 31)),
-    ("year", date(2026, 1, 1), date(2026, 12, 31)),
-    ("total", date(2026, 1, 1), None),
-])
-def test_a_counter_window_ends_on_the_last_day_of_its_period(kind: str, day: date, last: date | None) -> None:
-    assert window_last_day(kind, day) == last
-

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from services.ingest import ingest, ingest_text, no_full_collections, read_jsonl
-from store.ledger import Ledger
+from store.ledger import CounterState, Ledger
 from store.models import Balance, Entry
 from store.rules_repo import publish
 from tests.builders import County
@@ -135,3 +135,18 @@ def test_a_cooldown_or_repeat_lengthened_by_a_later_rules_version_still_sees_the
     assert [e["amount"] for e in repeated.results[0].entries] == [-1000]  # −5 × 2: 51 days after, within 365
     assert cooled.results[0].status == "nothing"  # 15 days after s1, within the new 30-day cooldown
     assert ledger.balance("moral", "h", county.ids["H1"]) == (-1400, -1400)  # −5 + 1 − 10
+
+
+def test_a_counter_the_core_did_not_name_ahead_is_read_from_the_database_not_taken_for_zero(
+        ledger: Ledger, county: County, engine: Engine) -> None:
+    # Counters are fetched ahead for the pairs Engine.counter_keys names; any other read must still
+    # see what is stored (a cap read as 0 would give points beyond it).
+    ingest_text(ledger, lines({"id": "s1", "type": "volunteer_service", "occurred_at": "2026-03-05T10:00:00", "person": "P1",
+                               "fields": {"hours": 8}}), "jsonl", "import", "clerk")
+    holder, key = f"h:{county.ids['H1']}", "cap|C:volunteer|month|2026-03"
+    with engine.connect() as conn:
+        assert CounterState({}, conn).get(holder, key) == 1600  # 8 hours × 2 points used of March's 20
+        state = CounterState({}, conn)
+        state.fetch(conn, [(holder, key), (holder, "cap|C:volunteer|month|2026-04")])
+        assert state.values == {(holder, key): 1600}
+        assert state.get(holder, "cap|C:volunteer|month|2026-04") == 0  # fetched: known to be unset

@@ -33,8 +33,8 @@ class State(Protocol):
         """A counter's value, 0 when never set."""
         ...
 
-    def put(self, holder: str, key: str, value: int, until: date | None = None) -> None:
-        """Set a counter (within the caller's transaction); ``until``: the last day it can matter."""
+    def put(self, holder: str, key: str, value: int) -> None:
+        """Set a counter (within the caller's transaction)."""
         ...
 
 
@@ -52,10 +52,7 @@ class RuleEval:
     state: State
     amount: int = 0
     steps: list[Step] = field(default_factory=list)
-    # (counter key, new value, until): ``until`` is the last local day an event can occur on and still
-    # read the counter (a cap's or floor's window end), None for ever; storage then need not load
-    # counters whose time has passed.
-    writes: list[tuple[str, int, date | None]] = field(default_factory=list)
+    writes: list[tuple[str, int]] = field(default_factory=list)  # (counter key, new value)
     approved: bool = True
 
     def step(self, code: str, **params: Any) -> None:
@@ -90,6 +87,10 @@ class Feature:
     def apply(self, ev: RuleEval) -> bool:
         """Run on one rule meeting one event; False means the rule does not apply."""
         return True
+
+    def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
+        """The counters ``apply`` may read when this rule meets this event (storage loads them ahead)."""
+        return []
 
 
 FEATURES: dict[str, type[Feature]] = {}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scoring.periods import WINDOWS, window_last_day
+from scoring.periods import WINDOWS
 from scoring.points import fmt
 from scoring.rules.base import Feature, RuleEval, register
 
 if TYPE_CHECKING:
     from scoring.loader import Node
+    from scoring.model import Event, Rule
 
 WINDOW_NAMES = {"day": "日", "week": "周", "month": "月", "quarter": "季度", "year": "年", "total": "累计"}
 # (中文, English) pairs: the message catalog shows the one of the reader's language.
@@ -48,21 +49,24 @@ class Caps(Feature):
         scope = "category" if "event" not in owner else "rule"
         return cls(caps, scope) if caps else None
 
+    def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
+        """What each window's cap has used, in the order of ``caps``."""
+        owner = f"R:{rule.id}" if self.scope == "rule" else f"C:{rule.category}"
+        return [f"cap|{owner}|{window}|{windows[window]}" for window, _ in self.caps]
+
     def apply(self, ev: RuleEval) -> bool:
         """Cut a positive amount to what every window still allows; count what is kept."""
         if ev.amount <= 0:
             return True
-        owner = f"R:{ev.rule.id}" if self.scope == "rule" else f"C:{ev.rule.category}"
         keys = []
-        for window, cap in self.caps:
-            key = f"cap|{owner}|{window}|{ev.windows[window]}"
+        for (window, cap), key in zip(self.caps, self.counter_keys(ev.rule, ev.event, ev.windows), strict=True):
             used = ev.state.get(ev.holder, key)
             allowed = max(0, cap - used)
             if allowed < ev.amount:
                 ev.amount = allowed
                 scope = ev.rule.category if self.scope == "category" else ev.rule.id
                 ev.step("step_cap", scope=scope, window=WINDOW_LABELS[window], cap=fmt(cap), used=fmt(used), amount=fmt(allowed, signed=True))
-            keys.append((key, used, window))
-        for key, used, window in keys:
-            ev.writes.append((key, used + ev.amount, window_last_day(window, ev.day)))
+            keys.append((key, used))
+        for key, used in keys:
+            ev.writes.append((key, used + ev.amount))
         return True

@@ -8,6 +8,7 @@ from scoring.rules.base import Feature, RuleEval, register
 
 if TYPE_CHECKING:
     from scoring.loader import Node
+    from scoring.model import Event, Rule
 
 
 @register
@@ -37,21 +38,23 @@ class Cooldown(Feature):
         per = node.get("per", lambda n: n.choice(("holder", "household")), "holder")
         return cls(hours, per == "household") if hours else None
 
-    def counter(self, ev: RuleEval) -> str:
+    def counter(self, rule: Rule, event: Event) -> str:
         """The counter that keeps the last time this rule counted."""
-        suffix = f"|{ev.event.household_id}" if self.per_household else ""
-        return f"last|{ev.rule.id}{suffix}"
+        suffix = f"|{event.household_id}" if self.per_household else ""
+        return f"last|{rule.id}{suffix}"
+
+    def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
+        """The one counter ``apply`` reads."""
+        return [self.counter(rule, event)]
 
     def apply(self, ev: RuleEval) -> bool:
         """Refuse within the cooldown; otherwise note this moment as the last."""
-        key = self.counter(ev)
+        key = self.counter(ev.rule, ev.event)
         now = int(ev.event.occurred_at.timestamp())
         last = ev.state.get(ev.holder, key)
         # Either side: an earlier event entered late is as close to the last one as a later one.
         if last and abs(now - last) < self.seconds:
             ev.step("step_cooldown", hours=self.hours)
             return False
-        # Kept for ever (until None): the key is shared by every version of the rule, and a later
-        # version, or an older one scoring a late event, may look back further than this one.
-        ev.writes.append((key, max(now, last), None))
+        ev.writes.append((key, max(now, last)))
         return True

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scoring.periods import WINDOWS, window_last_day
+from scoring.periods import WINDOWS
 from scoring.points import fmt
 from scoring.rules.base import Feature, RuleEval, register
 
 if TYPE_CHECKING:
     from scoring.loader import Node
+    from scoring.model import Event, Rule
 
 
 @register
@@ -35,15 +36,19 @@ class Floor(Feature):
         window = node.get("window", lambda n: n.choice(WINDOWS), "year")
         return cls(base, window) if base is not None and window else None
 
+    def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
+        """The one counter ``apply`` reads: what the category took in the window."""
+        return [f"floor|C:{rule.category}|{self.window}|{windows[self.window]}"]
+
     def apply(self, ev: RuleEval) -> bool:
         """Cut a deduction to what is left of the base; count what is taken."""
         if ev.amount >= 0:
             return True
-        key = f"floor|C:{ev.rule.category}|{self.window}|{ev.windows[self.window]}"
+        key = self.counter_keys(ev.rule, ev.event, ev.windows)[0]
         taken = ev.state.get(ev.holder, key)
         left = max(0, self.base - taken)
         if -ev.amount > left:
             ev.amount = -left
             ev.step("step_floor", category=ev.rule.category, left=fmt(left), amount=fmt(ev.amount, signed=True))
-        ev.writes.append((key, taken - ev.amount, window_last_day(self.window, ev.day)))
+        ev.writes.append((key, taken - ev.amount))
         return True

@@ -11,6 +11,7 @@ from scoring.rules.multiplier import _show
 
 if TYPE_CHECKING:
     from scoring.loader import Node
+    from scoring.model import Event, Rule
 
 
 @register
@@ -39,14 +40,17 @@ class Repeat(Feature):
                 f.error("bad_amount", value=f.value)
         return cls(days, factor) if days and factor is not None else None
 
+    def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
+        """The one counter ``apply`` reads: the rule's last occurrence."""
+        return [f"rep|{rule.id}"]
+
     def apply(self, ev: RuleEval) -> bool:
         """Apply the factor when the last occurrence was within the window; note this one."""
-        key = f"rep|{ev.rule.id}"
+        key = self.counter_keys(ev.rule, ev.event, ev.windows)[0]
         now = int(ev.event.occurred_at.timestamp())
         last = ev.state.get(ev.holder, key)
         if last and 0 <= now - last <= self.days * 86400:
             ev.amount = round_ratio(ev.amount * self.factor.numerator, self.factor.denominator, ev.step_size)
             ev.step("step_repeat", days=self.days, factor=_show(self.factor), amount=fmt(ev.amount, signed=True))
-        # Kept for ever, as a cooldown's: another version of the rule may look back further.
-        ev.writes.append((key, max(now, last), None))
+        ev.writes.append((key, max(now, last)))
         return True
