@@ -5,12 +5,16 @@ Output is Chinese by default; ``--lang en`` (or ``JIFEN_LANG=en``) for English.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from datetime import date
 from pathlib import Path
 
 import click
+import psycopg
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from scoring.errors import RulesFileError
 from scoring.grades import grade
@@ -35,7 +39,50 @@ def app(ctx: click.Context) -> AppContext:
     return ctx.obj["app"]  # type: ignore[no-any-return]
 
 
-@click.group()
+# What a database error means to the person at the keyboard, by a phrase of the driver's message.
+_DB_TROUBLE = (
+    (("no such table", "does not exist"),
+     "数据库 {db} 还没有建表:请先运行 jifen db upgrade", "the database {db} has no tables yet: run `jifen db upgrade` first"),
+    (("unable to open database file",),
+     "无法打开数据库文件 {db}:请检查目录是否存在、是否有写权限", "cannot open the database file {db}: check that its folder exists and is writable"),
+    (("database is locked",),
+     "数据库 {db} 正忙(另一次写入尚未结束),请稍后重试", "the database {db} is busy (another write has not finished); try again shortly"),
+    (("connection refused", "could not connect", "connection failed", "could not translate host name"),
+     "无法连接数据库 {db}:请检查服务器是否在运行、地址和端口是否正确", "cannot connect to the database {db}: check that the server runs and the address and port are right"),
+)
+
+
+class _Commands(click.Group):
+    """The command group; a database that cannot be used is explained in a sentence, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; turn a database error into a message and exit 2."""
+        try:
+            return super().invoke(ctx)
+        except (DBAPIError, sqlite3.Error, psycopg.Error) as exc:  # the drivers' own: reads on the raw cursor
+            obj = ctx.obj or {}
+            lang = obj.get("lang", "zh")
+            where = obj["app"].url if "app" in obj else ""
+            click.echo(db_trouble(exc, where, lang), err=True)
+            ctx.exit(2)
+
+
+def db_trouble(exc: Exception, url: str, lang: str) -> str:
+    """One sentence on a database error: what is wrong and what to do, the password hidden."""
+    try:
+        db = make_url(url).render_as_string(hide_password=True) if url else ""
+    except ArgumentError:
+        db = ""
+    message = str(getattr(exc, "orig", None) or exc).strip()
+    text = message.lower()
+    for phrases, zh, en in _DB_TROUBLE:
+        if any(p in text for p in phrases):
+            return (en if lang.startswith("en") else zh).format(db=db)
+    first = (message.splitlines() or [""])[0][:200]
+    return (f"database error on {db}: {first}" if lang.startswith("en") else f"数据库 {db} 出错:{first}")
+
+
+@click.group(cls=_Commands)
 @click.option("--lang", envvar="JIFEN_LANG", default="zh", type=click.Choice(["zh", "en"]), help="输出语言 / output language")
 @click.option("--db", envvar="JIFEN_DATABASE_URL", default=None, help="数据库 URL / database URL")
 @click.pass_context

@@ -137,3 +137,23 @@ def test_a_jsonl_with_a_byte_order_mark_and_a_broken_line_keeps_the_good_records
         p1 = conn.execute(select(Person.id).where(Person.code == "P1")).scalar_one()
     assert Ledger(engine).balance("volunteer_hours", "p", p1) == (200, 200)
 
+
+
+def test_a_database_without_tables_is_explained_not_a_traceback(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'new.db'}"
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"id": "a1", "type": "volunteer_service", "occurred_at": "2026-03-01T10:00:00", "person": "P1"}\n', encoding="utf-8")
+    result = run(db, "ingest", str(events))
+    assert result.exit_code == 2
+    assert "还没有建表:请先运行 jifen db upgrade" in result.output and "Traceback" not in result.output
+    english = run(db, "--lang", "en", "balance", "P1")
+    assert english.exit_code == 2 and "has no tables yet: run `jifen db upgrade` first" in english.output
+    upgraded = run(db, "db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+
+
+def test_a_database_server_that_cannot_be_reached_is_named_without_its_password() -> None:
+    result = run("postgresql+psycopg://clerk:s3cret@127.0.0.1:1/jifen", "balance", "P1")
+    assert result.exit_code == 2
+    assert "无法连接数据库 postgresql+psycopg://clerk:***@127.0.0.1:1/jifen" in result.output
+    assert "s3cret" not in result.output
