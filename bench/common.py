@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,15 @@ def fresh_file(name: str) -> Path:
 
 
 def save(name: str, result: dict[str, Any]) -> None:
-    """Append one result line to bench/results/<name>.jsonl."""
+    """Append one result line to bench/results/<name>.jsonl, with the day and the machine it ran on.
+
+    machine.txt describes the last run saved; each line says its own machine, so a
+    line saved later on another machine is never read against the wrong one.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
+    line = {**result, "saved_on": date.today().isoformat(), "machine": machine().strip().replace("\n", "; ")}
     with open(RESULTS / f"{name}.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(result, ensure_ascii=False) + "\n")
+        f.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 def machine() -> str:
