@@ -177,24 +177,14 @@ class Engine:
         ruleset = self.versions.at(day)
         if ruleset is None or event.type not in ruleset.by_event:
             return []
-        event_type = ruleset.event_types.get(event.type)
         windows = window_keys(day)
         pairs: list[tuple[str, str]] = []
         for rule in ruleset.by_event[event.type]:
-            kind = ruleset.point_types[rule.point_type].holder
-            if kind == PERSON:
-                ident = event.person_id
-            elif event_type is not None and event_type.subject == HOUSEHOLD:
-                ident = event.household_id
-            else:
-                ident = event.home_household_id
+            kind, ident = _holder_of(event, ruleset, rule)
             if ident is None:
                 continue
             holder = holder_key(kind, ident)
-            features = list(rule.features)
-            if rule.category:
-                features += ruleset.categories[rule.category].features
-            for feature in features:
+            for feature in ruleset.features_of(rule):
                 pairs.extend((holder, key) for key in feature.counter_keys(rule, event, windows))
         return pairs
 
@@ -233,17 +223,12 @@ class Engine:
 
     @staticmethod
     def _holder(event: Event, ruleset: Ruleset, rule: Rule, outcome: Outcome) -> str | None:
-        kind = ruleset.point_types[rule.point_type].holder
-        if kind == PERSON:
-            if event.person_id is None:
-                outcome.problems.append(Problem("event_missing", {"field": "person"}, field="person"))
-                return None
-            return holder_key(PERSON, event.person_id)
-        household = event.household_id if ruleset.event_types[event.type].subject == HOUSEHOLD else event.home_household_id
-        if household is None:
-            outcome.problems.append(Problem("event_missing", {"field": "household"}, field="household"))
+        kind, ident = _holder_of(event, ruleset, rule)
+        if ident is None:
+            name = "person" if kind == PERSON else "household"
+            outcome.problems.append(Problem("event_missing", {"field": name}, field=name))
             return None
-        return holder_key(HOUSEHOLD, household)
+        return holder_key(kind, ident)
 
     @staticmethod
     def _limit(ev: RuleEval, ruleset: Ruleset) -> None:
@@ -252,6 +237,19 @@ class Engine:
         if ev.rule.category:
             for feature in ruleset.categories[ev.rule.category].features:
                 feature.apply(ev)
+
+
+def _holder_of(event: Event, ruleset: Ruleset, rule: Rule) -> tuple[str, int | None]:
+    """Who holds the rule's points for this event: (person or household, id or None when the event lacks it).
+
+    A household-held type credits the household the event concerns when its
+    subject is a household, else the subject person's own household.
+    """
+    kind = ruleset.point_types[rule.point_type].holder
+    if kind == PERSON:
+        return kind, event.person_id
+    by_subject = ruleset.event_types[event.type].subject == HOUSEHOLD
+    return kind, event.household_id if by_subject else event.home_household_id
 
 
 def _exclusive(evals: list[RuleEval]) -> list[RuleEval]:

@@ -180,6 +180,12 @@ class Ruleset:
         """The configured tier keys, least attention first."""
         return tuple(t.key for t in self.tiers)
 
+    def features_of(self, rule: Rule) -> list[Feature]:
+        """The rule's own features, then its category's (caps and floors shared by the category)."""
+        if rule.category:
+            return [*rule.features, *self.categories[rule.category].features]
+        return list(rule.features)
+
 
 @dataclass(frozen=True)
 class PublishedVersion:

@@ -261,7 +261,7 @@ def ingest(ledger: Ledger, records: Iterable[tuple[str, dict[str, Any] | Problem
     tz = latest.timezone if latest else ZoneInfo("Asia/Shanghai")
 
     def scored_chunks() -> Iterator[list[Incoming]]:
-        for chunk, rejected in _batches(records, tz, source, actor, min(batch_size, chunk_size)):
+        for chunk, rejected in _chunks(records, tz, source, actor, min(batch_size, chunk_size)):
             for r in rejected:
                 report.add(r)
             if chunk:
@@ -274,9 +274,9 @@ def ingest(ledger: Ledger, records: Iterable[tuple[str, dict[str, Any] | Problem
     return report
 
 
-def _batches(records: Iterable[tuple[str, dict[str, Any] | Problem]], tz: ZoneInfo, source: str, actor: str,
-             batch_size: int) -> Iterator[tuple[list[Incoming], list[RecordResult]]]:
-    """Checked records in batches, each with the records refused while reading it."""
+def _chunks(records: Iterable[tuple[str, dict[str, Any] | Problem]], tz: ZoneInfo, source: str, actor: str,
+            size: int) -> Iterator[tuple[list[Incoming], list[RecordResult]]]:
+    """Checked records in chunks of ``size``, each with the records refused while reading it."""
     batch: list[Incoming] = []
     rejected: list[RecordResult] = []
     for ref, data in records:
@@ -288,7 +288,7 @@ def _batches(records: Iterable[tuple[str, dict[str, Any] | Problem]], tz: ZoneIn
             rejected.append(RecordResult(ref, str(data.get("id", "")), "rejected", problems=inc))
             continue
         batch.append(inc)
-        if len(batch) >= batch_size:
+        if len(batch) >= size:
             yield batch, rejected
             batch, rejected = [], []
     if batch or rejected:

@@ -634,18 +634,15 @@ class Ledger:
         windows = window_keys(orig["local_day"])
         amount = orig["amount"]
         rule = ruleset.rules[orig["rule_id"]]
-        owners = [("R:" + rule.id, rule.features)]
-        if rule.category:
-            owners.append(("C:" + rule.category, ruleset.categories[rule.category].features))
+        # The counters are named by the features themselves (caps and floors read no event field).
+        event = Event(orig["event_key"], rule.event_type, orig["occurred_at"], {}, person_id=orig["person_id"])
         holder = f"{orig['holder_kind']}:{orig['holder_id']}"
-        for owner, features in owners:
-            for feature in features:
-                if feature.key == "caps" and amount > 0:
-                    for window, _cap in feature.caps:  # type: ignore[attr-defined]
-                        key = f"cap|{owner}|{window}|{windows[window]}"
-                        state.put(holder, key, max(0, state.get(holder, key) - amount))
-                if feature.key == "floor" and amount < 0:
-                    key = f"floor|{owner}|{feature.window}|{windows[feature.window]}"  # type: ignore[attr-defined]
+        for feature in ruleset.features_of(rule):
+            if feature.key == "caps" and amount > 0:
+                for key in feature.counter_keys(rule, event, windows):
+                    state.put(holder, key, max(0, state.get(holder, key) - amount))
+            if feature.key == "floor" and amount < 0:
+                for key in feature.counter_keys(rule, event, windows):
                     state.put(holder, key, max(0, state.get(holder, key) + amount))
         return state
 

@@ -36,11 +36,6 @@ class Place:
     branch_id: int | None
 
 
-def home_of(conn: Connection, person_id: int, day: date) -> int | None:
-    """The person's household today."""
-    return conn.execute(select(Membership.household_id).where(Membership.person_id == person_id, *_current(Membership.valid_from, Membership.valid_to, day))).scalar()
-
-
 def _on_day(model: type, **match: str) -> list:  # type: ignore[type-arg]
     """Rows of a dated membership table in force on ``:day``, matched on bound parameters."""
     return [*(getattr(model, col) == bindparam(param) for col, param in match.items()),
