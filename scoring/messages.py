@@ -93,3 +93,12 @@ def render(code: str, lang: str = "zh", **params: Any) -> str:
         return template.format(**params)
     except (KeyError, IndexError):
         return template
+
+
+# Units as rules files name them (in Chinese), in English.
+UNITS_EN = {"分": "pts", "小时": "hours", "次": "times", "天": "days"}
+
+
+def unit_label(unit: str, lang: str = "zh") -> str:
+    """A point type's unit in the reader's language; a unit with no English name stays as written."""
+    return UNITS_EN.get(unit, unit) if lang.startswith("en") else unit

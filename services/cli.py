@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from scoring.errors import RulesFileError
 from scoring.grades import grade
 from scoring.loader import check_rules
+from scoring.messages import unit_label
 from scoring.periods import parse_period
 from scoring.points import fmt
 from services import queries
@@ -225,7 +226,7 @@ def balance(ctx: click.Context, code: str) -> None:
         g = line.grade or ("一票否决" if line.vetoed else "—")
         nxt = t(ctx, f",距{line.next_grade}还差 {fmt(line.needed)}", f", {fmt(line.needed)} to {line.next_grade}") if line.next_grade else ""
         click.echo(t(ctx, f"  {line.name}:余额 {fmt(line.balance)} {line.unit},{line.period} 得分 {fmt(line.score)},等级 {g}{nxt}",
-                        f"  {line.point_type}: balance {fmt(line.balance)} {line.unit}, {line.period} score {fmt(line.score)}, grade {g}{nxt}"))
+                        f"  {line.point_type}: balance {fmt(line.balance)} {unit_label(line.unit, 'en')}, {line.period} score {fmt(line.score)}, grade {g}{nxt}"))
 
 
 @main.command("history")

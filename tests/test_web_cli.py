@@ -157,3 +157,14 @@ def test_a_database_server_that_cannot_be_reached_is_named_without_its_password(
     assert result.exit_code == 2
     assert "无法连接数据库 postgresql+psycopg://clerk:***@127.0.0.1:1/jifen" in result.output
     assert "s3cret" not in result.output
+
+
+def test_a_balance_in_english_names_its_unit_in_english(tmp_path: Path) -> None:
+    db, _engine = _scoring_db(tmp_path)
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"id": "a1", "type": "volunteer_service", "occurred_at": "2026-03-01T10:00:00", "person": "P1", '
+                      '"fields": {"hours": 2}}\n', encoding="utf-8")
+    assert run(db, "ingest", str(events)).exit_code == 0
+    english = run(db, "--lang", "en", "balance", "H1")
+    assert "moral: balance 4 pts" in english.output and "分" not in english.output.split("\n", 1)[1], english.output
+    assert "余额 4 分" in run(db, "balance", "H1").output

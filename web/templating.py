@@ -13,6 +13,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from scoring.messages import unit_label
 from scoring.points import fmt
 from services.privacy import mask_id, mask_name, mask_phone
 from web.appctx import jifen
@@ -132,12 +133,9 @@ def local_time(value: datetime | None, with_time: bool = True) -> str:
     return str(value)
 
 
-UNITS_EN = {"分": "pts", "小时": "hours", "次": "times", "天": "days"}
-
-
 def unit_name(unit: str) -> str:
     """A point type's unit in the reader's language (the rules file names it in Chinese)."""
-    return UNITS_EN.get(unit, unit) if lang() == "en" else unit
+    return unit_label(unit, lang())
 
 
 def init_app(app: Flask) -> None:
