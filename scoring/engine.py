@@ -180,11 +180,14 @@ class Engine:
         windows = window_keys(day)
         pairs: list[tuple[str, str]] = []
         for rule in ruleset.by_event[event.type]:
+            features = ruleset.counted_features(rule)
+            if not features:
+                continue
             kind, ident = _holder_of(event, ruleset, rule)
             if ident is None:
                 continue
             holder = holder_key(kind, ident)
-            for feature in ruleset.features_of(rule):
+            for feature in features:
                 pairs.extend((holder, key) for key in feature.counter_keys(rule, event, windows))
         return pairs
 

@@ -170,6 +170,7 @@ class Ruleset:
     source: str = ""
     title: str = ""
     by_event: dict[str, list[Rule]] = field(default_factory=dict)
+    _counted: dict[str, list[Feature]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.by_event = {}
@@ -185,6 +186,15 @@ class Ruleset:
         if rule.category:
             return [*rule.features, *self.categories[rule.category].features]
         return list(rule.features)
+
+    def counted_features(self, rule: Rule) -> list[Feature]:
+        """The rule's features (its category's included) that read counters, found once per rule."""
+        found = self._counted.get(rule.id)
+        if found is None:
+            from scoring.rules.base import Feature as Base
+
+            found = self._counted[rule.id] = [f for f in self.features_of(rule) if type(f).counter_keys is not Base.counter_keys]
+        return found
 
 
 @dataclass(frozen=True)
