@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, Engine, func, select, update
 
 from scoring.engine import Engine as ScoringEngine
-from scoring.errors import Problem
+from scoring.errors import Problem, ScoringError
+from scoring.grades import closing_problems
 from scoring.loader import load_rules
 from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
 from scoring.periods import PERIODS, local_date, parse_period, window_keys
@@ -719,17 +720,25 @@ class Ledger:
         """Close a period: freeze grades, then reset or carry balances by the type's policy.
 
         Closing the same period again changes nothing and returns the first result.
+        A period that may not be closed (not ended, out of order, before the
+        first rules, not one the type closes by) raises ``ScoringError`` naming
+        why (``scoring.grades.closing_problems``); nothing is written.
         """
-        parse_period(period)
         with self.write_engine.begin() as conn:
             done = conn.execute(select(PeriodClose).where(PeriodClose.point_type == point_type, PeriodClose.period == period)).first()  # type: ignore[arg-type]
             if done:
                 return {"point_type": point_type, "period": period, "entries": done.entries, "already": True}
-            ruleset = self.versions(conn).latest()
+            versions = self.versions(conn)
+            ruleset = versions.latest()
             if ruleset is None or point_type not in ruleset.point_types:
-                raise LookupError(point_type)
+                allowed = ", ".join(ruleset.point_types) if ruleset else "-"
+                raise ScoringError([Problem("close_point_type", {"value": point_type, "allowed": allowed}, field="type")])
             pt = ruleset.point_types[point_type]
             now = self.clock()
+            closed = set(conn.execute(select(PeriodClose.period).where(PeriodClose.point_type == point_type)).scalars())  # type: ignore[call-overload]
+            problems = closing_problems(pt, period, local_date(now, ruleset.timezone), versions.versions[0].effective, closed)
+            if problems:
+                raise ScoringError(problems)
             self._snapshot_grades(conn, pt, period, now)
             entries = 0
             if pt.period == parse_period(period).kind and pt.year_end.policy != "never":

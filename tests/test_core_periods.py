@@ -75,3 +75,26 @@ def test_previous_periods() -> None:
     assert previous_period(parse_period("2026-Q1")).key == "2025-Q4"
     assert previous_period(parse_period("2026-01")).key == "2025-12"
     assert previous_period(parse_period("2026")).key == "2025"
+
+
+def _closing_codes(point_type_period: str, key: str, today: date, closed: set[str]) -> list[str]:
+    from pathlib import Path
+
+    from scoring.grades import closing_problems
+    from scoring.loader import load_rules
+
+    ruleset = load_rules((Path(__file__).resolve().parent.parent / "rules.yaml").read_text(encoding="utf-8"))
+    pt = next(p for p in ruleset.point_types.values() if p.period == point_type_period)
+    return [p.code for p in closing_problems(pt, key, today, date(2026, 1, 1), closed)]
+
+
+def test_a_period_closes_once_ended_and_in_order_and_never_before_a_later_one_already_closed() -> None:
+    assert _closing_codes("year", "2026", date(2027, 1, 1), set()) == []
+    assert _closing_codes("year", "2026", date(2026, 12, 31), set()) == ["close_not_ended"]
+    assert _closing_codes("year", "2025", date(2027, 1, 1), set()) == ["close_before_rules"]
+    assert _closing_codes("year", "2026-05", date(2027, 1, 1), set()) == ["close_kind"]
+    assert _closing_codes("year", "2026-X", date(2027, 1, 1), set()) == ["close_bad_period"]
+    assert _closing_codes("year", "2027", date(2028, 1, 1), set()) == ["close_out_of_order"]
+    assert _closing_codes("year", "2027", date(2028, 1, 1), {"2026"}) == []
+    # Closed before this check existed: a later year already closed bars an earlier one.
+    assert _closing_codes("year", "2026", date(2029, 1, 1), {"2027"}) == ["close_later_closed"]

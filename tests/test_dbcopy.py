@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import Engine, text
@@ -35,6 +35,7 @@ def test_sqlite_to_postgresql_keeps_every_balance_entry_and_grade(
         {"id": "c", "type": "civility", "occurred_at": "2026-02-03T10:00:00", "person": "P1", "rule": "MB-20"},
     ]
     ingest_text(ledger, "\n".join(json.dumps(r) for r in records), "jsonl", "import", "clerk")
+    clock.now = datetime(2026, 12, 31, 16, 30, tzinfo=UTC)  # 2027-01-01 00:30 in Beijing: the year has ended
     ledger.close_period("moral", "2026")
 
     # A fresh, empty database on the PostgreSQL server (not the session's shared one).

@@ -9,7 +9,7 @@ explanation of an entry and the error text in Chinese and English.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,11 +19,12 @@ from pytest_bdd import given, parsers, then, when
 from sqlalchemy import Engine, func, select
 
 from scoring.engine import parse_moment
-from scoring.errors import RulesFileError
+from scoring.errors import RulesFileError, ScoringError
 from scoring.grades import grade
 from scoring.loader import version_of
 from scoring.messages import render
 from scoring.model import Ruleset
+from scoring.periods import parse_period
 from scoring.points import fmt, parse_amount
 from store.ledger import Incoming, Ledger, RecordResult
 from store.models import Entry, GradeSnapshot, RulesVersion, Tally
@@ -243,7 +244,26 @@ def reverse_entry(world: World, event: str, rule: str, reason: str) -> None:
 
 @when(P("结算 {point_type:W} 的 {period:W} 期"))
 def close(world: World, point_type: str, period: str) -> None:
+    """Close as the scheduler does: the clock is first moved past the period's end when it stands before."""
+    after = datetime.combine(parse_period(period).end, time(0, 30), tzinfo=TZ).astimezone(UTC)
+    world.clock.now = max(world.clock.now, after)
     world.ledger.close_period(point_type, period)
+
+
+@when(P("在 {on:W} 结算 {point_type:W} 的 {period:W} 期"))
+def close_on(world: World, on: str, point_type: str, period: str) -> None:
+    world.clock.now = datetime.combine(day(on), time(9, 0), tzinfo=TZ).astimezone(UTC)
+    world.error = None
+    try:
+        world.ledger.close_period(point_type, period)
+    except ScoringError as exc:
+        world.error = exc
+
+
+@then("结转被拒绝,提示:")
+def close_refused(world: World, docstring: str) -> None:
+    assert isinstance(world.error, ScoringError), "the period was closed"
+    assert "\n".join(p.format("zh") for p in world.error.problems) == docstring.strip()
 
 
 @when(P("{code:W} 在积分超市花费 {amount:W} 分 {point_type:W}"))
