@@ -144,6 +144,9 @@ class Engine:
         if event_type.household and event.household_id is None:
             outcome.problems.append(Problem("event_missing", {"field": "household"}, field="household"))
             return outcome
+        if event_type.linked and not event.attrs.get("linked"):
+            outcome.problems.append(Problem("event_not_linked", {"day": day.isoformat()}, field="household"))
+            return outcome
         if approved is None:
             approved = bool(event.approved_by)
         names = {**fields, **event.attrs}

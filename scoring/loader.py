@@ -44,8 +44,9 @@ D = TypeVar("D")
 DEFAULT_TIERS = (Tier("yellow", "黄色", "#e6b800"), Tier("orange", "橙色", "#f08c00"), Tier("red", "红色", "#d9480f"))
 DEFAULT_ROLES = ("villager", "party_member", "grid_worker", "steward", "secretary", "committee", "admin")
 FIELD_TYPES = ("int", "decimal", "text", "choice", "bool", "date")
-# Names the engine supplies itself: the household tier and whether the subject is a Party member.
-RESERVED_NAMES = ("tier", "party_member", "points", "rule")
+# Names the engine supplies itself: the household tier, whether the subject is a Party member, and
+# whether the subject looks after the household (党员联户).
+RESERVED_NAMES = ("tier", "party_member", "linked", "points", "rule")
 
 
 class Node:
@@ -381,13 +382,16 @@ class _Builder:
         for item in node.items():
             if not item.is_map():
                 continue
-            item.only_keys(("key", "name", "subject", "household", "pick_rule", "fields"))
+            item.only_keys(("key", "name", "subject", "household", "linked", "pick_rule", "fields"))
             key_n, name_n, subj_n = item.require("key"), item.require("name"), item.require("subject")
             key = key_n.text() if key_n else None
             name = name_n.text() if name_n else None
             subject = subj_n.choice((PERSON, HOUSEHOLD)) if subj_n else None
             household = item.get("household", Node.flag, subject == HOUSEHOLD)
             pick_rule = item.get("pick_rule", Node.flag, False)
+            linked = item.get("linked", Node.flag, False)
+            if linked and (subject != PERSON or not household):
+                item.child("linked").error("linked_needs_household")  # type: ignore[union-attr]
             fields: dict[str, FieldSpec] = {}
             fields_n = item.child("fields")
             for f in fields_n.items() if fields_n else []:
@@ -408,7 +412,7 @@ class _Builder:
                         fn.error("duplicate_id", id=fname, line=f.line)  # type: ignore[union-attr]
                     fields[fname] = FieldSpec(fname, ftype, choices, required, label or "")
             if key and key_n and self._unique(key_n, key, seen) and name and subject:
-                result[key] = EventType(key, name, subject, bool(household), fields, pick_rule)
+                result[key] = EventType(key, name, subject, bool(household), fields, pick_rule, bool(linked))
         return result
 
     # -- categories and rules ---------------------------------------------------------------

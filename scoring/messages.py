@@ -41,6 +41,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "points_one_of": ("points 需写 fixed、per_unit 或 range 之一", "points needs exactly one of fixed, per_unit or range"),
     "holder_mismatch": ("分类 “{category}” 属于积分类型 “{ctype}”,规则却是 “{rtype}”", "category '{category}' belongs to point type '{ctype}', the rule to '{rtype}'"),
     "no_subject": ("事件类型 “{event}” 的主体是 {subject},无法记入以{holder}为账户的积分 “{ptype}”", "event type '{event}' is about a {subject} and cannot score point type '{ptype}' held by a {holder}"),
+    "linked_needs_household": ("“linked: true” 只用于主体是村民、并写明农户(household: true)的事件类型", "'linked: true' is only for event types about a person that name a household (household: true)"),
     # hints
     "hint_yaml": ("检查缩进(用空格,不用 Tab)和冒号后的空格", "Check the indentation (spaces, not tabs) and the space after each colon"),
     "hint_spelling": ("检查拼写,或先在上面定义它", "Check the spelling, or define it first"),
@@ -53,6 +54,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "event_field_unknown": ("事件类型 “{event}” 没有字段 “{field}”", "event type '{event}' has no field '{field}'"),
     "event_field_choice": ("字段 “{field}” 的值 “{value}” 不在 {allowed} 之中", "field '{field}' value '{value}' is not one of {allowed}"),
     "event_time": ("时间 “{value}” 无法识别,请用 2026-03-01T09:30:00+08:00", "time '{value}' is not understood; use 2026-03-01T09:30:00+08:00"),
+    "event_not_linked": ("{day} 这位村民不是这户的联系党员,联户积分只记给联系该户的党员;请核对村民和户号,或先登记联户关系", "on {day} this villager was not the Party member linked to this household; household-linking points go only to that member: check the codes, or register the link first"),
     "unknown_person": ("找不到村民 “{value}”,请核对编号或先导入户籍名册", "no villager '{value}'; check the code or import the household roll first"),
     "unknown_household": ("找不到农户 “{value}”,请核对户号或先导入户籍名册", "no household '{value}'; check the household code or import the household roll first"),
     "no_household_at": ("村民 “{value}” 在 {day} 不属于任何户", "villager '{value}' belonged to no household on {day}"),

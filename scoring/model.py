@@ -113,6 +113,7 @@ class EventType:
     household: bool  # whether a household concerned is named (gives ``tier``)
     fields: dict[str, FieldSpec]
     pick_rule: bool = False  # each event names its rule (an item of the rule table)
+    linked: bool = False  # the subject must be a Party member linked (联户) to the household on the day
 
 
 @dataclass

@@ -360,13 +360,9 @@ def _event(clean: dict[str, Any], source: str, tz: Any, directory: Directory) ->
     if household is not None and (hid := directory.household_ids.get(household)) is None:
         return None
     day = moment.astimezone(tz).date()
-    attrs: dict[str, Any] = {}
-    if hid is not None:
-        attrs["tier"] = directory.tier(hid, day)
     if pid is not None:
         home = directory.home(pid, day)
-        attrs["party_member"] = directory.party_branch(pid, day) is not None
-    return Event(clean["id"], clean["type"], moment, clean["fields_"], pid, hid, home, attrs,
+    return Event(clean["id"], clean["type"], moment, clean["fields_"], pid, hid, home, directory.attrs(pid, hid, day),
                  clean["actor"] or "", source, clean["approved_by"] or "", points, clean["rule"] or "")
 
 

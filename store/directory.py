@@ -109,6 +109,7 @@ class Directory:
         self.grids: dict[int, list[Interval]] = {}
         self.tiers: dict[int, list[Interval]] = {}
         self.branches: dict[int, list[Interval]] = {}
+        self.links: dict[int, list[Interval]] = {}  # a Party member's linked households (党员联户) over time
         self.household_village: dict[int, int] = {}
         self._day = _Days()
         self._scopes: dict[tuple[int, int | None], Scope | None] = {}
@@ -154,6 +155,9 @@ class Directory:
         sql = "SELECT person_id, valid_from, valid_to, branch_id FROM partymember WHERE person_id IN ({in})"
         for m in select_in(self.conn, sql, pids):
             branches.setdefault(m[0], []).append((day(m[1]), day(m[2]), m[3]))
+        sql = "SELECT member_id, valid_from, valid_to, household_id FROM linkage WHERE member_id IN ({in})"
+        for m in select_in(self.conn, sql, pids):
+            self.links.setdefault(m[0], []).append((day(m[1]), day(m[2]), m[3]))
 
     def load_households(self, hids: Sequence[int]) -> None:
         """Grids, tiers and villages of these households over time."""
@@ -184,6 +188,22 @@ class Directory:
     def party_branch(self, person_id: int, day: date) -> int | None:
         """The person's Party branch on a day, or None when not a member."""
         return _at(self.branches.get(person_id), day)  # type: ignore[no-any-return]
+
+    def linked(self, person_id: int, household_id: int, day: date) -> bool:
+        """Whether the person looks after the household (党员联户) on a day."""
+        return any(h == household_id and start <= day and (end is None or day < end)
+                   for start, end, h in self.links.get(person_id, ()))
+
+    def attrs(self, person_id: int | None, household_id: int | None, day: date) -> dict[str, Any]:
+        """What the engine supplies besides an event's fields: the household's tier, membership, linkage."""
+        attrs: dict[str, Any] = {}
+        if household_id is not None:
+            attrs["tier"] = self.tier(household_id, day)
+        if person_id is not None:
+            attrs["party_member"] = self.party_branch(person_id, day) is not None
+            if household_id is not None:
+                attrs["linked"] = self.linked(person_id, household_id, day)
+        return attrs
 
     def scope(self, household_id: int | None, day: date, member_of: int | None = None) -> Scope | None:
         """Where an account counts on a day: the household's grid; a member's own branch."""
@@ -217,13 +237,7 @@ class Directory:
                 problems.append(Problem("unknown_household", {"value": inc.household}, record=inc.ref, field="household"))
         if problems:
             return None, problems
-        attrs: dict[str, Any] = {}
-        if hid is not None:
-            attrs["tier"] = self.tier(hid, day)
-        home = None
-        if pid is not None:
-            home = self.home(pid, day)
-            attrs["party_member"] = self.party_branch(pid, day) is not None
-        event = Event(inc.key, inc.type, inc.occurred_at, inc.fields, pid, hid, home, attrs,
+        home = self.home(pid, day) if pid is not None else None
+        event = Event(inc.key, inc.type, inc.occurred_at, inc.fields, pid, hid, home, self.attrs(pid, hid, day),
                       inc.actor, inc.source, inc.approved_by, inc.points, inc.rule)
         return event, []

@@ -208,7 +208,7 @@ def test_counter_keys_name_every_counter_scoring_reads() -> None:
 
     shipped = load_rules((Path(__file__).resolve().parent.parent / "rules.yaml").read_text(encoding="utf-8"))
     eng = Engine(VersionTable([PublishedVersion(date(2026, 1, 1), shipped)]))
-    member = {"person_id": 5, "home_household_id": 50, "attrs": {"tier": "red", "party_member": True}}
+    member = {"person_id": 5, "home_household_id": 50, "attrs": {"tier": "red", "party_member": True, "linked": True}}
     events = [
         event("v1", "household_visit", "2026-03-02T09:00", household_id=7, **member),
         event("v2", "household_visit", "2026-03-02T15:00", household_id=7, **member),
@@ -227,3 +227,22 @@ def test_counter_keys_name_every_counter_scoring_reads() -> None:
         assert state.reads - before <= named, (ev.id, state.reads - before - named)
     kinds = {key.split("|")[0] for _, key in state.reads}
     assert kinds == {"cap", "last", "rep", "floor"}
+
+
+def test_household_linking_scores_only_the_member_linked_to_the_household() -> None:
+    # rules.yaml declares the linking event types `linked: true`: a visit to a household the member
+    # does not look after (or by a villager who is no member) is refused, naming the household field.
+    from pathlib import Path
+
+    shipped = load_rules((Path(__file__).resolve().parent.parent / "rules.yaml").read_text(encoding="utf-8"))
+    eng = Engine(VersionTable([PublishedVersion(date(2026, 1, 1), shipped)]))
+    base = {"person_id": 5, "home_household_id": 50, "household_id": 7}
+    linked = event("v1", "household_visit", "2026-03-02T09:00", attrs={"tier": "red", "party_member": True, "linked": True}, **base)
+    stranger = event("v2", "household_visit", "2026-03-02T09:00", attrs={"tier": "red", "party_member": True, "linked": False}, **base)
+    villager = event("v3", "problem_raised", "2026-03-02T09:00", attrs={"tier": "red", "party_member": False, "linked": False}, **base)
+    assert [d.amount for d in eng.evaluate(linked, DictState()).drafts] == [200]
+    for ev in (stranger, villager):
+        out = eng.evaluate(ev, DictState())
+        assert not out.drafts
+        assert [(p.code, p.field) for p in out.problems] == [("event_not_linked", "household")]
+        assert "联系党员" in out.problems[0].message("zh") and "register the link" in out.problems[0].message("en")

@@ -168,3 +168,10 @@ def test_a_person_point_type_cannot_be_scored_by_a_household_event() -> None:
     text += "  - {id: R1, name: 一, point_type: moral, event: deed, points: {fixed: 1}}\n"
     [problem] = check_rules(text)
     assert problem.code == "no_subject" and problem.line == 16
+
+
+def test_linked_is_placed_when_the_event_type_names_no_household() -> None:
+    text = HEAD.replace("    subject: person\n", "    subject: person\n    linked: true\n") + "  - {id: R1, name: 好人好事, point_type: moral, event: deed, points: {fixed: 1}}\n"
+    assert where(text) == [(10, 13, "linked_needs_household")]
+    fixed = text.replace("    linked: true\n", "    household: true\n    linked: true\n")
+    assert where(fixed) == []

@@ -27,6 +27,7 @@ def test_sqlite_to_postgresql_keeps_every_balance_entry_and_grade(
     county.household("H1", "G1", tier="red")
     county.person("P1", "H1")
     county.person("M1", "H1", member_of="B-V1")
+    county.link("M1", "H1")
     publish(sqlite_engine, rules_text, date(2026, 1, 1), "admin", clock())
     ledger = Ledger(sqlite_engine, clock)
     records = [

@@ -62,6 +62,7 @@ def test_a_pg_dump_backup_restores_every_row(fresh_pg: str, clock: Clock, rules_
     county.village("V1")
     county.household("H1", "G1", tier="orange")
     county.person("M1", "H1", member_of="B-V1")
+    county.link("M1", "H1")
     publish(engine, rules_text, date(2026, 1, 1), "admin", clock())
     ledger = Ledger(engine, clock)
     ingest_text(ledger, json.dumps({"id": "a", "type": "household_visit", "occurred_at": "2026-02-02T10:00:00", "person": "M1", "household": "H1"}), "jsonl", "api", "x")
@@ -92,6 +93,7 @@ def test_public_leaderboards_read_from_the_replica_when_one_is_named(fresh_pg: s
     county.village("V1")
     county.household("H1", "G1", tier="orange")
     county.person("M1", "H1", name="李党员", member_of="B-V1")
+    county.link("M1", "H1")
     publish(engine, rules_text, date(2026, 1, 1), "admin", clock())
     ledger = Ledger(engine, clock)
     visit = {"type": "household_visit", "person": "M1", "household": "H1"}

@@ -12,6 +12,7 @@
       | 编号 | 户号 | 党员 |
       | P1   | H1   | 否   |
       | M1   | H4   | 是   |
+    并且 党员 M1 联系农户 H1、H2、H3
     并且 使用县里发布的规则文件
 
   场景: 党员一个月的联户工作:走访、办结、考勤
@@ -56,3 +57,21 @@
     并且 事件 e4 按规则 MB-24 未计分,原因是“environment 扣完为止(余 0),本次计 0”
     并且 H1 的 moral 余额为 -10
     并且 P1 的 volunteer_hours 余额为 12
+
+  场景: 联户积分只记给联系该户的党员:走访别人的联系户、村民代报,都被退回
+    当 录入以下事件:
+      | 编号 | 类型            | 时间             | 村民 | 农户 | 字段 |
+      | x1   | household_visit | 2026-03-02 09:00 | M1   | H4   |      |
+      | x2   | problem_raised  | 2026-03-02 10:00 | P1   | H2   |      |
+      | x3   | household_visit | 2026-03-02 11:00 | M1   | H2   |      |
+    那么 事件 x1 被退回,提示:
+      """
+      x1 [household]: 2026-03-02 这位村民不是这户的联系党员,联户积分只记给联系该户的党员;请核对村民和户号,或先登记联户关系
+      x1 [household]: on 2026-03-02 this villager was not the Party member linked to this household; household-linking points go only to that member: check the codes, or register the link first
+      """
+    并且 事件 x2 被退回,提示:
+      """
+      x2 [household]: 2026-03-02 这位村民不是这户的联系党员,联户积分只记给联系该户的党员;请核对村民和户号,或先登记联户关系
+      x2 [household]: on 2026-03-02 this villager was not the Party member linked to this household; household-linking points go only to that member: check the codes, or register the link first
+      """
+    并且 事件 x3 按规则 LH-01 记 1 分

@@ -194,6 +194,13 @@ def persons(world: World, datatable: list[list[str]]) -> None:
         world.persons.add(row["编号"])
 
 
+@given(P("党员 {member:W} 联系农户 {households}"))
+def links(world: World, member: str, households: str) -> None:
+    """党员联户: the member looks after each household named (separated by 、)."""
+    for code in households.split("、"):
+        world.county.link(member, code.strip())
+
+
 @given(P("农户 {code:W} 自 {on:W} 起划入网格 {grid:W}"))
 def household_moves(world: World, code: str, on: str, grid: str) -> None:
     world.county.move_household(code, grid, day(on))

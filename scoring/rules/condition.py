@@ -22,6 +22,8 @@ def names_of(event_type: EventType, ruleset: Ruleset) -> dict[str, FieldInfo]:
         names["tier"] = FieldInfo("text", ruleset.tier_keys())
     if event_type.subject == "person":
         names["party_member"] = FieldInfo("bool")
+        if event_type.household:
+            names["linked"] = FieldInfo("bool")
     return names
 
 
