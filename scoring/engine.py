@@ -20,6 +20,7 @@ from scoring.model import (
     Draft,
     Event,
     EventType,
+    FieldSpec,
     Rule,
     Ruleset,
     Step,
@@ -68,6 +69,9 @@ def coerce_fields(event_type: EventType, raw: dict[str, Any]) -> tuple[dict[str,
             continue
         try:
             values[name] = _coerce(spec.type, value, spec.choices)
+            bound = _outside(spec, values[name])
+            if bound is not None:
+                problems.append(Problem(bound[0], {"field": name, "value": value, "bound": bound[1]}, field=name))
         except (ValueError, TypeError, InvalidOperation):
             params = {"field": name, "value": value}
             if spec.type == "choice":
@@ -75,6 +79,15 @@ def coerce_fields(event_type: EventType, raw: dict[str, Any]) -> tuple[dict[str,
             else:
                 problems.append(Problem("event_field_type", {**params, "expected": _TYPE_LABEL[spec.type]}, field=name))
     return values, problems
+
+
+def _outside(spec: FieldSpec, value: Any) -> tuple[str, Decimal] | None:
+    """The bound a number breaks (its message code and value), or None."""
+    if spec.low is not None and value < spec.low:
+        return "event_field_min", spec.low
+    if spec.high is not None and value > spec.high:
+        return "event_field_max", spec.high
+    return None
 
 
 def _coerce(kind: str, value: Any, choices: tuple[str, ...]) -> Any:

@@ -12,6 +12,7 @@ import hashlib
 import itertools
 from collections.abc import Callable, Iterator
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -161,6 +162,18 @@ class Node:
             self.error("bad_step", value=self.value, step=step / 100)
             return None
         return value
+
+    def number(self) -> Decimal | None:
+        """An exact number (a field's bound), written as 24 or 0.5."""
+        if not isinstance(self.value, bool) and isinstance(self.value, int | float | str):
+            try:
+                value = Decimal(str(self.value).strip())
+            except InvalidOperation:
+                value = None
+            if value is not None and value.is_finite():
+                return value
+        self.error("bad_number", value=self.value)
+        return None
 
     def count(self) -> int | None:
         """A whole number, zero or more."""
@@ -397,7 +410,7 @@ class _Builder:
             for f in fields_n.items() if fields_n else []:
                 if not f.is_map():
                     continue
-                f.only_keys(("name", "type", "choices", "required", "label"))
+                f.only_keys(("name", "type", "choices", "required", "label", "min", "max"))
                 fn, ft = f.require("name"), f.require("type")
                 fname = fn.text() if fn else None
                 ftype = ft.choice(FIELD_TYPES) if ft else None
@@ -407,13 +420,28 @@ class _Builder:
                     choices = tuple(c.text() or "" for c in ch.items()) if ch else ()
                 required = f.get("required", Node.flag, False)
                 label = f.get("label", Node.text, "")
+                low, high = self._bounds(f, ftype)
                 if fname and ftype:
                     if fname in fields or fname in RESERVED_NAMES:
                         fn.error("duplicate_id", id=fname, line=f.line)  # type: ignore[union-attr]
-                    fields[fname] = FieldSpec(fname, ftype, choices, required, label or "")
+                    fields[fname] = FieldSpec(fname, ftype, choices, required, label or "", low, high)
             if key and key_n and self._unique(key_n, key, seen) and name and subject:
                 result[key] = EventType(key, name, subject, bool(household), fields, pick_rule, bool(linked))
         return result
+
+    @staticmethod
+    def _bounds(f: Node, ftype: str | None) -> tuple[Decimal | None, Decimal | None]:
+        """A number field's ``min`` and ``max`` (either may be left out)."""
+        nodes = [f.child("min"), f.child("max")]
+        if ftype not in ("int", "decimal"):
+            for n in nodes:
+                if n is not None:
+                    n.error("bound_needs_number", type=ftype or "-")
+            return None, None
+        low, high = (n.number() if n is not None else None for n in nodes)
+        if low is not None and high is not None and low > high:
+            nodes[0].error("bad_range", low=low, high=high)  # type: ignore[union-attr]
+        return low, high
 
     # -- categories and rules ---------------------------------------------------------------
     def _features(self, item: Node, owner: dict[str, Any], for_category: bool) -> list[Feature]:

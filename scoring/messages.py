@@ -42,6 +42,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "holder_mismatch": ("分类 “{category}” 属于积分类型 “{ctype}”,规则却是 “{rtype}”", "category '{category}' belongs to point type '{ctype}', the rule to '{rtype}'"),
     "no_subject": ("事件类型 “{event}” 的主体是 {subject},无法记入以{holder}为账户的积分 “{ptype}”", "event type '{event}' is about a {subject} and cannot score point type '{ptype}' held by a {holder}"),
     "linked_needs_household": ("“linked: true” 只用于主体是村民、并写明农户(household: true)的事件类型", "'linked: true' is only for event types about a person that name a household (household: true)"),
+    "bad_number": ("“{value}” 应为数字,例如 24 或 0.5", "'{value}' must be a number, e.g. 24 or 0.5"),
+    "bound_needs_number": ("min / max 只用于 int 或 decimal 字段,这个字段是 {type}", "min / max are only for int or decimal fields; this one is {type}"),
     # hints
     "hint_yaml": ("检查缩进(用空格,不用 Tab)和冒号后的空格", "Check the indentation (spaces, not tabs) and the space after each colon"),
     "hint_spelling": ("检查拼写,或先在上面定义它", "Check the spelling, or define it first"),
@@ -51,6 +53,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "event_missing": ("缺少字段 “{field}”", "field '{field}' is missing"),
     "event_type_unknown": ("没有规则认识事件类型 “{value}”;已知:{allowed}", "no rule knows event type '{value}'; known: {allowed}"),
     "event_field_type": ("字段 “{field}” 应为{expected},收到 “{value}”", "field '{field}' must be {expected}, got '{value}'"),
+    "event_field_min": ("字段 “{field}” 不能小于 {bound},收到 “{value}”;请核对数值(扣分请用扣分项,不要填负数)", "field '{field}' cannot be less than {bound}, got '{value}'; check the value (deductions have their own rules: never enter a negative amount)"),
+    "event_field_max": ("字段 “{field}” 不能大于 {bound},收到 “{value}”;如确有其事,请分几条录入或请管理员调整规则", "field '{field}' cannot be more than {bound}, got '{value}'; if that is right, enter it as several records or ask the administrator to change the rules"),
     "event_field_unknown": ("事件类型 “{event}” 没有字段 “{field}”", "event type '{event}' has no field '{field}'"),
     "event_field_choice": ("字段 “{field}” 的值 “{value}” 不在 {allowed} 之中", "field '{field}' value '{value}' is not one of {allowed}"),
     "event_time": ("时间 “{value}” 无法识别,请用 2026-03-01T09:30:00+08:00", "time '{value}' is not understood; use 2026-03-01T09:30:00+08:00"),

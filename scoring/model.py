@@ -19,6 +19,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -101,6 +102,8 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     required: bool = False
     label: str = ""
+    low: Decimal | None = None  # ``min``: the least value a number field may take (hours > 0, ratings 1–5)
+    high: Decimal | None = None  # ``max``: the most
 
 
 @dataclass(frozen=True)

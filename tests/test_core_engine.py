@@ -213,7 +213,7 @@ def test_counter_keys_name_every_counter_scoring_reads() -> None:
         event("v1", "household_visit", "2026-03-02T09:00", household_id=7, **member),
         event("v2", "household_visit", "2026-03-02T15:00", household_id=7, **member),
         event("p1", "problem_raised", "2026-03-03T09:00", household_id=8, **member),
-        event("s1", "volunteer_service", "2026-03-04T09:00", fields={"hours": "30", "checked_in": True}, **member),
+        event("s1", "volunteer_service", "2026-03-04T09:00", fields={"hours": "24", "checked_in": True}, **member),
         *(event(f"c{i}", "civility", f"2026-03-{5 + i:02d}T09:00", person_id=6, home_household_id=60, rule_id=rule)
           for i, rule in enumerate(["MB-24", "MB-24", "MB-07", "MB-07", "MB-27", "MB-27"])),
     ]
@@ -246,3 +246,18 @@ def test_household_linking_scores_only_the_member_linked_to_the_household() -> N
         assert not out.drafts
         assert [(p.code, p.field) for p in out.problems] == [("event_not_linked", "household")]
         assert "联系党员" in out.problems[0].message("zh") and "register the link" in out.problems[0].message("en")
+
+
+def test_a_number_outside_its_declared_bounds_is_refused_naming_the_field() -> None:
+    from pathlib import Path
+
+    shipped = load_rules((Path(__file__).resolve().parent.parent / "rules.yaml").read_text(encoding="utf-8"))
+    eng = Engine(VersionTable([PublishedVersion(date(2026, 1, 1), shipped)]))
+    person = {"person_id": 6, "home_household_id": 60, "attrs": {"party_member": False}}
+    for hours, code in (("-5", "event_field_min"), ("0", "event_field_min"), ("1e9", "event_field_max")):
+        out = eng.evaluate(event("s", "volunteer_service", "2026-03-04T09:00", fields={"hours": hours}, **person), DictState())
+        assert not out.drafts and [(p.code, p.field) for p in out.problems] == [(code, "hours")]
+    out = eng.evaluate(event("s", "volunteer_service", "2026-03-04T09:00", fields={"hours": "-5"}, **person), DictState())
+    assert out.problems[0].message("zh") == "字段 “hours” 不能小于 0.5,收到 “-5”;请核对数值(扣分请用扣分项,不要填负数)"
+    good = eng.evaluate(event("s", "volunteer_service", "2026-03-04T09:00", fields={"hours": "24"}, **person), DictState())
+    assert good.ok and good.drafts

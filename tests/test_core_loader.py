@@ -175,3 +175,16 @@ def test_linked_is_placed_when_the_event_type_names_no_household() -> None:
     assert where(text) == [(10, 13, "linked_needs_household")]
     fixed = text.replace("    linked: true\n", "    household: true\n    linked: true\n")
     assert where(fixed) == []
+
+
+def test_field_bounds_are_numbers_on_number_fields_low_before_high() -> None:
+    rule = "  - {id: R1, name: 好人好事, point_type: moral, event: deed, points: {fixed: 1}}\n"
+    good = HEAD.replace("{name: hours, type: decimal}", "{name: hours, type: decimal, min: 0.5, max: 24}") + rule
+    assert where(good) == []
+    assert load_rules(good).event_types["deed"].fields["hours"].high == 24
+    swapped = HEAD.replace("{name: hours, type: decimal}", "{name: hours, type: decimal, min: 24, max: 1}") + rule
+    assert [c for _, _, c in where(swapped)] == ["bad_range"]
+    word = HEAD.replace("{name: hours, type: decimal}", "{name: hours, type: decimal, max: lots}") + rule
+    assert [c for _, _, c in where(word)] == ["bad_number"]
+    on_choice = HEAD.replace("        type: choice\n", "        type: choice\n        min: 1\n") + rule
+    assert [c for _, _, c in where(on_choice)] == ["bound_needs_number"]
