@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+NAME_MASK = "**"
+
 
 def mask_name(name: str) -> str:
-    """Keep the family name only: 张三丰 → 张**; used wherever a deduction is shown in public."""
-    if not name:
-        return ""
-    return name[0] + "*" * max(1, len(name) - 1)
+    """Keep the first character and add two asterisks, whatever the length: 张三丰 → 张**, 吴一 → 吴**, "" → **."""
+    # Always two asterisks: one asterisk per hidden character would tell how long the name is.
+    return name.strip()[:1] + NAME_MASK
 
 
 def mask_id(id_number: str) -> str:

@@ -81,9 +81,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         insecure = os.environ.get("JIFEN_SECURE_COOKIES", "1") == "0"
         app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing or insecure)
 
-    from web import appctx, auth, errors, i18n, templating
+    from web import appctx, auth, bounds, errors, i18n, templating
     from web.views import admin, appraisal, claims, desk, linkage, notice, passbook, public, shop
 
+    bounds.init_app(app)  # before any route: rules bind their converters as they are added
     appctx.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)

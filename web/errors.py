@@ -57,5 +57,6 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(500)
     def _server(exc: Exception) -> Any:
-        app.logger.error("unhandled error on %s %s", request.method, request.path, exc_info=getattr(exc, "original_exception", exc))
+        # No logging here: Flask has already logged the traceback (``Flask.log_exception``) before
+        # calling this handler, and logging again wrote every error twice.
         return render_error(500)

@@ -24,8 +24,10 @@ from marshmallow import (
 from werkzeug.datastructures import MultiDict
 
 from store.models_web import WEB_ROLES
+from web.bounds import Int64
 
 REQUIRED = _l("请填写此项。")
+TOO_LARGE = _l("数字太大。")
 
 
 def _msgs(**extra: Any) -> dict[str, Any]:
@@ -42,13 +44,13 @@ def text(required: bool = False, max: int = 200, min: int = 0, **kw: Any) -> fie
                          error_messages=_msgs(invalid=_l("请填写文字。")), **kw)
 
 
-def integer(required: bool = False, low: int | None = None, high: int | None = None, **kw: Any) -> fields.Integer:
-    """A whole number, optionally bounded."""
+def integer(required: bool = False, low: int | None = None, high: int | None = None, **kw: Any) -> Int64:
+    """A whole number within 64 bits (``Int64``: the database's range), optionally bounded further."""
     validators = []
     if low is not None or high is not None:
         validators.append(validate.Range(min=low, max=high, error=_l("应在 {min} 到 {max} 之间。")))
-    return fields.Integer(required=required, strict=False, validate=validators,
-                          error_messages=_msgs(invalid=_l("请填写整数。"), too_large=_l("数字太大。")), **kw)
+    return Int64(required=required, strict=False, validate=validators,
+                 error_messages=_msgs(invalid=_l("请填写整数。"), too_large=TOO_LARGE), **kw)
 
 
 def decimal(required: bool = False, **kw: Any) -> fields.Decimal:
@@ -185,13 +187,17 @@ class BoardQuery(FormSchema):
                 raise ValidationError(_l("自定义区间最长三年。"), "end")
 
 
+THRESHOLD_LIMIT = 10**9  # points; far past any score a year can hold
+
+
 class DeskQuery(FormSchema):
     """Branch desk filters."""
 
     branch = integer(low=1)
     type = text(max=64)
     period = text(max=10)
-    threshold = decimal()
+    # Bounded because the desk turns it into hundredths: 1e999999999 would overflow the Decimal context.
+    threshold = decimal(validate=validate.Range(min=-THRESHOLD_LIMIT, max=THRESHOLD_LIMIT, error=TOO_LARGE))
 
 
 def parse_iso(value: str | None) -> date | None:

@@ -331,6 +331,12 @@ def _csv_rows(site: Site) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
+@then(P('下载的表格类型是 "{content_type}"'))
+def csv_content_type(site: Site, content_type: str) -> None:
+    assert site.page is not None
+    assert site.page.headers["Content-Type"] == content_type  # exactly: one charset, not two
+
+
 @then(P('下载的表格第一行是 "{line}"'))
 def csv_header(site: Site, line: str) -> None:
     assert ",".join(_csv_rows(site)[0]) == line

@@ -44,6 +44,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in
     (r"^Invalid input type\.$", "输入类型有误"),
     (r"^Invalid value\.$", "值无效"),
     (r"^Not a valid integer\.$", "应为整数"),
+    (r"^Number too large\.$", "数字太大"),
     (r"^Not a valid number\.$", "应为数字"),
     (r"^Not a valid string\.$", "应为文字"),
     (r"^Not a valid boolean\.$", "应为 true 或 false"),

@@ -16,6 +16,7 @@ from scoring.periods import WINDOWS
 from scoring.points import AmountError, fmt, parse_amount
 from services.queries import SCOPES
 from services.shop import LIMIT_PER, STATUSES
+from web.bounds import Int64  # every integer: ids, paging and counts stop at the database's 64 bits
 
 
 class Points(fields.Field):
@@ -50,8 +51,8 @@ class Body(Schema):
 class Page(Query):
     """Paging."""
 
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = Int64(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = Int64(load_default=0, validate=validate.Range(min=0))
 
 
 # ---------------------------------------------------------------- errors
@@ -61,7 +62,7 @@ class ErrorOut(Schema):
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True)
     message = fields.String(required=True)
     code = fields.String(required=True)
-    status = fields.Integer(required=True)
+    status = Int64(required=True)
 
 
 # ---------------------------------------------------------------- events
@@ -78,7 +79,7 @@ class EntryBrief(Schema):
     key = fields.String()
     point_type = fields.String()
     holder_kind = fields.String()
-    holder_id = fields.Integer()
+    holder_id = Int64()
     amount = Points()
     kind = fields.String()
     rule_id = fields.String()
@@ -109,7 +110,7 @@ class EventsOut(Schema):
     """Per-record results, in the order sent, and counts by status."""
 
     results = fields.List(fields.Nested(RecordOut))
-    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    counts = fields.Dict(keys=fields.String(), values=Int64())
 
 
 # ---------------------------------------------------------------- balances, entries, leaderboards
@@ -155,7 +156,7 @@ class HistoryQuery(Page):
 class EntryOut(Schema):
     """A ledger line."""
 
-    id = fields.Integer()
+    id = Int64()
     key = fields.String()
     point_type = fields.String()
     amount = Points()
@@ -170,7 +171,7 @@ class EntryOut(Schema):
     actor = fields.String()
     approver = fields.String()
     source = fields.String()
-    reverses_id = fields.Integer(allow_none=True)
+    reverses_id = Int64(allow_none=True)
     note = fields.String()
 
 
@@ -179,14 +180,14 @@ class HistoryOut(Schema):
 
     holder = fields.Nested(HolderOut)
     entries = fields.List(fields.Nested(EntryOut))
-    limit = fields.Integer()
-    offset = fields.Integer()
+    limit = Int64()
+    offset = Int64()
 
 
 class ExplanationOut(Schema):
     """Why an entry exists: rule, rules version, who entered and approved it, each step of its amount."""
 
-    id = fields.Integer()
+    id = Int64()
     amount = fields.String(metadata={"description": "signed, e.g. +5"})
     kind = fields.String()
     point_type = fields.String()
@@ -199,7 +200,7 @@ class ExplanationOut(Schema):
     entered_by = fields.String()
     approved_by = fields.String()
     source = fields.String()
-    reverses = fields.Integer(allow_none=True)
+    reverses = Int64(allow_none=True)
     note = fields.String()
     steps = fields.List(fields.String())
 
@@ -208,9 +209,9 @@ class LeaderboardQuery(Query):
     """Which board: scope (county, township, village, grid, branch) and its id, period, how many."""
 
     scope = fields.String(load_default="county", validate=validate.OneOf(SCOPES))
-    scope_id = fields.Integer(load_default=None, allow_none=True)
+    scope_id = Int64(load_default=None, allow_none=True)
     period = fields.String(load_default=None, metadata={"description": "2026, 2026-Q2 or 2026-03; the point type's current period by default"})
-    top = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    top = Int64(load_default=50, validate=validate.Range(min=1, max=500))
     me = fields.String(load_default=None, metadata={"description": "a holder code whose own rank is wanted"})
 
     @validates_schema
@@ -222,7 +223,7 @@ class LeaderboardQuery(Query):
 class LeaderRowOut(Schema):
     """One ranked holder; names of scores at or below zero are masked."""
 
-    rank = fields.Integer()
+    rank = Int64()
     kind = fields.String()
     code = fields.String()
     name = fields.String()
@@ -235,7 +236,7 @@ class LeaderboardOut(Schema):
     point_type = fields.String()
     period = fields.String()
     scope = fields.String()
-    scope_id = fields.Integer(allow_none=True)
+    scope_id = Int64(allow_none=True)
     tie_break = fields.String()
     rows = fields.List(fields.Nested(LeaderRowOut))
     mine = fields.Nested(LeaderRowOut, allow_none=True)
@@ -250,13 +251,13 @@ class ItemIn(Body):
     picture = fields.String(validate=validate.Length(max=300))
     point_type = fields.String(validate=validate.Length(min=1, max=50))
     price = Points(required=True, metadata={"description": "points per unit, e.g. \"20\""})
-    stock = fields.Integer(validate=validate.Range(min=0))
-    village_id = fields.Integer(allow_none=True)
+    stock = Int64(validate=validate.Range(min=0))
+    village_id = Int64(allow_none=True)
     min_grade = fields.String(validate=validate.Length(max=50))
-    limit_qty = fields.Integer(validate=validate.Range(min=0))
+    limit_qty = Int64(validate=validate.Range(min=0))
     limit_per = fields.String(validate=validate.OneOf(LIMIT_PER))
     limit_window = fields.String(validate=validate.OneOf(WINDOWS))
-    hold_days = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=365))
+    hold_days = Int64(allow_none=True, validate=validate.Range(min=1, max=365))
     active = fields.Boolean()
 
 
@@ -268,19 +269,19 @@ class ItemPatch(Body):
     picture = fields.String(validate=validate.Length(max=300))
     point_type = fields.String(validate=validate.Length(min=1, max=50))
     price = Points()
-    village_id = fields.Integer(allow_none=True)
+    village_id = Int64(allow_none=True)
     min_grade = fields.String(validate=validate.Length(max=50))
-    limit_qty = fields.Integer(validate=validate.Range(min=0))
+    limit_qty = Int64(validate=validate.Range(min=0))
     limit_per = fields.String(validate=validate.OneOf(LIMIT_PER))
     limit_window = fields.String(validate=validate.OneOf(WINDOWS))
-    hold_days = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=365))
+    hold_days = Int64(allow_none=True, validate=validate.Range(min=1, max=365))
     active = fields.Boolean()
 
 
 class RestockIn(Body):
     """Goods arrived (positive) or written off (negative)."""
 
-    qty = fields.Integer(required=True, validate=validate.Range(min=-100000, max=100000))
+    qty = Int64(required=True, validate=validate.Range(min=-100000, max=100000))
     note = fields.String(load_default="", validate=validate.Length(max=200))
 
 
@@ -288,26 +289,26 @@ class ItemsQuery(Query):
     """Catalog filter."""
 
     include_inactive = fields.Boolean(load_default=False)
-    village_id = fields.Integer(load_default=None)
+    village_id = Int64(load_default=None)
 
 
 class ItemOut(Schema):
     """A catalog item."""
 
-    id = fields.Integer()
+    id = Int64()
     name = fields.String()
     description = fields.String()
     picture = fields.String()
     point_type = fields.String()
     price = Points()
-    stock = fields.Integer()
-    village_id = fields.Integer(allow_none=True)
+    stock = Int64()
+    village_id = Int64(allow_none=True)
     min_grade = fields.String()
     min_grade_name = fields.String()
-    limit_qty = fields.Integer()
+    limit_qty = Int64()
     limit_per = fields.String()
     limit_window = fields.String()
-    hold_days = fields.Integer()
+    hold_days = Int64()
     active = fields.Boolean()
     updated_at = fields.DateTime()
     updated_by = fields.String()
@@ -340,10 +341,10 @@ class ItemListOut(Schema):
 class ReserveIn(Body):
     """Reserve (and pay for) an item; ``request_id`` makes a retry count once."""
 
-    item_id = fields.Integer(required=True)
+    item_id = Int64(required=True)
     household = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "household code; the caller's own when omitted"})
     person = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "who takes it (needed for per-person limits)"})
-    qty = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1000))
+    qty = Int64(load_default=1, validate=validate.Range(min=1, max=1000))
     request_id = fields.String(validate=validate.Length(min=1, max=100))
 
 
@@ -358,26 +359,26 @@ class RedemptionsQuery(Page):
 
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
     household = fields.String(load_default=None)
-    village_id = fields.Integer(load_default=None)
+    village_id = Int64(load_default=None)
 
 
 class CounterQuery(Query):
     """The counter's queue of one village."""
 
-    village_id = fields.Integer(load_default=None)
+    village_id = Int64(load_default=None)
 
 
 class RedemptionOut(Schema):
     """A redemption; ``replayed`` when a repeated request found it as it was."""
 
-    id = fields.Integer()
-    item_id = fields.Integer()
+    id = Int64()
+    item_id = Int64()
     item_name = fields.String()
     household_code = fields.String()
     household_name = fields.String()
     person_code = fields.String(allow_none=True)
     point_type = fields.String()
-    qty = fields.Integer()
+    qty = Int64()
     unit_price = Points()
     amount = Points()
     status = fields.String()
@@ -389,8 +390,8 @@ class RedemptionOut(Schema):
     closed_at = fields.DateTime(allow_none=True)
     handled_by = fields.String()
     reason = fields.String()
-    spend_entry_id = fields.Integer(allow_none=True)
-    refund_entry_id = fields.Integer(allow_none=True)
+    spend_entry_id = Int64(allow_none=True)
+    refund_entry_id = Int64(allow_none=True)
     replayed = fields.Boolean()
     balance = Points(allow_none=True)
 
@@ -406,7 +407,7 @@ class ClaimsQuery(Page):
     """Claim filter."""
 
     status = fields.String(load_default=None)
-    village_id = fields.Integer(load_default=None)
+    village_id = Int64(load_default=None)
     household = fields.String(load_default=None)
 
 
@@ -451,7 +452,7 @@ class TransitionOut(Schema):
 class ClaimOut(Schema):
     """A claim."""
 
-    id = fields.Integer()
+    id = Int64()
     key = fields.String()
     event_key = fields.String()
     status = fields.String()
@@ -462,19 +463,19 @@ class ClaimOut(Schema):
     person_name = fields.String()
     household_code = fields.String()
     household_name = fields.String()
-    village_id = fields.Integer(allow_none=True)
+    village_id = Int64(allow_none=True)
     description = fields.String()
     entered_by = fields.String()
     entered_role = fields.String()
     reviewed_by = fields.String()
     reviewed_at = fields.DateTime(allow_none=True)
     reason = fields.String()
-    notice_days = fields.Integer()
+    notice_days = Int64()
     notice_until = fields.DateTime(allow_none=True)
     occurred_at = fields.DateTime()
     created_at = fields.DateTime()
     posted_at = fields.DateTime(allow_none=True)
-    entry_id = fields.Integer(allow_none=True)
+    entry_id = Int64(allow_none=True)
     history = fields.List(fields.Nested(TransitionOut))
 
 
@@ -495,6 +496,6 @@ class SubmitOut(Schema):
 class ObjectionOut(Schema):
     """An objection raised against a claim on notice."""
 
-    objection_id = fields.Integer()
-    claim_id = fields.Integer()
+    objection_id = Int64()
+    claim_id = Int64()
     claim = fields.Nested(ClaimOut, allow_none=True, metadata={"description": "null when the caller may not read the claim's file"})

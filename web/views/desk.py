@@ -141,7 +141,8 @@ def export() -> Any:
 
     audit("desk.export", f"branch:{d['branch_id']}", type=d["pt"].key, period=d["period"], rows=len(d["rows"]))
     name = f"branch-{d['branch_id']}-{d['pt'].key}-{d['period']}.csv"
-    return Response(out.getvalue(), mimetype="text/csv; charset=utf-8",
+    # A bare mimetype: werkzeug adds "; charset=utf-8" to text/* itself (giving it here doubled the charset).
+    return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 
