@@ -1,25 +1,31 @@
 """The ``jifen`` command line: rules, ingest, balances, histories, explanations, tallies, grades, periods.
 
 Output is Chinese by default; ``--lang en`` (or ``JIFEN_LANG=en``) for English.
+Exit status: 0 done, 1 input refused (arguments, rules, records), 2 database unusable.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import click
 import psycopg
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from scoring.errors import RulesFileError
+from scoring.errors import Problem, RulesFileError, ScoringError
 from scoring.grades import grade
 from scoring.loader import check_rules
 from scoring.messages import unit_label
+from scoring.model import PointType
 from scoring.periods import parse_period
 from scoring.points import fmt
 from services import queries
@@ -27,7 +33,7 @@ from services.context import AppContext, default_context
 from services.ingest import IMPORT_TRANSACTION, decode_lines, ingest, read_csv, read_jsonl
 from store import rules_repo
 from store.migrate import upgrade
-from store.models import Tally
+from store.models import Entry, Tally
 
 
 def t(ctx: click.Context, zh: str, en: str) -> str:
@@ -35,9 +41,20 @@ def t(ctx: click.Context, zh: str, en: str) -> str:
     return en if ctx.obj["lang"].startswith("en") else zh
 
 
+def english(ctx: click.Context) -> bool:
+    """Whether the reader asked for English."""
+    return bool(ctx.obj["lang"].startswith("en"))
+
+
 def app(ctx: click.Context) -> AppContext:
     """The process context."""
     return ctx.obj["app"]  # type: ignore[no-any-return]
+
+
+def refuse(ctx: click.Context, zh: str, en: str) -> NoReturn:
+    """Say why the input is refused, on stderr, and exit 1."""
+    click.echo(t(ctx, zh, en), err=True)
+    sys.exit(1)
 
 
 # What a database error means to the person at the keyboard, by a phrase of the driver's message.
@@ -51,29 +68,116 @@ _DB_TROUBLE = (
     (("connection refused", "could not connect", "connection failed", "could not translate host name"),
      "无法连接数据库 {db}:请检查服务器是否在运行、地址和端口是否正确", "cannot connect to the database {db}: check that the server runs and the address and port are right"),
 )
+_NO_FILE = ("数据库文件 {db} 不存在:请检查 --db 或 JIFEN_DATABASE_URL;要新建数据库,运行 jifen db upgrade",
+            "the database file {db} does not exist: check --db or JIFEN_DATABASE_URL; to create a new database, run `jifen db upgrade`")
+_BAD_URL = ("无法识别数据库地址 {db}:请写作 sqlite:///文件路径 或 postgresql+psycopg://用户@主机/库名",
+            "the database URL {db} is not understood: write sqlite:///path/to/file.db or postgresql+psycopg://user@host/db")
+
+
+class NoDatabaseFile(Exception):
+    """Connecting would have created an empty SQLite file where the named one does not exist."""
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The absolute file of a SQLite URL; None for another database, an in-memory one or no URL."""
+    try:
+        u = make_url(url)
+    except ArgumentError:
+        return None
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database).resolve()
+
+
+def shown_url(url: str) -> str:
+    """The database as named to people: a SQLite file's absolute path, else the URL without its password."""
+    path = sqlite_file(url)
+    if path is not None:
+        return str(path)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL at all: still hide what looks like a password
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def url_understood(url: str) -> bool:
+    """Whether SQLAlchemy can parse the URL and load its dialect."""
+    try:
+        make_url(url).get_dialect()
+    except ArgumentError:  # NoSuchModuleError is one: an unknown scheme
+        return False
+    return True
+
+
+def refuse_missing_file(a: AppContext) -> None:
+    """Make connecting to a SQLite file that does not exist an error, so reading never creates one.
+
+    ``jifen db upgrade`` and ``jifen demo generate`` create it through Alembic's own
+    engine; the file exists by the time this engine connects.
+    """
+    path = sqlite_file(a.url)
+    if path is None or path.exists():
+        return
+
+    def _check(*_args: Any) -> None:
+        if not path.exists():
+            raise NoDatabaseFile(str(path))
+
+    event.listen(a.engine, "do_connect", _check)
 
 
 class _Commands(click.Group):
     """The command group; a database that cannot be used is explained in a sentence, not a traceback."""
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        """Parse the group's options; a usage error is refused input, exit 1."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            exc.exit_code = 1  # type: ignore[misc]  # click's class default is 2, which here means the database
+            raise
+
     def invoke(self, ctx: click.Context) -> object:
-        """Run the command; turn a database error into a message and exit 2."""
+        """Run the command; a usage error exits 1, a database it cannot use is a sentence and exit 2."""
         try:
             return super().invoke(ctx)
-        except (DBAPIError, sqlite3.Error, psycopg.Error) as exc:  # the drivers' own: reads on the raw cursor
-            obj = ctx.obj or {}
-            lang = obj.get("lang", "zh")
-            where = obj["app"].url if "app" in obj else ""
-            click.echo(db_trouble(exc, where, lang), err=True)
-            ctx.exit(2)
+        except click.UsageError as exc:  # a subcommand's arguments: refused input like any other
+            exc.exit_code = 1  # type: ignore[misc]
+            raise
+        except ArgumentError as exc:  # NoSuchModuleError among them: a URL of no known database
+            if url_understood(_url(ctx)):
+                raise  # a program error, not the URL's
+            self._unusable(ctx, exc)
+        except (NoDatabaseFile, DBAPIError, sqlite3.Error, psycopg.Error) as exc:  # the drivers' own: reads on the raw cursor
+            self._unusable(ctx, exc)
+        return None
+
+    @staticmethod
+    def _unusable(ctx: click.Context, exc: Exception) -> NoReturn:
+        """Say what is wrong with the database in the reader's language and exit 2."""
+        click.echo(db_trouble(exc, _url(ctx), (ctx.obj or {}).get("lang", "zh")), err=True)
+        ctx.exit(2)
+
+
+def _url(ctx: click.Context) -> str:
+    """The database URL of the command (known once the group's options are parsed)."""
+    obj = ctx.obj or {}
+    return obj["app"].url if "app" in obj else ""
+
+
+def _pick(pair: tuple[str, str], lang: str) -> str:
+    """The Chinese or English one of a pair."""
+    return pair[1] if lang.startswith("en") else pair[0]
 
 
 def db_trouble(exc: Exception, url: str, lang: str) -> str:
     """One sentence on a database error: what is wrong and what to do, the password hidden."""
-    try:
-        db = make_url(url).render_as_string(hide_password=True) if url else ""
-    except ArgumentError:
-        db = ""
+    db = shown_url(url) if url else ""
+    if isinstance(exc, NoDatabaseFile):
+        return _pick(_NO_FILE, lang).format(db=db)
+    if isinstance(exc, ArgumentError):
+        return _pick(_BAD_URL, lang).format(db=db)
     message = str(getattr(exc, "orig", None) or exc).strip()
     text = message.lower()
     for phrases, zh, en in _DB_TROUBLE:
@@ -91,7 +195,9 @@ def main(ctx: click.Context, lang: str, db: str | None) -> None:
     """积分制治理 — 零基积分与道德银行 / village points engine."""
     ctx.ensure_object(dict)
     ctx.obj["lang"] = lang
-    ctx.obj["app"] = AppContext(db) if db else default_context()
+    a = AppContext(db) if db else default_context()
+    refuse_missing_file(a)
+    ctx.obj["app"] = a
 
 
 # ------------------------------------------------------------------ database
@@ -134,12 +240,31 @@ def rules() -> None:
     """积分细则 / the rules file."""
 
 
+def read_rules(path: str) -> tuple[str, list[Problem]]:
+    """A rules file's text in UTF-8 (with or without BOM) or GB18030, as ``ingest`` tells them; lines in neither named."""
+    with open(path, "rb") as f:
+        text = "".join(decode_lines(f))  # Notepad on a Chinese Windows may save it as GBK
+    problems = [Problem("bad_encoding", file=path, line=n, column=1)
+                for n, line in enumerate(text.splitlines(), 1) if _undecodable(line)]
+    return text, problems
+
+
+def _undecodable(line: str) -> bool:
+    """Whether a line holds bytes its encoding could not read (kept as surrogate escapes)."""
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 @rules.command("check")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False), default="rules.yaml")
 @click.pass_context
 def rules_check(ctx: click.Context, path: str) -> None:
     """检查规则文件,逐条列出问题(文件:行:列)/ report every problem with file:line:column."""
-    problems = check_rules(Path(path).read_text(encoding="utf-8"), path)
+    text, problems = read_rules(path)
+    problems = problems or check_rules(text, path)
     for p in problems:
         click.echo(p.format(ctx.obj["lang"]))
     if problems:
@@ -157,8 +282,11 @@ def rules_check(ctx: click.Context, path: str) -> None:
 def rules_publish(ctx: click.Context, path: str, effective: object, actor: str, note: str) -> None:
     """发布规则文件为新版本 / publish a rules file as a version from a date."""
     a = app(ctx)
+    text, problems = read_rules(path)
     try:
-        pub = rules_repo.publish(a.engine, Path(path).read_text(encoding="utf-8"), effective.date(), actor, a.now(), path, note)  # type: ignore[attr-defined]
+        if problems:
+            raise RulesFileError(problems)
+        pub = rules_repo.publish(a.engine, text, effective.date(), actor, a.now(), path, note)  # type: ignore[attr-defined]
     except RulesFileError as exc:
         for p in exc.problems:
             click.echo(p.format(ctx.obj["lang"]), err=True)
@@ -196,17 +324,57 @@ def ingest_cmd(ctx: click.Context, path: str, fmt_: str | None, source: str, act
         click.echo(f"{path} {p.format(ctx.obj['lang'])}", err=True)
     click.echo(report.summary(ctx.obj["lang"]))
     if report.counts["rejected"]:
-        sys.exit(2)
+        sys.exit(1)  # input refused (the good records are kept); 2 is for a database that cannot be used
 
 
 # ------------------------------------------------------------------ reading
 def _holder(ctx: click.Context, code: str) -> queries.Holder:
+    """The villager or household of a code; refused (exit 1) when there is none."""
     with app(ctx).engine.connect() as conn:
         holder = queries.holder_by_code(conn, code)
     if holder is None:
-        click.echo(t(ctx, f"找不到村民或农户 “{code}”", f"no villager or household '{code}'"), err=True)
-        sys.exit(2)
+        refuse(ctx, f"找不到村民或农户 “{code}”", f"no villager or household '{code}'")
     return holder
+
+
+def _period(ctx: click.Context, key: str) -> str:
+    """A period key checked by ``parse_period``; refused (exit 1) with how to write one."""
+    try:
+        parse_period(key)
+    except ValueError:
+        refuse(ctx, f"--period “{key}” 不是有效的期间:写作 2026、2026-Q1 或 2026-03",
+               f"--period '{key}' is not a period: write 2026, 2026-Q1 or 2026-03")
+    return key
+
+
+def _unknown_type(ctx: click.Context, key: str, known: list[str]) -> NoReturn:
+    """Refuse a point type no rules define, naming those they do."""
+    refuse(ctx, f"未知积分类型 “{key}”;已定义:{'、'.join(known) or '(无)'}",
+           f"unknown point type '{key}'; defined: {', '.join(known) or '(none)'}")
+
+
+def _point_type(ctx: click.Context, key: str) -> PointType:
+    """A point type of the rules in force; refused (exit 1) when no rules or no such type."""
+    ruleset = app(ctx).ruleset()
+    if ruleset is None:
+        refuse(ctx, "尚未发布规则:请先运行 jifen rules publish", "no rules published yet: run `jifen rules publish` first")
+    if key not in ruleset.point_types:
+        _unknown_type(ctx, key, list(ruleset.point_types))
+    return ruleset.point_types[key]
+
+
+def type_name(ctx: click.Context, pt: PointType) -> str:
+    """A point type's name in the reader's language (its key when the rules give no English name)."""
+    return (pt.name_en or pt.key) if english(ctx) else pt.name
+
+
+def grade_label(ctx: click.Context, pt: PointType, name: str, vetoed: bool = False) -> str:
+    """A grade's name in the reader's language; levels have no English name, so English shows the key."""
+    if not name:
+        return t(ctx, "一票否决", "vetoed") if vetoed else "—"
+    if not english(ctx):
+        return name
+    return next((level.key for level in pt.grades if level.name == name), name)
 
 
 @main.command()
@@ -218,21 +386,24 @@ def balance(ctx: click.Context, code: str) -> None:
     holder = _holder(ctx, code)
     ruleset = a.ruleset()
     if ruleset is None:
-        sys.exit(t(ctx, "尚未发布规则", "no rules published yet"))
+        refuse(ctx, "尚未发布规则:请先运行 jifen rules publish", "no rules published yet: run `jifen rules publish` first")
     with a.engine.connect() as conn:
         lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, a.today())
     click.echo(f"{holder.code} {holder.name}")
     for line in lines:
-        g = line.grade or ("一票否决" if line.vetoed else "—")
-        nxt = t(ctx, f",距{line.next_grade}还差 {fmt(line.needed)}", f", {fmt(line.needed)} to {line.next_grade}") if line.next_grade else ""
-        click.echo(t(ctx, f"  {line.name}:余额 {fmt(line.balance)} {line.unit},{line.period} 得分 {fmt(line.score)},等级 {g}{nxt}",
-                        f"  {line.point_type}: balance {fmt(line.balance)} {unit_label(line.unit, 'en')}, {line.period} score {fmt(line.score)}, grade {g}{nxt}"))
+        pt = ruleset.point_types[line.point_type]
+        g = grade_label(ctx, pt, line.grade, line.vetoed)
+        nxt = grade_label(ctx, pt, line.next_grade)
+        unit = unit_label(line.unit, ctx.obj["lang"])
+        more = t(ctx, f",距{nxt}还差 {fmt(line.needed)}", f", {fmt(line.needed)} to {nxt}") if line.next_grade else ""
+        click.echo(t(ctx, f"  {type_name(ctx, pt)}:余额 {fmt(line.balance)} {unit},{line.period} 得分 {fmt(line.score)},等级 {g}{more}",
+                        f"  {type_name(ctx, pt)}: balance {fmt(line.balance)} {unit}, {line.period} score {fmt(line.score)}, grade {g}{more}"))
 
 
 @main.command("history")
 @click.argument("code")
 @click.option("--type", "point_type", default=None)
-@click.option("--limit", default=50)
+@click.option("--limit", default=50, type=click.IntRange(min=1))
 @click.pass_context
 def history_cmd(ctx: click.Context, code: str, point_type: str | None, limit: int) -> None:
     """流水明细 / a villager's or household's entries, newest first."""
@@ -242,24 +413,48 @@ def history_cmd(ctx: click.Context, code: str, point_type: str | None, limit: in
             click.echo(f"#{e['id']}\t{e['local_day']}\t{e['point_type']}\t{fmt(e['amount'], signed=True)}\t{e['kind']}\t{e['rule_id']}")
 
 
+def local_time(value: datetime | None, tz: ZoneInfo) -> str:
+    """A stored moment (UTC) in the county's time, 2026-03-01 09:30, as the site shows it."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _units_named(explanation: str, lang: str) -> str:
+    """An entry's stored steps with each unit in the reader's language (rules files name units in Chinese)."""
+    steps = json.loads(explanation or "[]")
+    return json.dumps([[code, {**params, "unit": unit_label(params["unit"], lang)} if "unit" in params else params]
+                       for code, params in steps], ensure_ascii=False)
+
+
+_EXPLAIN_LABELS = (("holder", "账户", "account"), ("amount", "分值", "amount"), ("rule", "规则", "rule"),
+                   ("rule_name", "规则名称", "rule name"), ("rules_version", "规则版本", "rules version"),
+                   ("event", "事件", "event"), ("occurred_at", "发生时间", "occurred"), ("recorded_at", "记账时间", "recorded"),
+                   ("entered_by", "录入人", "entered by"), ("approved_by", "审核人", "approved by"), ("source", "来源", "source"),
+                   ("reverses", "冲正记录", "reverses"), ("note", "备注", "note"))
+
+
 @main.command()
 @click.argument("entry_id", type=int)
 @click.pass_context
 def explain(ctx: click.Context, entry_id: int) -> None:
     """一条记录的来龙去脉 / why an entry exists."""
     a = app(ctx)
+    lang = ctx.obj["lang"]
     ruleset = a.ruleset()
     names = {r.id: r.name for r in ruleset.rules.values()} if ruleset else {}
     with a.engine.connect() as conn:
-        info = queries.explain(conn, entry_id, names, ctx.obj["lang"])
-    if info is None:
-        click.echo(t(ctx, f"没有第 {entry_id} 条记录", f"no entry {entry_id}"), err=True)
-        sys.exit(2)
-    labels = [("amount", "分值", "amount"), ("rule", "规则", "rule"), ("rule_name", "规则名称", "rule name"),
-              ("rules_version", "规则版本", "rules version"), ("event", "事件", "event"), ("occurred_at", "发生时间", "occurred"),
-              ("recorded_at", "记账时间", "recorded"), ("entered_by", "录入人", "entered by"), ("approved_by", "审核人", "approved by"),
-              ("source", "来源", "source"), ("reverses", "冲正记录", "reverses"), ("note", "备注", "note")]
-    for key, zh, en in labels:
+        row = conn.execute(select(Entry).where(Entry.id == entry_id)).mappings().first()  # type: ignore[arg-type]
+        if row is None:
+            refuse(ctx, f"没有第 {entry_id} 条记录", f"no entry {entry_id}")
+        code, name = queries.holder_names(conn, [(row["holder_kind"], row["holder_id"])]).get((row["holder_kind"], row["holder_id"]), ("", ""))
+    info = queries.explain_row({**row, "explanation": _units_named(row["explanation"], lang)}, names, lang)
+    tz = a.tz
+    info.update(holder=f"{code} {name}".strip(), occurred_at=local_time(info["occurred_at"], tz),
+                recorded_at=local_time(info["recorded_at"], tz))
+    for key, zh, en in _EXPLAIN_LABELS:
         if info[key] not in (None, ""):
             click.echo(f"{t(ctx, zh, en)}: {info[key]}")
     for step in info["steps"]:
@@ -270,18 +465,19 @@ def explain(ctx: click.Context, entry_id: int) -> None:
 @click.option("--type", "point_type", required=True)
 @click.option("--period", required=True, help="2026 | 2026-Q2 | 2026-03")
 @click.option("--scope", default="county", help="county | township:CODE | village:CODE | grid:CODE | branch:CODE")
-@click.option("--top", default=20)
+@click.option("--top", default=20, type=click.IntRange(min=1))
 @click.pass_context
 def tally(ctx: click.Context, point_type: str, period: str, scope: str, top: int) -> None:
     """期间排行 / period tallies ranked within a scope."""
-    parse_period(period)
+    _period(ctx, period)
+    _point_type(ctx, point_type)
     level, _, code = scope.partition(":")
     with app(ctx).engine.connect() as conn:
         scope_id = None
         if level != "county":
             scope_id = next((i for i, c, _ in queries.scope_choices(conn, level) if c == code), None)
             if scope_id is None:
-                sys.exit(t(ctx, f"找不到范围 {scope}", f"no such scope {scope}"))
+                refuse(ctx, f"找不到范围 {scope}", f"no such scope {scope}")
         board = queries.leaderboard(conn, point_type, period, level, scope_id, top)
     for row in board.rows:
         click.echo(f"{row['rank']}\t{row['code']}\t{row['name']}\t{fmt(row['score'])}")
@@ -289,39 +485,46 @@ def tally(ctx: click.Context, point_type: str, period: str, scope: str, top: int
 
 @main.command()
 @click.option("--type", "point_type", required=True)
-@click.option("--period", required=True)
+@click.option("--period", required=True, help="2026 | 2026-Q2 | 2026-03")
 @click.pass_context
 def grades(ctx: click.Context, point_type: str, period: str) -> None:
     """本期等级分布 / how many holders reach each grade in a period."""
-    a = app(ctx)
-    ruleset = a.ruleset()
-    if ruleset is None or point_type not in ruleset.point_types:
-        sys.exit(t(ctx, f"未知积分类型 {point_type}", f"unknown point type {point_type}"))
-    pt = ruleset.point_types[point_type]
+    _period(ctx, period)
+    pt = _point_type(ctx, point_type)
     from collections import Counter
 
     from sqlalchemy import func
     counts: Counter[str] = Counter()
-    with a.engine.connect() as conn:
-        rows = conn.execute(select(Tally.holder_kind, Tally.holder_id, func.sum(Tally.amount), func.sum(Tally.vetoes))
+    with app(ctx).engine.connect() as conn:
+        rows = conn.execute(select(Tally.holder_kind, Tally.holder_id, func.sum(Tally.amount), func.sum(Tally.vetoes))  # type: ignore[call-overload]
                             .where(Tally.point_type == point_type, Tally.period == period).group_by(Tally.holder_kind, Tally.holder_id))
         for _, _, score, vetoes in rows:
             g = grade(pt, int(score), bool(vetoes))
-            counts[g.grade.name if g.grade else ("一票否决" if g.vetoed else "—")] += 1
+            counts[g.grade.key if g.grade else ("veto" if g.vetoed else "—")] += 1
     for level in pt.grades:
-        click.echo(f"{level.name}\t≥{fmt(level.min)}\t{counts[level.name]}")
+        click.echo(f"{grade_label(ctx, pt, level.name)}\t≥{fmt(level.min)}\t{counts[level.key]}")
     click.echo(f"—\t\t{counts['—']}")
-    click.echo(f"一票否决\t\t{counts['一票否决']}")
+    click.echo(f"{grade_label(ctx, pt, '', vetoed=True)}\t\t{counts['veto']}")
 
 
 @main.command("close-period")
 @click.option("--type", "point_type", required=True)
-@click.option("--period", required=True)
+@click.option("--period", required=True, help="2026 | 2026-Q2 | 2026-03")
 @click.option("--by", "actor", default="admin")
 @click.pass_context
 def close_period(ctx: click.Context, point_type: str, period: str, actor: str) -> None:
     """期末结转:冻结等级,按规则清零或结转 / close a period: freeze grades, reset or carry."""
-    result = app(ctx).ledger.close_period(point_type, period, actor)
+    _period(ctx, period)
+    a = app(ctx)
+    try:
+        result = a.ledger.close_period(point_type, period, actor)
+    except ScoringError as exc:  # the ledger says why this period may not be closed; nothing written
+        for p in exc.problems:
+            click.echo(p.format(ctx.obj["lang"]), err=True)
+        sys.exit(1)
+    except LookupError:
+        latest = a.ledger.versions().latest()
+        _unknown_type(ctx, point_type, list(latest.point_types) if latest else [])
     if result["already"]:
         click.echo(t(ctx, f"{period} 已结转过,未作改动", f"{period} was closed before; nothing changed"))
     else:

@@ -12,7 +12,10 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
-DEFAULT_URL = "sqlite:///instance/jifen.db"
+# The project's instance/ folder (where Flask keeps the site's instance files too), as an absolute
+# path: a relative one would put a fresh, empty database in whatever folder a command runs from.
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "instance" / "jifen.db"
+DEFAULT_URL = f"sqlite:///{DEFAULT_PATH.as_posix()}"
 # SQLite's page cache per connection, in MiB (``JIFEN_SQLITE_CACHE_MB``). SQLite's own default is
 # 2 MiB, while a county's ledger is a gigabyte whose hot index pages (tallies, entries) each batch of
 # an import rewrites; 32 MiB keeps an import of the full bench county under 300 MB of memory
@@ -27,7 +30,7 @@ def sqlite_pragmas() -> list[str]:
 
 
 def database_url() -> str:
-    """The URL from ``JIFEN_DATABASE_URL``, SQLite under ``instance/`` by default."""
+    """The URL from ``JIFEN_DATABASE_URL``, SQLite in the project's ``instance/`` by default (wherever the command runs)."""
     return os.environ.get("JIFEN_DATABASE_URL", DEFAULT_URL)
 
 
