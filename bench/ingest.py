@@ -49,6 +49,7 @@ from store.rules_repo import publish
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = IMPORT_TRANSACTION  # what `jifen ingest` uses
 QUICK = {"households": 10_000, "events": 100_000}
+AFTER_THE_YEAR = datetime(2026, 12, 31, 16, 30, tzinfo=UTC)  # 2027-01-01 00:30 in the county
 
 
 def run(quick: bool = False, households: int | None = None, n_events: int | None = None,
@@ -67,7 +68,8 @@ def run(quick: bool = False, households: int | None = None, n_events: int | None
     engine = make_engine(f"sqlite:///{db}")
     rss_before = peak_rss_mb()
 
-    ledger = Ledger(engine)
+    # The year's events are scored after the year (the ledger refuses events dated after its clock).
+    ledger = Ledger(engine, lambda: AFTER_THE_YEAR)
     ledger.versions()
     began = time.perf_counter()
     with open(events_file, encoding="utf-8") as f, ledger.caching():

@@ -45,7 +45,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ def setup(engine: Engine, households: int, n_events: int) -> dict[str, Any]:
     model = build_model(spec_for("small", households=households, events=n_events, seed=5))
     insert_directory(engine, model)
     ctx = _context(engine)
-    ingest(ctx.ledger, numbered(events(model, n_events)), "import", "bench")
+    ingest(ctx.ledger, numbered(events(model, n_events, until=NOW.date() - timedelta(days=1))), "import", "bench")
     with engine.connect() as c:
         hhs = [tuple(r) for r in c.execute(select(Household.id, Household.code, Household.village_id).order_by(Household.id))]  # type: ignore[arg-type]
         kept = dict(c.execute(text("SELECT holder_id, amount FROM balance WHERE point_type = 'moral' AND holder_kind = 'h'")).all())

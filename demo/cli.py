@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import click
@@ -19,6 +19,8 @@ from demo.generate import (
     spec_for,
     write_jsonl,
 )
+from scoring.periods import local_date
+from services.claims import county_tz
 from services.cli import app, t
 from services.ingest import IMPORT_TRANSACTION, ingest
 from store import rules_repo
@@ -76,14 +78,16 @@ def generate(ctx: click.Context, size: str, households: int | None, n_events: in
         pub = rules_repo.publish(a.engine, Path(rules_path).read_text(encoding="utf-8"), EFFECTIVE, "demo", a.now(), rules_path)
         click.echo(t(ctx, f"已发布规则版本 {pub.version},{pub.effective} 起生效",
                      f"published rules version {pub.version}, in force from {pub.effective}"))
+    # A living county: events up to yesterday, as its clock sees it (none ahead of the ledger's clock).
+    yesterday = local_date(a.now(), county_tz(a.ledger)) - timedelta(days=1)
     if events_out:
-        n = write_jsonl(events(model), events_out)
+        n = write_jsonl(events(model, until=yesterday), events_out)
         click.echo(t(ctx, f"已写出 {n} 条事件到 {events_out}", f"wrote {n} events to {events_out}"))
     if no_ingest:
         return
     began = time.perf_counter()
     with a.ledger.caching():
-        report = ingest(a.ledger, numbered(events(model)), "import", "demo", batch, keep_results=False)
+        report = ingest(a.ledger, numbered(events(model, until=yesterday)), "import", "demo", batch, keep_results=False)
     took = time.perf_counter() - began
     c = report.counts
     n = sum(c.values())

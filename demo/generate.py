@@ -428,13 +428,19 @@ def party_day(v: int) -> int:
     return 1 + (v * 7) % 25
 
 
-def events(model: Model, n: int | None = None) -> Iterator[dict[str, Any]]:
-    """A year of events in time order, as JSONL envelope dicts; exactly ``n`` (the spec's count) of them."""
+def events(model: Model, n: int | None = None, until: date | None = None) -> Iterator[dict[str, Any]]:
+    """A year of events in time order, as JSONL envelope dicts; exactly ``n`` (the spec's count) of them.
+
+    ``until``: the last day with events (a living demo stops at yesterday: the ledger refuses events
+    dated after its clock); the same count is then spread over the days before it.
+    """
     spec = model.spec
     total = spec.events if n is None else n
     rng = random.Random(f"{spec.seed}-events")
     year = spec.year
     days = [date(year, 1, 1) + timedelta(days=i) for i in range((date(year + 1, 1, 1) - date(year, 1, 1)).days)]
+    if until is not None:
+        days = [d for d in days if d <= until] or days[:1]
     members_of: dict[int, list[int]] = {}
     grid_village = [v for _, _, v in model.grids]
     for m, p in enumerate(model.members):

@@ -49,6 +49,9 @@ COUNTER = Counter.__table__  # type: ignore[attr-defined]
 EVENT = EventRecord.__table__  # type: ignore[attr-defined]
 CLAIM = Claim.__table__  # type: ignore[attr-defined]
 NO_SCOPE = Scope(0, 0, 0, 0)
+# An event may be dated this much after the ledger's clock (a phone's clock running fast); later
+# than that it has not happened yet, and points are never given ahead.
+CLOCK_SLACK = timedelta(minutes=10)
 
 
 def utcnow() -> datetime:
@@ -343,6 +346,10 @@ class _Txn:
         self.directory: Directory | None = None
 
 
+def _local_minute(moment: datetime, tz: Any) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
 @lru_cache(maxsize=1024)
 def _period_keys(day: date) -> tuple[str, ...]:
     keys = window_keys(day)
@@ -475,6 +482,10 @@ class Ledger:
             results.append(res)
             if tz is None:
                 res.problems.append(Problem("no_rules_version", {"day": "-"}, record=inc.ref))
+                continue
+            if inc.occurred_at > now + CLOCK_SLACK:
+                res.problems.append(Problem("event_in_future", {"value": _local_minute(inc.occurred_at, tz), "now": _local_minute(now, tz)},
+                                            record=inc.ref, field="occurred_at"))
                 continue
             day = local_date(inc.occurred_at, tz)
             event, problems = directory.event_for(inc, day)

@@ -64,7 +64,7 @@ def setup(pg_engine: Engine) -> tuple[Ledger, int]:
     county.household("H1", "G1")
     member = county.person("M1", "H1", member_of=None)
     publish(pg_engine, RULES, date(2026, 1, 1), "admin", START)
-    return Ledger(pg_engine, lambda: START), member
+    return Ledger(pg_engine, lambda: START + timedelta(days=1)), member  # entered the day after: none is in the future
 
 
 def sums(engine: Engine, member: int) -> tuple[int, int, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -125,6 +125,7 @@ def test_a_cooldown_or_repeat_lengthened_by_a_later_rules_version_still_sees_the
     v2 = v2.replace("points: {fixed: 1}\n    cooldown: {hours: 24}", "points: {fixed: 1}\n    cooldown: {hours: 720}", 1)
     assert v2.count("within_days: 365") >= 1 and "hours: 720" in v2
     publish(engine, v2, date(2026, 5, 1), "admin", clock())
+    clock.now = datetime(2026, 6, 30, tzinfo=UTC)  # all of them entered at the end of June
 
     def civility(rid: str, day: str, rule: str) -> str:
         return lines({"id": rid, "type": "civility", "occurred_at": f"2026-{day}T10:00:00", "person": "P1", "rule": rule})
@@ -150,3 +151,16 @@ def test_a_counter_the_core_did_not_name_ahead_is_read_from_the_database_not_tak
         state.fetch(conn, [(holder, key), (holder, "cap|C:volunteer|month|2026-04")])
         assert state.values == {(holder, key): 1600}
         assert state.get(holder, "cap|C:volunteer|month|2026-04") == 0  # fetched: known to be unset
+
+
+def test_an_event_dated_after_now_is_refused_naming_the_time_and_one_a_few_minutes_ahead_is_kept(
+        ledger: Ledger, county: County, clock: Any) -> None:
+    # The clock stands at 2026-06-01 08:00 Beijing time: points are never given ahead of the deed.
+    future = {"id": "f1", "type": "volunteer_service", "occurred_at": "2026-12-29T09:00:00+08:00", "person": "P1", "fields": {"hours": 2}}
+    skew = {**future, "id": "f2", "occurred_at": "2026-06-01T08:05:00+08:00"}  # a phone's clock 5 minutes fast
+    report = ingest_text(ledger, lines(future, skew), "jsonl", "import", "clerk")
+    refused, kept = report.results
+    assert refused.status == "rejected" and kept.status == "recorded"
+    assert [p.format("zh") for p in refused.problems] == [
+        "#1 (f1) [occurred_at]: 时间 2026-12-29 09:00 还没到(现在是 2026-06-01 08:00),不能预先记分;请核对日期"]
+    assert ledger.balance("moral", "h", county.ids["H1"])[0] == 400  # only f2's 2 hours × 2

@@ -106,6 +106,10 @@ class World:
         """Record batches one after another, keeping each record's result by event id."""
         self.last_batches = batches
         for batch in batches:
+            # Events are entered after they happen: the clock moves on to the batch's latest event when
+            # it stands before (the ledger refuses events from the future).
+            latest = max((i.occurred_at for i in batch), default=self.clock.now)
+            self.clock.now = max(self.clock.now, latest.astimezone(UTC))
             for res in self.ledger.record(batch):
                 self.results[res.key] = res
 
