@@ -371,7 +371,8 @@ def _score_page(rows: Sequence[Any], tz: Any, engine: ScoringEngine, state: _Mem
     records = _records(rows, tz)
     persons = [r[1].person if r[0] == "inc" else r[1]["person"] for r in records]
     households = [r[1].household if r[0] == "inc" else r[1]["household"] for r in records]
-    directory.prepare([p for p in persons if p], [h for h in households if h])
+    directory.prepare([p for p in persons if p], [h for h in households if h],
+                      [(p, h) for p, h in zip(persons, households, strict=True) if p and h])
     evaluate, get = engine.evaluate, scores.get
     for how, record, source in records:
         if how == "plain":

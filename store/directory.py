@@ -109,7 +109,9 @@ class Directory:
         self.grids: dict[int, list[Interval]] = {}
         self.tiers: dict[int, list[Interval]] = {}
         self.branches: dict[int, list[Interval]] = {}
-        self.links: dict[int, list[Interval]] = {}  # a Party member's linked households (党员联户) over time
+        # 党员联户 over time, for the (member, household) pairs of the batch prepared last only: a member
+        # looks after a dozen households, and an import names a few of them per batch.
+        self.pair_links: dict[tuple[int, int], list[Interval]] = {}
         self.household_village: dict[int, int] = {}
         self._day = _Days()
         self._scopes: dict[tuple[int, int | None], Scope | None] = {}
@@ -126,8 +128,12 @@ class Directory:
         """Ask through another connection (the next batch's transaction)."""
         self.conn = conn
 
-    def prepare(self, person_codes: Iterable[str], household_codes: Iterable[str]) -> None:
-        """Load ids and histories of the people and households named (and their homes)."""
+    def prepare(self, person_codes: Iterable[str], household_codes: Iterable[str], pairs: Iterable[tuple[str, str]] = ()) -> None:
+        """Load ids and histories of the people and households named (and their homes).
+
+        ``pairs``: (person, household) codes that records name together, whose linkage
+        (``linked``) is loaded for this batch.
+        """
         pcodes = sorted(set(person_codes) - self.person_ids.keys())
         if pcodes:
             self.person_ids.update(select_in(self.conn, "SELECT code, id FROM person WHERE code IN ({in})", pcodes))
@@ -140,6 +146,17 @@ class Directory:
         for pid in pids:
             hids.update(v for _, _, v in self.homes.get(pid, ()))
         self.load_households(sorted(hids - self.household_village.keys()))
+        self.load_links(pairs)
+
+    def load_links(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Linkage over time of these (person, household) code pairs, in place of the last batch's."""
+        ids = sorted({(p, h) for pc, hc in pairs if (p := self.person_ids.get(pc)) and (h := self.household_ids.get(hc))})
+        self.pair_links = {}
+        sql = ("WITH wanted(m, h) AS (VALUES {in}) SELECT l.member_id, l.household_id, l.valid_from, l.valid_to "
+               "FROM wanted JOIN linkage AS l ON l.member_id = wanted.m AND l.household_id = wanted.h")
+        day = self._day
+        for m, h, start, end in select_in(self.conn, sql, ids, width=2):
+            self.pair_links.setdefault((m, h), []).append((day(start), day(end), True))
 
     def load_people(self, pids: Sequence[int]) -> None:
         """Households and Party branches of these people over time."""
@@ -155,9 +172,6 @@ class Directory:
         sql = "SELECT person_id, valid_from, valid_to, branch_id FROM partymember WHERE person_id IN ({in})"
         for m in select_in(self.conn, sql, pids):
             branches.setdefault(m[0], []).append((day(m[1]), day(m[2]), m[3]))
-        sql = "SELECT member_id, valid_from, valid_to, household_id FROM linkage WHERE member_id IN ({in})"
-        for m in select_in(self.conn, sql, pids):
-            self.links.setdefault(m[0], []).append((day(m[1]), day(m[2]), m[3]))
 
     def load_households(self, hids: Sequence[int]) -> None:
         """Grids, tiers and villages of these households over time."""
@@ -191,8 +205,7 @@ class Directory:
 
     def linked(self, person_id: int, household_id: int, day: date) -> bool:
         """Whether the person looks after the household (党员联户) on a day."""
-        return any(h == household_id and start <= day and (end is None or day < end)
-                   for start, end, h in self.links.get(person_id, ()))
+        return bool(_at(self.pair_links.get((person_id, household_id)), day))
 
     def attrs(self, person_id: int | None, household_id: int | None, day: date) -> dict[str, Any]:
         """What the engine supplies besides an event's fields: the household's tier, membership, linkage."""

@@ -471,7 +471,8 @@ class Ledger:
         engine = ScoringEngine(versions)
         tz = engine.tz
         directory = self._directory(conn, txn)
-        directory.prepare({i.person for i in batch if i.person}, {i.household for i in batch if i.household})
+        directory.prepare({i.person for i in batch if i.person}, {i.household for i in batch if i.household},
+                          {(i.person, i.household) for i in batch if i.person and i.household})
         now = self.clock()
         results: list[RecordResult] = []
         prepared: list[tuple[Incoming, Event, RecordResult, date]] = []
