@@ -314,7 +314,7 @@ def jobs_run(ctx: click.Context, job_id: str) -> None:
 
     if job_id not in JOBS:
         click.echo(_t(ctx, f"没有任务 {job_id}(可选:{', '.join(JOBS)})", f"no job {job_id} (one of: {', '.join(JOBS)})"), err=True)
-        sys.exit(2)
+        sys.exit(1)  # input refused (2 is for a database that cannot be used)
     result = run_job(_app(ctx).ledger, job_id)
     click.echo(f"{job_id}: {result}")
 

@@ -6,7 +6,6 @@ Exit status: 0 done, 1 input refused (arguments, rules, records), 2 database unu
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 import sys
@@ -422,13 +421,6 @@ def local_time(value: datetime | None, tz: ZoneInfo) -> str:
     return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-def _units_named(explanation: str, lang: str) -> str:
-    """An entry's stored steps with each unit in the reader's language (rules files name units in Chinese)."""
-    steps = json.loads(explanation or "[]")
-    return json.dumps([[code, {**params, "unit": unit_label(params["unit"], lang)} if "unit" in params else params]
-                       for code, params in steps], ensure_ascii=False)
-
-
 _EXPLAIN_LABELS = (("holder", "账户", "account"), ("amount", "分值", "amount"), ("rule", "规则", "rule"),
                    ("rule_name", "规则名称", "rule name"), ("rules_version", "规则版本", "rules version"),
                    ("event", "事件", "event"), ("occurred_at", "发生时间", "occurred"), ("recorded_at", "记账时间", "recorded"),
@@ -450,7 +442,7 @@ def explain(ctx: click.Context, entry_id: int) -> None:
         if row is None:
             refuse(ctx, f"没有第 {entry_id} 条记录", f"no entry {entry_id}")
         code, name = queries.holder_names(conn, [(row["holder_kind"], row["holder_id"])]).get((row["holder_kind"], row["holder_id"]), ("", ""))
-    info = queries.explain_row({**row, "explanation": _units_named(row["explanation"], lang)}, names, lang)
+    info = queries.explain_row(row, names, lang)
     tz = a.tz
     info.update(holder=f"{code} {name}".strip(), occurred_at=local_time(info["occurred_at"], tz),
                 recorded_at=local_time(info["recorded_at"], tz))

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 from scoring.grades import grade
-from scoring.messages import render
+from scoring.messages import render, unit_label
 from scoring.model import Ruleset, VersionTable
 from scoring.periods import period_key
 from scoring.points import fmt
@@ -173,7 +173,9 @@ def explain(conn: Connection, entry_id: int, rule_names: dict[str, str], lang: s
 
 def explain_row(e: Any, rule_names: dict[str, str], lang: str = "zh") -> dict[str, Any]:
     """``explain`` of an entry row already read (a ``history`` row), without reading it again."""
-    steps = [render(code, lang, **params) for code, params in json.loads(e["explanation"] or "[]")]
+    # Units are stored as the rules file names them (小时): each step shows them in the reader's language.
+    steps = [render(code, lang, **({**params, "unit": unit_label(params["unit"], lang)} if "unit" in params else params))
+             for code, params in json.loads(e["explanation"] or "[]")]
     return {
         "id": e["id"], "amount": fmt(e["amount"], signed=True), "kind": e["kind"], "point_type": e["point_type"],
         "rule": e["rule_id"], "rule_name": rule_names.get(e["rule_id"], ""), "rules_version": e["rules_version"],

@@ -811,20 +811,33 @@ class Ledger:
         insert = f"INSERT INTO entry ({', '.join(f'{chr(34)}{n}{chr(34)}' for n in cols)}) SELECT {values}"
         params = {"key": f"close:{pt.key}:{period}:", "pt": pt.key, "occurred_at": closing_at, "local_day": end_day,
                   "recorded_at": now, "actor": actor, "veto": False, "note": note, "head": head, "tail": tail}
+        # The balance closed is the one held at the end of the period: entries dated after it (points of
+        # the new year entered before the close, a purchase since) are taken out of it, so they are
+        # neither cut nor carried. Usually none are, and the sum is over an empty set.
+        late = ("(SELECT holder_kind, holder_id, CAST(SUM(amount) AS BIGINT) AS s FROM entry WHERE point_type = :pt AND local_day > :local_day "
+                "GROUP BY holder_kind, holder_id)")  # BIGINT: PostgreSQL sums integers as numeric, and the SQL below divides
+        at_end = (f"SELECT c.holder_kind, c.holder_id, c.amount - COALESCE(l.s, 0) AS amount FROM {{c}} AS c LEFT JOIN {late} AS l "
+                  "ON l.holder_kind = c.holder_kind AND l.holder_id = c.holder_id")
         if conn.dialect.name == "postgresql":
             # One statement: the balances read are locked (FOR UPDATE) and both the entries and the
             # balances are written from that one read.
-            sql = (f"WITH b AS (SELECT holder_kind, holder_id, amount FROM balance WHERE point_type = :pt AND amount <> 0 FOR UPDATE), "
+            sql = (f"WITH c AS (SELECT holder_kind, holder_id, amount FROM balance WHERE point_type = :pt FOR UPDATE), "
+                   f"b AS ({at_end.format(c='c')}), "
                    f"d AS (SELECT b.holder_kind, b.holder_id, {delta} AS delta FROM b), "
-                   f"ins AS ({insert} FROM b WHERE {delta} <> 0 ORDER BY b.holder_kind, b.holder_id) "
+                   f"ins AS ({insert} FROM b WHERE {a} <> 0 AND {delta} <> 0 ORDER BY b.holder_kind, b.holder_id) "
                    f"UPDATE balance AS t SET amount = t.amount + d.delta FROM d WHERE t.point_type = :pt "
                    f"AND t.holder_kind = d.holder_kind AND t.holder_id = d.holder_id AND d.delta <> 0")
             statements = [sql]
         else:
-            # BEGIN IMMEDIATE holds SQLite's write lock: nothing changes a balance between the two.
-            where = f"WHERE b.point_type = :pt AND {a} <> 0 AND {delta} <> 0"
-            statements = [f"{insert} FROM balance AS b {where} ORDER BY b.holder_kind, b.holder_id",
-                          f"UPDATE balance AS b SET amount = {a} + {delta} {where}"]
+            # BEGIN IMMEDIATE holds SQLite's write lock: nothing changes a balance between the two. The
+            # closing entries written first lie on the period's last day, so the second statement reads
+            # the same balances at the end.
+            b = f"({at_end.format(c='(SELECT * FROM balance WHERE point_type = :pt)')}) AS b"
+            where = f"WHERE {a} <> 0 AND {delta} <> 0"
+            statements = [f"{insert} FROM {b} {where} ORDER BY b.holder_kind, b.holder_id",
+                          f"UPDATE balance AS t SET amount = t.amount + d.delta FROM (SELECT b.holder_kind, b.holder_id, "
+                          f"{delta} AS delta FROM {b} {where}) AS d WHERE t.point_type = :pt AND t.holder_kind = d.holder_kind "
+                          "AND t.holder_id = d.holder_id"]
         binds = [bindparam("occurred_at", type_=ENTRY.c.occurred_at.type), bindparam("local_day", type_=ENTRY.c.local_day.type),
                  bindparam("recorded_at", type_=ENTRY.c.recorded_at.type), bindparam("veto", type_=ENTRY.c.veto.type)]
         counts = []

@@ -164,3 +164,22 @@ def test_an_event_dated_after_now_is_refused_naming_the_time_and_one_a_few_minut
     assert [p.format("zh") for p in refused.problems] == [
         "#1 (f1) [occurred_at]: 时间 2026-12-29 09:00 还没到(现在是 2026-06-01 08:00),不能预先记分;请核对日期"]
     assert ledger.balance("moral", "h", county.ids["H1"])[0] == 400  # only f2's 2 hours × 2
+
+
+def test_closing_a_year_cuts_the_balance_held_at_its_end_not_points_entered_since(
+        ledger: Ledger, county: County, engine: Engine, clock: Any) -> None:
+    # 13 hours of service in 2026 (+26, in two months: the monthly cap is 20), 1 hour on 2027-01-03 (+2) entered before the year is closed
+    # on 2027-01-05: moral carries 20% of the 26 held at the end of 2026 (5.2 → 5 at the 0.5 step).
+    clock.now = datetime(2027, 1, 5, 1, 0, tzinfo=UTC)
+    service = {"type": "volunteer_service", "person": "P1"}
+    ingest_text(ledger, lines({**service, "id": "a", "occurred_at": "2026-05-01T10:00:00", "fields": {"hours": 6}},
+                              {**service, "id": "b", "occurred_at": "2026-06-02T10:00:00", "fields": {"hours": 7}},
+                              {**service, "id": "c", "occurred_at": "2027-01-03T10:00:00", "fields": {"hours": 1}}),
+                "jsonl", "import", "clerk")
+    h1 = county.ids["H1"]
+    assert ledger.balance("moral", "h", h1)[0] == 2800
+    ledger.close_period("moral", "2026")
+    with engine.connect() as conn:
+        amount, explanation = conn.execute(select(Entry.amount, Entry.explanation).where(Entry.kind == "close")).one()  # type: ignore[call-overload]
+    assert amount == -2100 and json.loads(explanation)[0][1]["before"] == "26"
+    assert ledger.balance("moral", "h", h1)[0] == 700  # 5 carried + the 2 of 2027

@@ -197,3 +197,11 @@ def test_the_passbook_chart_names_its_unit_in_english(world: World) -> None:
     desc = re.search(r'<desc id="chart-desc">([^<]*)</desc>', html)
     assert desc is not None
     assert desc.group(1).endswith(" pts") and not HAN.search(desc.group(1)), desc.group(1)
+
+
+def test_an_entrys_steps_name_the_unit_in_the_readers_language(world: World) -> None:
+    # The villager of H1 reads e1 (3 hours of volunteer service) on the passbook: its per-unit step.
+    zh = visible_text(world.client("villager").get("/passbook", follow_redirects=True).get_data(as_text=True))
+    en = visible_text(world.client("villager", lang="en").get("/passbook", follow_redirects=True).get_data(as_text=True))
+    assert "3 小时 × 2" in zh
+    assert "3 hours × 2" in en and "小时 ×" not in en  # (rule names are the rules file's own, in Chinese)

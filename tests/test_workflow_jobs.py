@@ -81,7 +81,7 @@ def test_jobs_run_from_the_command_line(ledger: Ledger, county: County, clock, t
     listed = runner.invoke(main, ["--db", url, "jobs", "list"])
     assert listed.exit_code == 0 and "post_due_claims" in listed.output
     unknown = runner.invoke(main, ["--db", url, "--lang", "en", "jobs", "run", "nope"])
-    assert unknown.exit_code == 2 and "no job nope" in unknown.output
+    assert unknown.exit_code == 1 and "no job nope" in unknown.output
 
 
 def test_trimmed_mean_is_exact() -> None:
