@@ -319,7 +319,7 @@ def ingest_cmd(ctx: click.Context, path: str, fmt_: str | None, source: str, act
         lines = decode_lines(f)  # UTF-8, or GB18030 as Excel saves CSV in China
         reader = read_csv(lines) if fmt_ == "csv" else read_jsonl(lines)
         report = ingest(ledger, reader, source, actor, batch, keep_results=False)
-    for p in report.problems:
+    for p in report.in_record_order():
         click.echo(f"{path} {p.format(ctx.obj['lang'])}", err=True)
     click.echo(report.summary(ctx.obj["lang"]))
     if report.counts["rejected"]:

@@ -48,6 +48,10 @@ class IngestReport:
         if self.keep_results:
             self.results.append(result)
 
+    def in_record_order(self) -> list[Problem]:
+        """The problems by record, first row first: records are refused in several passes (reading, checking, scoring)."""
+        return sorted(self.problems, key=_record_number)
+
     def summary(self, lang: str = "zh") -> str:
         """One line: how many recorded, waiting for review, duplicates, rejected."""
         c = self.counts
@@ -251,6 +255,12 @@ def no_full_collections() -> Iterator[None]:
             _gc_pauses -= 1
             if _gc_pauses == 0:
                 gc.set_threshold(*_gc_saved)
+
+
+def _record_number(problem: Problem) -> int:
+    # A record is named ``#12`` or ``#12 (event id)``; anything else sorts last, in the order met.
+    head = problem.record.lstrip("#").split(" ", 1)[0]
+    return int(head) if head.isdigit() else 1 << 62
 
 
 def ingest(ledger: Ledger, records: Iterable[tuple[str, dict[str, Any] | Problem]], source: str, actor: str,

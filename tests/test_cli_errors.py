@@ -210,3 +210,19 @@ def test_refused_input_exits_1_and_the_good_records_are_kept(db: str, tmp_path: 
     refused(result, "记分 1 条", "退回 1 条", "缺少字段 “occurred_at”")
     refused(run(db, "balance", "NOBODY"), "找不到村民或农户 “NOBODY”")
     refused(run(db, "explain", "99999"), "没有第 99999 条记录")
+
+
+def test_import_problems_are_listed_record_by_record_whichever_check_refused_them(db: str, tmp_path: Path) -> None:
+    # #1 is refused while scoring (no such household), #2 while checking the envelope (a time that
+    # is no time), #3 while reading (not JSON): the list follows the file, not the checks.
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join([
+        json.dumps({**VOLUNTEER, "id": "x1", "person": None, "household": "H404", "type": "civility", "rule": "MB-23"}),
+        json.dumps({**VOLUNTEER, "id": "x2", "occurred_at": "yesterday"}),
+        "{not json",
+        json.dumps({**VOLUNTEER, "id": "x4"}),
+    ]) + "\n", encoding="utf-8")
+    result = run(db, "ingest", str(path))
+    refused(result, "记分 1 条")
+    refs = [re.search(r" (#\d+)", line).group(1) for line in result.output.splitlines() if " #" in line]  # type: ignore[union-attr]
+    assert refs == ["#1", "#2", "#3"], result.output
