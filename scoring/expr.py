@@ -11,6 +11,7 @@ file cannot reach Python.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -36,6 +37,58 @@ _OP_TEXT: dict[type, str] = {
     ast.In: "in", ast.NotIn: "not in", ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/",
     ast.Not: "not", ast.USub: "-", ast.UAdd: "+",
 }
+# What a county administrator calls each construct a condition may not use (never Python's node
+# names: "Call" or "Subscript" mean nothing to the reader). Every refused node type has an entry;
+# ``plain_name`` falls back to a neutral phrase for any added in a later Python.
+NODE_NAMES: dict[type, tuple[str, str]] = {
+    ast.Call: ("函数调用(如 len(x))", "function calls such as len(x)"),
+    ast.Attribute: ("属性访问(如 a.b)", "attribute access (a.b)"),
+    ast.Subscript: ("下标(如 a[0])", "subscripts (a[0])"),
+    ast.Slice: ("切片(如 a[1:2])", "slices (a[1:2])"),
+    ast.Lambda: ("lambda 函数", "lambda functions"),
+    ast.ListComp: ("推导式(如 [x for x in …])", "comprehensions ([x for x in …])"),
+    ast.SetComp: ("推导式(如 {x for x in …})", "comprehensions ({x for x in …})"),
+    ast.DictComp: ("推导式(如 {k: v for …})", "comprehensions ({k: v for …})"),
+    ast.GeneratorExp: ("推导式(如 (x for x in …))", "comprehensions ((x for x in …))"),
+    ast.IfExp: ("条件表达式(x if y else z)", "inline if-else (x if y else z)"),
+    ast.Dict: ("字典 {…: …}", "dictionaries ({…: …})"),
+    ast.Set: ("集合 {…}", "sets ({…})"),
+    ast.NamedExpr: ("赋值 :=", "assignment (:=)"),
+    ast.Starred: ("星号展开 *x", "unpacking (*x)"),
+    ast.JoinedStr: ("格式化文字 f\"…\"", "f-strings (f\"…\")"),
+    ast.FormattedValue: ("格式化文字 f\"…\"", "f-strings (f\"…\")"),
+    ast.Await: ("await", "await"),
+    ast.Yield: ("yield", "yield"),
+    ast.YieldFrom: ("yield", "yield"),
+    ast.Pow: ("乘方 **", "powers (**)"),
+    ast.Mod: ("取余 %", "remainders (%)"),
+    ast.FloorDiv: ("整除 //", "floor division (//)"),
+    ast.MatMult: ("矩阵乘 @", "matrix products (@)"),
+    ast.LShift: ("移位 <<", "bit shifts (<<)"),
+    ast.RShift: ("移位 >>", "bit shifts (>>)"),
+    ast.BitAnd: ("位运算 &", "bitwise and (&)"),
+    ast.BitOr: ("位运算 |", "bitwise or (|)"),
+    ast.BitXor: ("位运算 ^", "bitwise xor (^)"),
+    ast.Invert: ("按位取反 ~", "bitwise not (~)"),
+    ast.Is: ("is(比较请用 ==)", "'is' (compare with ==)"),
+    ast.IsNot: ("is not(比较请用 !=)", "'is not' (compare with !=)"),
+}
+# Constants other than numbers, text and true/false, by their Python type.
+CONSTANT_NAMES: dict[type, tuple[str, str]] = {
+    type(None): ("空值 None", "the empty value None"),
+    type(...): ("省略号 ...", "the ellipsis ..."),
+    bytes: ("字节串 b\"…\"", "byte strings (b\"…\")"),
+    complex: ("复数(如 1j)", "complex numbers (1j)"),
+}
+
+
+def plain_name(node: ast.AST) -> tuple[str, str]:
+    """What a refused construct is called, in Chinese and English, for the reader."""
+    if isinstance(node, ast.Constant):
+        return CONSTANT_NAMES.get(type(node.value), ("这种写法", "this kind of value"))
+    return NODE_NAMES.get(type(node), ("这种写法", "this construct"))
+
+
 # Only the allowed operators reach the evaluator; numbers are exact (Decimal, never float).
 _OPERATORS: dict[type, Any] = {
     **{op: fn for op, fn in DEFAULT_OPERATORS.items() if op in _ALLOWED},
@@ -65,7 +118,7 @@ class _Checker:
 
     def kind(self, node: ast.AST) -> str:
         if not isinstance(node, _ALLOWED):
-            return self.fail(node, "expr_node", node=type(node).__name__)
+            return self.fail(node, "expr_node", "hint_expr_allowed", node=plain_name(node))
         if isinstance(node, ast.Constant):
             v = node.value
             if isinstance(v, bool):
@@ -74,7 +127,7 @@ class _Checker:
                 return NUMBER
             if isinstance(v, str):
                 return TEXT
-            return self.fail(node, "expr_node", node=repr(v))
+            return self.fail(node, "expr_node", "hint_expr_allowed", node=plain_name(node))
         if isinstance(node, ast.Name):
             if node.id in ("True", "False"):
                 return BOOL
@@ -93,7 +146,7 @@ class _Checker:
             return BOOL
         if isinstance(node, ast.UnaryOp):
             if not isinstance(node.op, _ALLOWED):
-                return self.fail(node, "expr_node", node=type(node.op).__name__)
+                return self.fail(node, "expr_node", "hint_expr_allowed", node=plain_name(node.op))
             k = self.kind(node.operand)
             if isinstance(node.op, ast.Not):
                 return BOOL
@@ -102,7 +155,7 @@ class _Checker:
             return NUMBER
         if isinstance(node, ast.BinOp):
             if not isinstance(node.op, _ALLOWED):
-                return self.fail(node, "expr_node", node=type(node.op).__name__)
+                return self.fail(node, "expr_node", "hint_expr_allowed", node=plain_name(node.op))
             left, right = self.kind(node.left), self.kind(node.right)
             if "?" not in (left, right) and (left, right) != (NUMBER, NUMBER):
                 self.fail(node, "expr_type", left=left, right=right, op=_op_text(node.op))
@@ -114,12 +167,12 @@ class _Checker:
             left_node = node.left
             for op, right_node in zip(node.ops, node.comparators, strict=True):
                 if not isinstance(op, _ALLOWED):
-                    self.fail(node, "expr_node", node=type(op).__name__)
+                    self.fail(node, "expr_node", "hint_expr_allowed", node=plain_name(op))
                 else:
                     self.compare(node, left_node, op, right_node)
                 left_node = right_node
             return BOOL
-        return self.fail(node, "expr_node", node=type(node).__name__)
+        return self.fail(node, "expr_node", "hint_expr_allowed", node=plain_name(node))
 
     def compare(self, at: ast.AST, left: ast.AST, op: ast.cmpop, right: ast.AST) -> None:
         lk, rk = self.kind(left), self.kind(right)
@@ -209,6 +262,34 @@ class Condition:
             return False
 
 
+# Likely causes of a condition Python cannot parse, from what the administrator wrote, each with
+# the hint that fixes it; checked in order, the first that fits wins.
+_SYNTAX_CAUSES: tuple[tuple[str, str], ...] = (
+    (r"=<|=>", "hint_expr_order"),  # 3 =< hours: written the other way round
+    (r"(?<![=!<>])=(?!=)", "hint_expr_eq"),  # tier = "red": one equals sign
+    (r"并且|而且|或者|不是|不等于|大于|小于|等于", "hint_expr_words"),  # written in words
+)
+
+
+def syntax_problem(text: str, exc: SyntaxError) -> Problem:
+    """A condition Python cannot parse, explained in the reader's words with its likely fix."""
+    # Python gives no offset when the condition ends too early ("hours >"): point at its end.
+    column = exc.offset if exc.offset and exc.lineno == 1 else len(text) + 1
+    msg = exc.msg
+    if msg.startswith("invalid character"):
+        # A full-width or Chinese mark (“ ” （ ） ＝ ，): the usual slip of a Chinese keyboard.
+        char = msg.split("'")[1] if msg.count("'") >= 2 else "?"
+        return Problem("expr_char", {"char": char, "at": column}, column=column, hint="hint_expr_char")
+    hint = "hint_expr_syntax"
+    if "unterminated string" in msg:
+        hint = "hint_expr_quote"
+    elif "never closed" in msg or "unmatched" in msg or "does not match" in msg:
+        hint = "hint_expr_paren"
+    else:
+        hint = next((h for pattern, h in _SYNTAX_CAUSES if re.search(pattern, text)), hint)
+    return Problem("expr_syntax", {"at": column, "detail": msg}, column=column, hint=hint)
+
+
 def compile_condition(
     source: str, fields: dict[str, FieldInfo], event: str
 ) -> tuple[Condition | None, list[Problem]]:
@@ -217,9 +298,7 @@ def compile_condition(
     try:
         module = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        # Python gives no offset when the condition ends too early ("hours >"): point at its end.
-        column = exc.offset if exc.offset and exc.lineno == 1 else len(text) + 1
-        return None, [Problem("expr_syntax", {"detail": exc.msg}, column=column)]
+        return None, [syntax_problem(text, exc)]
     checker = _Checker(fields, event)
     kind = checker.kind(module.body)
     if kind not in (BOOL, "?") and not checker.problems:

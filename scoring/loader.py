@@ -8,8 +8,10 @@ never becomes a ``Ruleset``, so it can never replace the live rules.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -48,6 +50,8 @@ FIELD_TYPES = ("int", "decimal", "text", "choice", "bool", "date")
 # Names the engine supplies itself: the household tier, whether the subject is a Party member, and
 # whether the subject looks after the household (党员联户).
 RESERVED_NAMES = ("tier", "party_member", "linked", "points", "rule")
+# Stands for "a field whose name cannot be read" among an event type's unknown fields.
+ANY_FIELD = "*"
 
 
 class Node:
@@ -59,6 +63,7 @@ class Node:
         self.line = line
         self.column = column
         self.path = path
+        self.allowed: tuple[str, ...] = ()  # the keys ``only_keys`` accepts, once it has run
 
     # -- reporting -------------------------------------------------------------
     def error(self, code: str, hint: str = "", **params: Any) -> None:
@@ -112,20 +117,36 @@ class Node:
     def require(self, key: str) -> Node | None:
         """The child under ``key``, or report it missing here."""
         node = self.child(key)
+        if node is None and self.near_key(key) is not None:
+            # A misspelt key ("nme:") is reported as unknown, naming this one: not again as missing.
+            return None
         if node is None or node.value is None:
             self.error("missing_key", key=key)
             return None
         return node
 
+    def near_key(self, key: str) -> str | None:
+        """The unknown key of this mapping that looks like a misspelling of ``key``, if any."""
+        if not isinstance(self.value, dict) or not self.allowed:
+            return None
+        for written in map(str, self.value):
+            if written not in self.allowed and _closest(written, self.allowed) == key:
+                return written
+        return None
+
     def only_keys(self, allowed: tuple[str, ...] | list[str]) -> None:
         """Report each key of this mapping that is not allowed."""
+        self.allowed = tuple(allowed)
         if not isinstance(self.value, dict):
             return
         for key in self.value:
             if key not in allowed:
-                self.key_node(str(key)).error(
-                    "unknown_key", "hint_spelling", key=key, allowed=", ".join(allowed)
-                )
+                if (near := _closest(str(key), self.allowed)) is not None:
+                    self.key_node(str(key)).error("unknown_key_near", key=key, near=near)
+                else:
+                    self.key_node(str(key)).error(
+                        "unknown_key", "hint_spelling", key=key, allowed=", ".join(allowed)
+                    )
 
     def items(self) -> Iterator[Node]:
         """The items of a list, each placed at its own line."""
@@ -207,6 +228,12 @@ class Node:
         return False
 
 
+def _closest(written: str, allowed: tuple[str, ...]) -> str | None:
+    """The allowed key a misspelt one most likely means ("nme" → "name"), or None."""
+    found = difflib.get_close_matches(written, allowed, n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
 class Document:
     """The parsed file and the problems found so far."""
 
@@ -238,12 +265,7 @@ def load_rules(text: str, filename: str = "rules.yaml") -> Ruleset:
     try:
         data = yaml.load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        detail = exc.problem or exc.context or str(exc)
-        raise RulesFileError(
-            [Problem("yaml_syntax", {"detail": detail}, filename, line, col, hint="hint_yaml")]
-        ) from None
+        raise RulesFileError([yaml_problem(exc, filename)]) from None
     root = Node(data, doc, 1, 1)
     if not root.is_map():
         raise RulesFileError(doc.problems)
@@ -252,6 +274,40 @@ def load_rules(text: str, filename: str = "rules.yaml") -> Ruleset:
         raise RulesFileError(sorted(doc.problems, key=lambda p: (p.line, p.column)))
     ruleset.source = text
     return ruleset
+
+
+# The parser's common complaints (ruamel's English), each turned into a message that says what
+# is wrong and how to fix it. Checked in order; the first match wins. A pattern's named groups
+# become the message's parameters.
+_YAML_CAUSES: tuple[tuple[str, str], ...] = (
+    (r"expected ',' or '\]'", "yaml_flow_seq"),
+    (r"expected ',' or '\}'", "yaml_flow_map"),
+    (r"found character '\\t' that cannot start any token", "yaml_tab"),
+    (r'found duplicate key "(?P<key>[^"]*)"', "yaml_duplicate"),
+    (r"mapping values are not allowed here", "yaml_colon_here"),
+    (r"could not find expected ':'", "yaml_no_colon"),
+    (r"expected <block end>, but found '<scalar>'", "yaml_extra"),
+    (r"expected <block end>|did not find expected (key|'-' indicator)", "yaml_indent"),
+    (r"found unexpected end of stream", "yaml_quote"),
+    (r"found character '(?P<char>[^']+)' that cannot start any token", "yaml_char"),
+    (r"found unknown escape character '(?P<char>[^']*)'", "yaml_escape"),
+    (r"found undefined alias '(?P<name>[^']*)'", "yaml_alias"),
+)
+
+
+def yaml_problem(exc: MarkedYAMLError, filename: str) -> Problem:
+    """A YAML syntax error as a problem at its place, explained with its fix when it is a common one."""
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    detail = exc.problem or exc.context or str(exc)
+    # Where the unclosed bracket or quote, or the first of two keys, was opened: the place to fix
+    # is often there, not where the parser noticed.
+    opened = exc.context_mark.line + 1 if exc.context_mark else line
+    for pattern, code in _YAML_CAUSES:
+        if found := re.search(pattern, detail):
+            params = {"detail": detail, "open": opened, **found.groupdict()}
+            return Problem(code, params, filename, line, col)
+    return Problem("yaml_syntax", {"detail": detail}, filename, line, col, hint="hint_yaml")
 
 
 def check_rules(text: str, filename: str = "rules.yaml") -> list[Problem]:
@@ -269,6 +325,15 @@ class _Builder:
     def __init__(self, root: Node, doc: Document):
         self.root = root
         self.doc = doc
+        # A definition with a bad value stays defined (a stand-in replaces that value), so that the
+        # rules naming it are not each reported as naming something unknown: one mistake, one
+        # problem. What a stand-in cannot vouch for is remembered here, and the checks that
+        # depend on it are skipped.
+        self.unsure_step: set[str] = set()  # point types whose step is unknown
+        self.unsure_holder: set[str] = set()  # point types whose holder is unknown
+        self.unsure_subject: set[str] = set()  # event types whose subject or household is unknown
+        self.unsure_fields: dict[str, set[str]] = {}  # event type → fields it may have (ANY_FIELD: any)
+        self.unsure_categories: set[str] = set()  # categories whose point type is unknown
 
     def build(self, version: str) -> Ruleset | None:
         root = self.root
@@ -304,10 +369,13 @@ class _Builder:
         for item in node.items():
             if item.is_map():
                 item.only_keys(("key", "name", "color"))
-                key, name = item.require("key"), item.require("name")
+                key_n, name_n = item.require("key"), item.require("name")
                 color = item.child("color")
-                if key and name:
-                    tiers.append(Tier(key.text() or "", name.text() or "", color.text() or "" if color else ""))
+                key = key_n.text() if key_n else None
+                name = name_n.text() if name_n else None
+                # A tier without a good name is still a tier: conditions naming it are not wrong.
+                if key:
+                    tiers.append(Tier(key, name or key, color.text() or "" if color else ""))
         return tuple(tiers)
 
     def _unique(self, node: Node, ident: str, seen: dict[str, int]) -> bool:
@@ -336,18 +404,24 @@ class _Builder:
             unit = item.get("unit", Node.text, "分")
             step = item.get("step", Node.amount, 100)
             if step is not None and step <= 0:
-                item.child("step").error("bad_amount", value=0)  # type: ignore[union-attr]
+                item.child("step").error("bad_step_size", value=item.value["step"])  # type: ignore[union-attr]
+                step = None
             period = item.get("period", lambda n: n.choice(PERIODS), "year")
             year_end = self.year_end(item.child("year_end"))
             validity = item.get("validity_days", Node.count, None)
             spendable = item.get("spendable", Node.flag, False)
             grades, grade_name = self.grades(item.child("grades"), step or 100)
             name_en = item.get("name_en", Node.text, "")
-            if key and key_n and self._unique(key_n, key, seen) and name and holder and step and period and year_end:
-                result[key] = PointType(
-                    key, name, holder, unit or "分", step, period, year_end, spendable,
-                    validity or None, grades, grade_name, name_en or "",
-                )
+            if not (key and key_n and self._unique(key_n, key, seen)):
+                continue
+            if step is None or item.near_key("step") is not None:  # "stpe: 0.5" leaves the step unknown too
+                self.unsure_step.add(key)
+            if holder is None:
+                self.unsure_holder.add(key)
+            result[key] = PointType(
+                key, name or key, holder or PERSON, unit or "分", step or 1, period or "year",
+                year_end or YearEnd("never"), spendable, validity or None, grades, grade_name, name_en or "",
+            )
         return result
 
     def year_end(self, node: Node | None) -> YearEnd | None:
@@ -400,15 +474,30 @@ class _Builder:
             key = key_n.text() if key_n else None
             name = name_n.text() if name_n else None
             subject = subj_n.choice((PERSON, HOUSEHOLD)) if subj_n else None
+            household_n = item.child("household")
+            # Who the event is about is unknown when its subject or household flag is written wrong.
+            unsure = (
+                subject is None
+                or (household_n is not None and not isinstance(household_n.value, bool))
+                or item.near_key("household") is not None
+            )
             household = item.get("household", Node.flag, subject == HOUSEHOLD)
             pick_rule = item.get("pick_rule", Node.flag, False)
             linked = item.get("linked", Node.flag, False)
-            if linked and (subject != PERSON or not household):
+            if linked and not unsure and (subject != PERSON or not household):
                 item.child("linked").error("linked_needs_household")  # type: ignore[union-attr]
+            if unsure:
+                # The widest view, so that no name the engine might supply (tier, party_member,
+                # linked) is reported as unknown in the rules for this event type.
+                subject, household = PERSON, True
             fields: dict[str, FieldSpec] = {}
+            unsure_fields: set[str] = set()
             fields_n = item.child("fields")
+            if (fields_n is not None and not isinstance(fields_n.value, list)) or item.near_key("fields"):
+                unsure_fields.add(ANY_FIELD)
             for f in fields_n.items() if fields_n else []:
                 if not f.is_map():
+                    unsure_fields.add(ANY_FIELD)
                     continue
                 f.only_keys(("name", "type", "choices", "required", "label", "min", "max"))
                 fn, ft = f.require("name"), f.require("type")
@@ -417,23 +506,36 @@ class _Builder:
                 choices: tuple[str, ...] = ()
                 if ftype == "choice":
                     ch = f.require("choices")
-                    choices = tuple(c.text() or "" for c in ch.items()) if ch else ()
+                    texts = [c.text() for c in ch.items()] if ch else []
+                    # With one choice written wrong the allowed values are unknown: check none of
+                    # them, rather than report the good values the rules compare with.
+                    choices = tuple(t for t in texts if t) if all(texts) else ()
                 required = f.get("required", Node.flag, False)
                 label = f.get("label", Node.text, "")
                 low, high = self._bounds(f, ftype)
-                if fname and ftype:
-                    if fname in fields or fname in RESERVED_NAMES:
-                        fn.error("duplicate_id", id=fname, line=f.line)  # type: ignore[union-attr]
-                    fields[fname] = FieldSpec(fname, ftype, choices, required, label or "", low, high)
-            if key and key_n and self._unique(key_n, key, seen) and name and subject:
-                result[key] = EventType(key, name, subject, bool(household), fields, pick_rule, bool(linked))
+                if not fname or not ftype:
+                    # Left out, but the rules naming it are not wrong: their checks skip it.
+                    unsure_fields.add(fname or ANY_FIELD)
+                    continue
+                if fname in fields or fname in RESERVED_NAMES:
+                    fn.error("duplicate_id", id=fname, line=f.line)  # type: ignore[union-attr]
+                fields[fname] = FieldSpec(fname, ftype, choices, required, label or "", low, high)
+            if not (key and key_n and self._unique(key_n, key, seen)):
+                continue
+            if unsure:
+                self.unsure_subject.add(key)
+            self.unsure_fields[key] = unsure_fields
+            result[key] = EventType(
+                key, name or key, subject or PERSON, bool(household), fields, pick_rule, bool(linked)
+            )
         return result
 
     @staticmethod
     def _bounds(f: Node, ftype: str | None) -> tuple[Decimal | None, Decimal | None]:
         """A number field's ``min`` and ``max`` (either may be left out)."""
         nodes = [f.child("min"), f.child("max")]
-        if ftype not in ("int", "decimal"):
+        # An unreadable type is reported already: read the bounds as numbers, not as misplaced.
+        if ftype not in ("int", "decimal", None):
             for n in nodes:
                 if n is not None:
                     n.error("bound_needs_number", type=ftype or "-")
@@ -470,8 +572,11 @@ class _Builder:
             key = key_n.text() if key_n else None
             pt = self._ref(pt_n, ruleset.point_types, ("积分类型", "point type")) if pt_n else None
             features = self._features(item, {"point_type": pt}, for_category=True)
-            if key and key_n and self._unique(key_n, key, seen) and name_n and pt:
-                ruleset.categories[key] = Category(key, name_n.text() or key, pt, features)
+            name = name_n.text() if name_n else None
+            if key and key_n and self._unique(key_n, key, seen):
+                if pt is None:
+                    self.unsure_categories.add(key)
+                ruleset.categories[key] = Category(key, name or key, pt or "", features)
 
     def _ref(self, node: Node, table: dict[str, Any], kind: tuple[str, str]) -> str | None:
         value = node.text()
@@ -499,11 +604,11 @@ class _Builder:
             cat = None
             if (cat_n := item.child("category")) is not None:
                 cat = self._ref(cat_n, ruleset.categories, ("类别", "category"))
-                if cat and pt and ruleset.categories[cat].point_type != pt:
+                if cat and pt and cat not in self.unsure_categories and ruleset.categories[cat].point_type != pt:
                     cat_n.error("holder_mismatch", category=cat, ctype=ruleset.categories[cat].point_type, rtype=pt)
             if item.child("points") is None:
                 item.error("missing_key", key="points")
-            if pt and et and ev_n:
+            if pt and et and ev_n and pt not in self.unsure_holder and et not in self.unsure_subject:
                 holder = ruleset.point_types[pt].holder
                 subject = ruleset.event_types[et].subject
                 if holder == PERSON and subject == HOUSEHOLD:
@@ -517,10 +622,22 @@ class _Builder:
             # is reported at once; it just never joins the ruleset.
             rule = Rule(rid, name_n.text() or rid, pt, et, cat, features, line=item.line, order=order)
             event_type = ruleset.event_types[et]
+            start = len(self.doc.problems)
             for feature in features:
                 fnode = item.child(feature.key)
                 assert fnode is not None
                 feature.check(fnode, event_type, ruleset, rule)
                 feature.configure(rule)
+            self.doc.problems[start:] = [p for p in self.doc.problems[start:] if not self._follows(p, pt, et)]
             if unique:
                 ruleset.rules[rid] = rule
+
+    def _follows(self, problem: Problem, point_type: str, event_type: str) -> bool:
+        """Whether a rule's problem only follows from a bad value of its point or event type."""
+        if problem.code == "bad_step":
+            return point_type in self.unsure_step
+        if problem.code in ("expr_name", "multiplier_attr"):
+            unsure = self.unsure_fields.get(event_type, set())
+            name = problem.params.get("name", problem.params.get("attr"))
+            return ANY_FIELD in unsure or name in unsure
+        return False

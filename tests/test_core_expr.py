@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 from decimal import Decimal
 
 import pytest
 
-from scoring.expr import BOOL, NUMBER, TEXT, FieldInfo, compile_condition
+from scoring.expr import (
+    _ALLOWED,
+    BOOL,
+    NODE_NAMES,
+    NUMBER,
+    TEXT,
+    FieldInfo,
+    compile_condition,
+    plain_name,
+)
 
 FIELDS = {
     "hours": FieldInfo(NUMBER),
@@ -55,36 +65,97 @@ def test_a_value_that_is_not_among_the_choices_is_placed_at_the_value() -> None:
     assert problems('"purple" == tier')[0][:2] == ("expr_choice", 1)
 
 
-@pytest.mark.parametrize(("source", "node", "column"), [
-    ("len(note) > 2", "Call", 1),
-    ("hours > 1 and note.upper() == 'X'", "Call", 15),
-    ("note.real == 1", "Attribute", 1),
-    ("(lambda: True)()", "Call", 1),
-    ("lambda: True", "Lambda", 1),
-    ("note[0] == 'a'", "Subscript", 1),
-    ("[h for h in [1]] == [1]", "ListComp", 1),
-    ("hours ** 2 > 100", "Pow", 1),
-    ("rating % 2 == 0", "Mod", 1),
-    ("rating // 2 == 1", "FloorDiv", 1),
-    ("rating << 40 > 1", "LShift", 1),
-    ("~rating > 1", "Invert", 1),
-    ("party_member is True", "Is", 1),
-    ("hours if party_member else 0", "IfExp", 1),
-    ("__import__('os')", "Call", 1),
-    ("{'a': 1} == note", "Dict", 1),
-    ("None == note", "None", 1),
+@pytest.mark.parametrize(("source", "zh", "en", "column"), [
+    ("len(note) > 2", "函数调用(如 len(x))", "function calls such as len(x)", 1),
+    ("hours > 1 and note.upper() == 'X'", "函数调用(如 len(x))", "function calls such as len(x)", 15),
+    ("note.real == 1", "属性访问(如 a.b)", "attribute access (a.b)", 1),
+    ("(lambda: True)()", "函数调用(如 len(x))", "function calls such as len(x)", 1),
+    ("lambda: True", "lambda 函数", "lambda functions", 1),
+    ("note[0] == 'a'", "下标(如 a[0])", "subscripts (a[0])", 1),
+    ("[h for h in [1]] == [1]", "推导式(如 [x for x in …])", "comprehensions ([x for x in …])", 1),
+    ("hours ** 2 > 100", "乘方 **", "powers (**)", 1),
+    ("rating % 2 == 0", "取余 %", "remainders (%)", 1),
+    ("rating // 2 == 1", "整除 //", "floor division (//)", 1),
+    ("rating << 40 > 1", "移位 <<", "bit shifts (<<)", 1),
+    ("~rating > 1", "按位取反 ~", "bitwise not (~)", 1),
+    ("party_member is True", "is(比较请用 ==)", "'is' (compare with ==)", 1),
+    ("hours if party_member else 0", "条件表达式(x if y else z)", "inline if-else (x if y else z)", 1),
+    ("__import__('os')", "函数调用(如 len(x))", "function calls such as len(x)", 1),
+    ("{'a': 1} == note", "字典 {…: …}", "dictionaries ({…: …})", 1),
+    ("None == note", "空值 None", "the empty value None", 1),
 ])
-def test_disallowed_nodes_are_refused_and_placed(source: str, node: str, column: int) -> None:
+def test_disallowed_nodes_are_refused_in_plain_words(source: str, zh: str, en: str, column: int) -> None:
     found = problems(source)
     assert (found[0][0], found[0][1]) == ("expr_node", column)
-    assert found[0][3] == f"{node} is not allowed in a condition"
-    assert found[0][2] == f"条件中不允许使用 {node}"
+    assert found[0][2] == (
+        f"条件中不能使用{zh}。条件只能写字段名、数字、加引号的文字、比较(== != < <= > >= in)和 and / or / not"
+    )
+    assert found[0][3] == (
+        f"{en} cannot be used in a condition. A condition may use field names, numbers, quoted text, "
+        "comparisons (== != < <= > >= in) and and / or / not"
+    )
+
+
+def _refusable() -> list[type]:
+    """Every node type the checker can meet and refuse: the expression, operator and constant kinds."""
+    kinds = [ast.expr, ast.operator, ast.unaryop, ast.cmpop, ast.boolop]
+    return [c for k in kinds for c in k.__subclasses__() if c not in _ALLOWED]
+
+
+@pytest.mark.parametrize("kind", _refusable(), ids=lambda k: k.__name__)
+def test_every_refusable_node_has_a_plain_name(kind: type) -> None:
+    # A Python class name (Call, Subscript …) must never reach the reader.
+    zh, en = NODE_NAMES[kind]
+    assert kind.__name__ not in zh and kind.__name__ not in en
+
+
+@pytest.mark.parametrize("value", [None, ..., b"x", 1j])
+def test_refused_constants_have_plain_names(value: object) -> None:
+    zh, en = plain_name(ast.Constant(value))
+    assert zh != "这种写法" and en != "this kind of value"
 
 
 def test_a_syntax_error_is_placed() -> None:
     assert problems("hours >")[0][:2] == ("expr_syntax", 8)
     assert problems("hours > > 2")[0][:2] == ("expr_syntax", 9)
     assert problems("tier = 'red'")[0][0] == "expr_syntax"
+
+
+@pytest.mark.parametrize(("source", "zh", "en"), [
+    ("hours > > 2",
+     "条件写法有误(第 9 个字符附近)。比较用 ==,文字要加引号,并且/或者写作 and/or,如 hours >= 2 and tier == \"red\"",
+     "the condition cannot be read near character 9 (invalid syntax). Compare with ==, put text in quotes, "
+     "join with and / or, e.g. hours >= 2 and tier == \"red\""),
+    ("tier = 'red'",
+     "条件写法有误(第 6 个字符附近)。相等要写两个等号 ==,如 tier == \"red\"",
+     "the condition cannot be read near character 6 (invalid syntax). "
+     "Test equality with two equals signs ==, e.g. tier == \"red\""),
+    ("hours => 3",
+     "条件写法有误(第 7 个字符附近)。“小于等于”写作 <=,“大于等于”写作 >=",
+     "the condition cannot be read near character 7 (invalid syntax). Write 'at most' as <= and 'at least' as >="),
+    ("hours > 1 并且 tier == 'red'",
+     "条件写法有误(第 11 个字符附近)。“并且/或者/不是”写作 and / or / not,比较用 == != < <= > >= 符号",
+     "the condition cannot be read near character 11 (invalid syntax). "
+     "Write and / or / not between conditions and compare with == != < <= > >="),
+    ("tier == 'red",
+     "条件写法有误(第 9 个字符附近)。文字两边的引号要成对,如 \"red\"",
+     "the condition cannot be read near character 9 (unterminated string literal (detected at line 1)). "
+     "Put a quote at both ends of a text, e.g. \"red\""),
+    ("(hours > 1",
+     "条件写法有误(第 1 个字符附近)。括号要成对:每个 ( 都要有对应的 )",
+     "the condition cannot be read near character 1 ('(' was never closed). "
+     "Parentheses come in pairs: close every ( with a )"),
+    ("tier == “red”",
+     "条件里有全角或中文符号 ““”(第 9 个字符)。请用英文半角符号:引号 \" 或 ',括号 ( ),比较 == >= <=",
+     "the condition holds the full-width or Chinese mark '“' (character 9). "
+     "Use plain ASCII marks: quotes \" or ', parentheses ( ), comparisons == >= <="),
+])
+def test_a_syntax_error_is_explained_with_its_fix(source: str, zh: str, en: str) -> None:
+    [(_, _, got_zh, got_en)] = problems(source)
+    assert got_zh == zh
+    assert got_en == en
+    # The parser's English never reaches the Chinese reader.
+    assert "invalid" not in got_zh and "syntax" not in got_zh
 
 
 def test_a_condition_must_be_true_or_false() -> None:

@@ -134,16 +134,40 @@ def test_missing_keys_are_named() -> None:
     assert sorted(p.params["key"] for p in check_rules(text)) == ["name", "points"]
 
 
-@pytest.mark.parametrize(("text", "line", "column", "detail"), [
-    ("rules:\n  - id: a\n    name: [x, y\n  - id: b\n", 4, 7, "expected ',' or ']'"),
-    ("rules:\n\t- id: a\n", 2, 1, "found character '\\t' that cannot start any token"),
-    ("title: a\ntitle: b\n", 2, 1, 'found duplicate key "title"'),
-    ("point_types:\n  - {key: moral, name: 道德积分\nrules: []\n", 3, 6, "expected ',' or '}'"),
+@pytest.mark.parametrize(("text", "line", "column", "code", "zh", "detail"), [
+    ("rules:\n  - id: a\n    name: [x, y\n  - id: b\n", 4, 7, "yaml_flow_seq",
+     "第 3 行开始的方括号 [ 没有配对的 ],或其中两项之间缺少逗号;请补上 ] 或逗号", "expected ',' or ']'"),
+    ("rules:\n\t- id: a\n", 2, 1, "yaml_tab",
+     "这里有 Tab 制表符;YAML 只能用空格缩进,请把 Tab 换成空格", "found character '\\t' that cannot start any token"),
+    ("title: a\ntitle: b\n", 2, 1, "yaml_duplicate",
+     "配置项 “title” 在同一层写了两次(第一次在第 1 行);请删去或合并其中一个", 'found duplicate key "title"'),
+    ("point_types:\n  - {key: moral, name: 道德积分\nrules: []\n", 3, 6, "yaml_flow_map",
+     "第 2 行开始的花括号 { 没有配对的 },或其中两项之间缺少逗号;请补上 } 或逗号", "expected ',' or '}'"),
+    ("title: 细则: 2026\n", 1, 10, "yaml_colon_here",
+     "这里不能再出现 “键: 值”:可能是缩进不对,或文字里含有 “: ”;含冒号的文字请加引号", "mapping values are not allowed here"),
+    ("rules:\n  - id: a\n    name\n    event: b\n", 4, 5, "yaml_no_colon",
+     "第 3 行缺少冒号:每一项应写作 “键: 值”(冒号后加空格)", "could not find expected ':'"),
+    ("rules:\n  - id: a\n     name: b\n", 3, 10, "yaml_colon_here",
+     "这里不能再出现 “键: 值”:可能是缩进不对,或文字里含有 “: ”;含冒号的文字请加引号", "mapping values are not allowed here"),
+    ("rules:\n  - id: a\n - id: b\n", 3, 2, "yaml_indent",
+     "缩进不齐:同一层的项要用同样多的空格对齐,下一层多缩进两个空格", "expected <block end>"),
+    ('title: "细则\n', 2, 1, "yaml_quote", "第 1 行的引号没有配对;请在文字末尾补上同样的引号", "found unexpected end of stream"),
+    ("title: @县\n", 1, 8, "yaml_char", '值不能以 “@” 开头;请给这个值加引号,如 "@…"', "cannot start any token"),
 ])
-def test_yaml_syntax_errors_are_placed(text: str, line: int, column: int, detail: str) -> None:
+def test_yaml_syntax_errors_are_placed_and_explained(
+    text: str, line: int, column: int, code: str, zh: str, detail: str
+) -> None:
     [problem] = check_rules(text)
-    assert (problem.line, problem.column, problem.code) == (line, column, "yaml_syntax")
+    assert (problem.line, problem.column, problem.code) == (line, column, code)
+    assert problem.message("zh") == zh
+    # English readers get the fix and, for the record, the parser's own words.
     assert detail in problem.message("en")
+
+
+def test_an_unusual_yaml_error_keeps_a_chinese_lead_and_the_parser_words() -> None:
+    [problem] = check_rules("title: !!binary 细\n")
+    assert problem.code == "yaml_syntax"
+    assert problem.message("zh").startswith("YAML 语法错误(解析器原文:")
     assert problem.message("zh").endswith("检查缩进(用空格,不用 Tab)和冒号后的空格")
 
 
