@@ -94,6 +94,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "duplicate_event": ("该事件已记录过(编号 {value}),本次未重复记分", "this event was recorded before (id {value}); not counted again"),
     "no_rule_matched": ("没有规则适用于此事件", "no rule applies to this event"),
     "bad_json": ("不是有效的 JSON:{detail}", "not valid JSON: {detail}"),
+    "csv_missing_columns": ("表头缺少必填列 {columns},整个文件未导入;第一行须有 id、type、occurred_at(其余列可选:{optional};再多的列是事件字段)", "the header lacks the required column(s) {columns}: nothing was imported; the first row must hold id, type and occurred_at (optional: {optional}; any other column is an event field)"),
+    "csv_extra_values": ("这一行比表头多出 {count} 个值({values}),未导入;请检查是否多打了逗号,或给这些列加上表头", "this row has {count} value(s) more than the header ({values}): not imported; check for a stray comma, or give those columns a header"),
     "bad_encoding": ("这一行有无法识别的字符(既非 UTF-8 也非 GB18030 编码),未导入;请在 Excel 或记事本中另存为 UTF-8 后重新导入",
                      "this line holds bytes that are neither UTF-8 nor GB18030 text and was not imported; save the file as UTF-8 and import it again"),
     # explanation steps

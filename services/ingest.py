@@ -24,6 +24,7 @@ from services.schemas import EventIn, problems_from
 from store.ledger import Incoming, Ledger, RecordResult
 
 ENVELOPE = ("id", "type", "occurred_at", "person", "household", "rule", "points", "actor", "approved_by", "description")
+REQUIRED = ("id", "type", "occurred_at")  # the envelope's columns every CSV needs
 _schema = EventIn()
 
 
@@ -137,13 +138,25 @@ def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Prob
     unreadable header refuses the file.
     """
     reader = csv.DictReader(stream)
-    if any(_undecodable(name) for name in reader.fieldnames or ()):
+    header = reader.fieldnames or ()
+    if any(_undecodable(name) for name in header):
         yield "#1", Problem("bad_encoding", {}, record="#1")
+        return
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        # One problem for the file, not one per row: every row would miss the same column.
+        optional = ", ".join(c for c in ENVELOPE if c not in REQUIRED)
+        yield "#1", Problem("csv_missing_columns", {"columns": ", ".join(missing), "optional": optional}, record="#1")
         return
     for n, row in enumerate(reader, 2):
         ref = f"#{n}"
         if any(_undecodable(v) for v in row.values() if isinstance(v, str)):
             yield ref, Problem("bad_encoding", {}, record=ref)
+            continue
+        extra = row.pop(None, None)  # type: ignore[call-overload]  # values past the header's last column
+        if extra:
+            shown = ", ".join(str(v) for v in extra[:5]) + (" …" if len(extra) > 5 else "")
+            yield ref, Problem("csv_extra_values", {"count": len(extra), "values": shown}, record=ref)
             continue
         data: dict[str, Any] = {k: v for k, v in row.items() if k in ENVELOPE and v not in (None, "")}
         data["fields"] = {k: v for k, v in row.items() if k not in ENVELOPE and k and v not in (None, "")}

@@ -48,3 +48,21 @@ def test_a_jsonl_line_with_unreadable_bytes_is_named_and_the_others_read() -> No
     data = b'{"id": "a1"}\r\n\xff\xfe\r\n\r\n{"id": "a3"}'
     got = list(read_jsonl(decode_lines(io.BytesIO(data))))
     assert [(ref, rec.code if isinstance(rec, Problem) else rec["id"]) for ref, rec in got] == [("#1", "a1"), ("#2", "bad_encoding"), ("#4", "a3")]
+
+
+def test_a_header_without_a_required_column_refuses_the_file_once_naming_it() -> None:
+    data = b"id,occurred_at,person\nv1,2026-03-01T10:00:00,P1\nv2,2026-03-02T10:00:00,P2\n"
+    got = csv_records(data)
+    assert len(got) == 1 and got[0][0] == "#1"
+    problem = got[0][1]
+    assert isinstance(problem, Problem) and problem.code == "csv_missing_columns"
+    assert problem.message("zh").startswith("表头缺少必填列 type,整个文件未导入")
+
+
+def test_a_row_longer_than_the_header_is_refused_and_the_others_kept() -> None:
+    data = (HEADER + "\n" + "v1,volunteer_service,2026-03-01T10:00:00,P1,1,好,extra,cols\n"
+            + "v2,volunteer_service,2026-03-02T10:00:00,P2,2,好\n").encode()
+    got = csv_records(data)
+    assert [(ref, rec.code if isinstance(rec, Problem) else rec["id"]) for ref, rec in got] == [("#2", "csv_extra_values"), ("#3", "v2")]
+    problem = got[0][1]
+    assert isinstance(problem, Problem) and "多出 2 个值(extra, cols)" in problem.message("zh")
