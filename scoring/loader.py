@@ -169,7 +169,9 @@ class Node:
             return self.value.strip()
         if isinstance(self.value, int | float) and not isinstance(self.value, bool):
             return str(self.value)
-        self.error("bad_text", key=self.path)
+        # Named by its key (the place is in line:column): "choices", not "event_types[7].fields[0].choices[3]".
+        last = self.path.rsplit(".", 1)[-1]
+        self.error("bad_text_item" if last.endswith("]") else "bad_text", key=last.split("[", 1)[0])
         return None
 
     def amount(self, step: int | None = None) -> int | None:

@@ -40,6 +40,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "bad_int": ("“{value}” 应为非负整数", "'{value}' must be a whole number, zero or more"),
     "bad_date": ("“{value}” 不是日期,请写作 2026-01-01", "'{value}' is not a date; write it as 2026-01-01"),
     "bad_text": ("“{key}” 应为非空文字", "'{key}' must be non-empty text"),
+    "bad_text_item": ("“{key}” 中的这一项应为非空文字", "this item of '{key}' must be non-empty text"),
     "duplicate_id": ("编号 “{id}” 重复,第一次出现在第 {line} 行", "id '{id}' is used twice; first at line {line}"),
     "unknown_ref": ("未定义的{kind} “{value}”;已定义:{allowed}", "unknown {kind} '{value}'; defined: {allowed}"),
     "bad_range": ("区间下限 {low} 大于上限 {high}", "range low {low} is above high {high}"),
