@@ -8,6 +8,10 @@
 * ``rate_member`` — the household rates its member once a quarter (``household_rating``, LH-05/06);
 * ``visit_backlog`` — for a branch secretary, each member's linked households not visited
   within N days, red first;
+* ``last_visits`` — when each member last visited each linked household, read from the ledger's
+  entries of the rules that score ``household_visit`` (one source of truth, however the visit was
+  recorded: this web form, the API, an import or a claim); the ``visit`` table keeps only what
+  the web form adds (the note, who typed it);
 * ``problems`` / ``problem`` — problems within the actor's scope (all, or one by id);
   ``household_ratings`` — what a household gave its members in a quarter.
 
@@ -16,11 +20,13 @@ Every scored action has a deterministic or caller-given event key, so a retry co
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, func, select, update
 
 from scoring.engine import parse_moment
@@ -38,12 +44,18 @@ from services.claims import (
 from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.messages import add
 from store.ledger import Incoming, Ledger
-from store.models import Entry, Household, HouseholdTier, Linkage, PartyMember, Person
+from store.models import Entry, EventRecord, Household, HouseholdTier, Linkage, PartyMember, Person
 from store.models_workflow import HouseholdRating, LinkProblem, Visit
 
 VISIT = Visit.__table__  # type: ignore[attr-defined]
 PROBLEM = LinkProblem.__table__  # type: ignore[attr-defined]
 RATING = HouseholdRating.__table__  # type: ignore[attr-defined]
+
+# The event type of a visit (rules.yaml ``event_types``). Coverage and the backlog count the ledger's
+# entries of the rules scoring this event type, whatever path recorded the event (web form, API,
+# import, claim): see ``last_visits``.
+VISIT_EVENT = "household_visit"
+MEMBERS_PER_QUERY = 200  # members whose households and visits one query reads (bounded IN lists)
 
 add({
     "wf_not_linked": ("该农户不是您的联系户", "that household is not linked to you"),
@@ -144,8 +156,12 @@ def record_visit(ledger: Ledger, actor: Actor, household_id: int, visited_at: da
             raise Forbidden("wf_not_linked", field="household")
         pcode, hcode = person_code(conn, member), household_code(conn, household_id)
     key = key or f"visit:{uuid.uuid4().hex}"
-    inc = Incoming(key=key, type="household_visit", occurred_at=moment, person=pcode, household=hcode,
-                   fields={"note": note or None}, actor=actor.username, source="web", ref=key)
+    # The record as an import would send it: the event record then names the household like every other path.
+    record = {"id": key, "type": VISIT_EVENT, "occurred_at": moment.isoformat(), "person": pcode, "household": hcode,
+              "fields": {"note": note} if note else {}, "actor": actor.username}
+    inc = Incoming(key=key, type=VISIT_EVENT, occurred_at=moment, person=pcode, household=hcode,
+                   fields={"note": note or None}, actor=actor.username, source="web", ref=key,
+                   payload=json.dumps(record, ensure_ascii=False))
     result = record_one(ledger, inc)
     amount = sum(e["amount"] for e in result.entries)
     with ledger.write_engine.begin() as conn:
@@ -278,24 +294,95 @@ def linked_households(ledger: Ledger, actor: Actor, member_id: int | None = None
     with ledger.engine.connect() as conn:
         if member != actor.person_id:
             _check_branch_officer(conn, actor, member, day)
-        rows = conn.execute(select(Linkage.household_id, Linkage.valid_from, Linkage.valid_to).where(Linkage.member_id == member)).all()  # type: ignore[arg-type]
-        hids = sorted({h for h, f, t in rows if f <= day and (t is None or day < t)})
-        return [_household_line(conn, member, hid, day) for hid in hids]
+        lines = _household_lines(conn, ledger, [member], day).get(member, [])
+        hids = [line["household_id"] for line in lines]
+        open_problems = dict(conn.execute(select(PROBLEM.c.household_id, func.count()).where(
+            PROBLEM.c.member_id == member, PROBLEM.c.household_id.in_(hids), PROBLEM.c.status != "resolved",
+        ).group_by(PROBLEM.c.household_id)).all()) if hids else {}
+    for line in lines:
+        line["open_problems"] = int(open_problems.get(line["household_id"], 0))
+    return lines
 
 
-def _household_line(conn: Connection, member: int, hid: int, day: date) -> dict[str, Any]:
-    h = conn.execute(select(Household.code, Household.head_name).where(Household.id == hid)).one()  # type: ignore[arg-type]
-    last = conn.execute(select(func.max(VISIT.c.local_day)).where(VISIT.c.member_id == member, VISIT.c.household_id == hid)).scalar()
-    open_problems = conn.execute(select(func.count()).select_from(PROBLEM).where(
-        PROBLEM.c.member_id == member, PROBLEM.c.household_id == hid, PROBLEM.c.status != "resolved")).scalar() or 0
-    return {"household_id": hid, "code": h.code, "head_name": h.head_name, "tier": _tier(conn, hid, day),
-            "last_visit": last, "open_problems": int(open_problems)}
+def _active(rows: Any, day: date) -> Any:
+    """(key, value) of the rows (key, value, valid_from, valid_to) in force on ``day``."""
+    return ((k, v) for k, v, f, t in rows if f <= day and (t is None or day < t))
 
 
-def _tier(conn: Connection, hid: int, day: date) -> str:
-    rows = conn.execute(select(HouseholdTier.tier, HouseholdTier.valid_from, HouseholdTier.valid_to).where(
-        HouseholdTier.household_id == hid)).all()  # type: ignore[arg-type]
-    return next((t for t, f, u in rows if f <= day and (u is None or day < u)), "")
+def _household_lines(conn: Connection, ledger: Ledger, members: list[int], day: date) -> dict[int, list[dict[str, Any]]]:
+    """Each member's households linked on ``day`` (by id): code, head, tier and last visit — a few queries in all."""
+    if not members:
+        return {}
+    rows = conn.execute(select(Linkage.member_id, Linkage.household_id, Linkage.valid_from, Linkage.valid_to).where(
+        Linkage.member_id.in_(members))).all()  # type: ignore[attr-defined]
+    links: dict[int, set[int]] = {m: set() for m in members}
+    for m, h in _active(rows, day):
+        links[m].add(h)
+    hids = sorted(set().union(*links.values()))
+    heads = {r.id: (r.code, r.head_name) for r in conn.execute(select(Household.id, Household.code, Household.head_name).where(
+        Household.id.in_(hids)))} if hids else {}  # type: ignore[union-attr]
+    tiers: dict[int, str] = dict(_active(conn.execute(select(HouseholdTier.household_id, HouseholdTier.tier, HouseholdTier.valid_from,
+                                                             HouseholdTier.valid_to).where(HouseholdTier.household_id.in_(hids))).all(), day)) if hids else {}  # type: ignore[attr-defined]
+    last = last_visits(conn, ledger, {m: {heads[h][0]: h for h in hs} for m, hs in links.items()})
+    return {m: [{"household_id": h, "code": heads[h][0], "head_name": heads[h][1], "tier": tiers.get(h, ""),
+                 "last_visit": last.get((m, h))} for h in sorted(hs)] for m, hs in links.items()}
+
+
+def visit_rules(ledger: Ledger) -> tuple[set[str], set[str]]:
+    """Ids and point types of the rules that score a visit (event type ``VISIT_EVENT``), in any published version."""
+    rule_ids: set[str] = set()
+    point_types: set[str] = set()
+    for version in ledger.versions().versions:
+        for rule in version.ruleset.by_event.get(VISIT_EVENT, ()):
+            rule_ids.add(rule.id)
+            point_types.add(rule.point_type)
+    return rule_ids, point_types
+
+
+def last_visits(conn: Connection, ledger: Ledger, households: dict[int, dict[str, int]]) -> dict[tuple[int, int], date]:
+    """The local day each member last visited each household: ``households`` is member → {household code: id}.
+
+    Read from the ledger, which every way of recording a visit writes (web form, API, import, an approved
+    claim): the member's award entries of the visit rules (index ``ix_entry_holder``), each joined to its
+    event record by key for the household the visit concerned. A visit delivered twice is one event, so it
+    counts once; an award later reversed does not count. A visit that earned nothing (its household's
+    cooldown, a cap) has no entry: within the cooldown the day before is already counted. The web form's
+    older event records have no payload, so its ``visit`` row names their household.
+    """
+    rule_ids, point_types = visit_rules(ledger)
+    if not households or not rule_ids:
+        return {}
+    q = (select(Entry.id, Entry.holder_id, Entry.kind, Entry.reverses_id, Entry.local_day, Entry.event_key,  # type: ignore[call-overload]
+                EventRecord.payload)
+         .select_from(Entry)
+         .outerjoin(EventRecord, EventRecord.event_key == Entry.event_key)  # type: ignore[arg-type]
+         .where(Entry.holder_kind == "p", Entry.holder_id.in_(sorted(households)),  # type: ignore[attr-defined]
+                Entry.point_type.in_(sorted(point_types)), Entry.rule_id.in_(sorted(rule_ids)),  # type: ignore[attr-defined]
+                Entry.kind.in_(("award", "reversal"))))  # type: ignore[attr-defined]
+    rows = [tuple(r) for r in conn.execute(q)]
+    reversed_ids = {rev for _, _, kind, rev, _, _, _ in rows if kind == "reversal"}
+    visits: list[tuple[int, Any, int | None, str]] = []  # member, local day, household id (None: not named), event key
+    for eid, member, kind, _, day, key, payload in rows:
+        if kind != "award" or eid in reversed_ids:
+            continue
+        try:
+            code = orjson.loads(payload).get("household") if payload else None
+        except (orjson.JSONDecodeError, AttributeError):
+            code = None
+        visits.append((member, day, households[member].get(code) if isinstance(code, str) else None, key))
+    unnamed = sorted({key for _, _, hid, key in visits if hid is None})
+    by_form = dict(conn.execute(select(VISIT.c.event_key, VISIT.c.household_id).where(VISIT.c.event_key.in_(unnamed))).all()) if unnamed else {}
+    last: dict[tuple[int, int], date] = {}
+    for member, day, hid, key in visits:
+        hid = hid if hid is not None else by_form.get(key)
+        if hid is None:
+            continue
+        if not isinstance(day, date):
+            day = date.fromisoformat(str(day))
+        pair = (member, hid)
+        if pair not in last or day > last[pair]:
+            last[pair] = day
+    return last
 
 
 def _check_branch_officer(conn: Connection, actor: Actor, member: int, day: date) -> None:
@@ -333,22 +420,22 @@ def visit_backlog(ledger: Ledger, actor: Actor, days: int = 30, branch_id: int |
         if branch_id is not None:
             q = q.where(PartyMember.branch_id == branch_id)
         members = sorted({p for p, f, t in conn.execute(q).all() if f <= day and (t is None or day < t)})
-        out = []
-        for member in members:
-            person = conn.execute(select(Person.code, Person.name).where(Person.id == member)).one()  # type: ignore[arg-type]
-            rows = conn.execute(select(Linkage.household_id, Linkage.valid_from, Linkage.valid_to).where(Linkage.member_id == member)).all()  # type: ignore[arg-type]
-            hids = sorted({h for h, f, t in rows if f <= day and (t is None or day < t)})
-            overdue = []
-            for hid in hids:
-                line = _household_line(conn, member, hid, day)
-                last = line["last_visit"]
-                if isinstance(last, str):
-                    last = date.fromisoformat(last)
-                since = (day - last).days if last else None
-                if since is None or since > days:
-                    overdue.append(OverdueHousehold(hid, line["code"], line["head_name"], line["tier"], last, since))
-            overdue.sort(key=lambda h: (rank.get(h.tier, len(rank)), -(h.days_since if h.days_since is not None else 10**6), h.code))
-            out.append(MemberBacklog(member, person.code, person.name, len(hids), overdue))
+        people: dict[int, Any] = {}
+        lines: dict[int, list[dict[str, Any]]] = {}
+        for at in range(0, len(members), MEMBERS_PER_QUERY):  # county-wide (the daily job): a branch's worth at a time
+            part = members[at:at + MEMBERS_PER_QUERY]
+            people.update((r.id, r) for r in conn.execute(select(Person.id, Person.code, Person.name).where(Person.id.in_(part))))  # type: ignore[union-attr]
+            lines.update(_household_lines(conn, ledger, part, day))
+    out = []
+    for member in members:
+        overdue = []
+        for line in lines[member]:
+            last = line["last_visit"]
+            since = (day - last).days if last else None
+            if since is None or since > days:
+                overdue.append(OverdueHousehold(line["household_id"], line["code"], line["head_name"], line["tier"], last, since))
+        overdue.sort(key=lambda h: (rank.get(h.tier, len(rank)), -(h.days_since if h.days_since is not None else 10**6), h.code))
+        out.append(MemberBacklog(member, people[member].code, people[member].name, len(lines[member]), overdue))
     out.sort(key=lambda m: (-m.red_overdue, -len(m.overdue), m.code))
     return out
 
@@ -402,6 +489,7 @@ def household_ratings(ledger: Ledger, actor: Actor, household_id: int | None = N
 
 
 __all__ = [
-    "MemberBacklog", "OverdueHousehold", "WorkResult", "confirm_resolution", "household_ratings", "linked_households",
-    "linked_members", "mark_handled", "problem", "problems", "raise_problem", "rate_member", "record_visit", "visit_backlog",
+    "VISIT_EVENT", "MemberBacklog", "OverdueHousehold", "WorkResult", "confirm_resolution", "household_ratings", "last_visits",
+    "linked_households", "linked_members", "mark_handled", "problem", "problems", "raise_problem", "rate_member", "record_visit",
+    "visit_backlog", "visit_rules",
 ]
