@@ -220,6 +220,12 @@ class Engine:
                 outcome.problems.append(Problem(code, {"field": "rule", "value": event.rule_id, "allowed": allowed}, field="rule"))
                 return []
             rules = picked
+        if event.points is not None and not any(r.chooses_points for r in rules):
+            # Points named by a record count only where a rule lets them be chosen: elsewhere the rule
+            # table sets them, and a number it would ignore (a paper ledger's 9999) is a mistake to show.
+            outcome.problems.append(Problem("points_not_chosen", {"value": event.points, "rules": ", ".join(r.id for r in rules)},
+                                            field="points"))
+            return []
         for rule in rules:
             holder = self._holder(event, ruleset, rule, outcome)
             if holder is None:

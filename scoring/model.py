@@ -148,6 +148,11 @@ class Rule:
     order: int = 0  # position in the file: the tie-break of exclusive groups
 
     @cached_property
+    def chooses_points(self) -> bool:
+        """Whether the record (its reviewer) chooses the points, within the rule's range."""
+        return any(f.key == "points" and getattr(f, "kind", "") == "range" for f in self.features)
+
+    @cached_property
     def stages(self) -> tuple[list[Feature], list[Feature]]:
         """Features that decide and size the amount, and those that limit it (caps, floors).
 

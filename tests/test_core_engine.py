@@ -261,3 +261,17 @@ def test_a_number_outside_its_declared_bounds_is_refused_naming_the_field() -> N
     assert out.problems[0].message("zh") == "字段 “hours” 不能小于 0.5,收到 “-5”;请核对数值(扣分请用扣分项,不要填负数)"
     good = eng.evaluate(event("s", "volunteer_service", "2026-03-04T09:00", fields={"hours": "24"}, **person), DictState())
     assert good.ok and good.drafts
+
+
+def test_points_a_record_names_for_a_rule_that_sets_its_own_are_refused_not_ignored() -> None:
+    from pathlib import Path
+
+    shipped = load_rules((Path(__file__).resolve().parent.parent / "rules.yaml").read_text(encoding="utf-8"))
+    eng = Engine(VersionTable([PublishedVersion(date(2026, 1, 1), shipped)]))
+    villager = {"person_id": 6, "home_household_id": 60, "attrs": {"party_member": False}}
+    fixed = next(r for r in shipped.rules.values() if r.event_type == "civility" and not r.chooses_points)
+    out = eng.evaluate(event("c", "civility", "2026-03-04T09:00", rule_id=fixed.id, points="9999", **villager), DictState())
+    assert not out.drafts and [(p.code, p.field) for p in out.problems] == [("points_not_chosen", "points")]
+    assert out.problems[0].message("zh").startswith("记录写了分值 9999,但规则")
+    plain = eng.evaluate(event("c", "civility", "2026-03-04T09:00", rule_id=fixed.id, **villager), DictState())
+    assert plain.ok and plain.drafts
