@@ -121,6 +121,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "close_point_type": ("未知积分类型 “{value}”;已定义:{allowed}", "unknown point type '{value}'; defined: {allowed}"),
     "step_close": ("{period} 期末结转({policy}),结转前 {before}", "period {period} closed ({policy}), balance before {before}"),
     "step_expire": ("第 {entry} 条记录超过有效期", "entry {entry} passed its validity"),
+    "step_expire_used": ("第 {entry} 条记录超过有效期:其中 {used} 分已先用掉,失效 {amount} 分", "entry {entry} passed its validity: {used} of it had been used first, {amount} expire"),
     "step_veto": ("一票否决项:本期不得评星", "one-vote veto: no grade this period"),
 }
 

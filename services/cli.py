@@ -31,6 +31,7 @@ from services import queries
 from services.context import AppContext, default_context
 from services.ingest import IMPORT_TRANSACTION, decode_lines, ingest, read_csv, read_jsonl
 from store import rules_repo
+from store.ledger import ReversalRefused
 from store.migrate import upgrade
 from store.models import Entry, Tally
 
@@ -534,8 +535,11 @@ def reverse(ctx: click.Context, entry_id: int, reason: str, actor: str) -> None:
         new_id = app(ctx).ledger.reverse(entry_id, actor, reason, source="cli")
     except LookupError:
         sys.exit(t(ctx, f"没有第 {entry_id} 条记录", f"no entry {entry_id}"))
-    except ValueError:
-        sys.exit(t(ctx, f"第 {entry_id} 条记录已冲正过", f"entry {entry_id} is already reversed"))
+    except ReversalRefused as exc:
+        why = {"already": ("已冲正过", "is already reversed"),
+               "not_award": ("不是规则记分,不能冲正(积分超市的兑换请在超市取消)", "is not a rule's award and cannot be reversed (cancel a purchase at the shop)"),
+               "expired": ("已过有效期失效,没有可冲正的积分", "has expired: there are no points left to reverse")}[exc.reason]
+        sys.exit(t(ctx, f"第 {entry_id} 条记录{why[0]}", f"entry {entry_id} {why[1]}"))
     click.echo(t(ctx, f"已写入冲正记录 #{new_id}", f"reversal written as #{new_id}"))
 
 

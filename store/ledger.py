@@ -20,7 +20,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
 from scoring.engine import Engine as ScoringEngine
 from scoring.errors import Problem, ScoringError
@@ -28,6 +28,7 @@ from scoring.grades import closing_problems
 from scoring.loader import load_rules
 from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
 from scoring.periods import PERIODS, local_date, parse_period, window_keys
+from scoring.points import fmt
 from store.db import is_postgres, lock_holders, upsert_add, writer
 from store.directory import MAX_CACHED, Directory, Scope, chunks, select_in
 from store.models import (
@@ -102,6 +103,16 @@ class RecordResult:
     claims: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     skipped: list[tuple[str, Any]] = field(default_factory=list)
+
+
+class ReversalRefused(ValueError):
+    """Why an entry cannot be reversed: ``already`` reversed, ``not_award`` (only rule awards are), ``expired``."""
+
+    def __init__(self, entry_id: int, reason: str):
+        text = {"already": "is already reversed", "not_award": "is not a rule's award (only awards are reversed; a purchase "
+                "is cancelled at the shop)", "expired": "has expired (its points are gone already)"}[reason]
+        super().__init__(f"entry {entry_id} {text}")
+        self.reason = reason
 
 
 class Overdraft(Exception):
@@ -625,9 +636,16 @@ class Ledger:
                    "veto": False, "expires_on": None,
                    "explanation": json.dumps([["step_reversal", {"entry": entry_id, "reason": reason}]], ensure_ascii=False)}
             if conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == row["key"])).first():
-                raise ValueError(f"entry {entry_id} is already reversed")
+                raise ReversalRefused(entry_id, "already")
+            # Only a rule's award is reversed: a purchase is cancelled at the shop (which also gives the
+            # goods back), a closing or an expiry follows from the rules, and a reversal is undone by
+            # recording the event again. An award that expired has no points left to take back.
+            if orig["kind"] != "award":
+                raise ReversalRefused(entry_id, "not_award")
+            if conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == f"exp:{entry_id}")).first():
+                raise ReversalRefused(entry_id, "expired")
             out = _Batch()
-            scoring = orig["kind"] == "award"
+            scoring = True
             out.add_entry(row, scope, scoring=scoring)
             if scoring and orig["veto"]:
                 out.add_tally(orig["point_type"], orig["holder_kind"], orig["holder_id"], orig["local_day"], scope, 0, -1)
@@ -848,10 +866,17 @@ class Ledger:
         return int(counts[0])  # entries written (PostgreSQL: balances moved, one per entry)
 
     def expire(self, today: date, actor: str = "scheduler") -> int:
-        """Write an expiry entry for each entry whose validity ended before ``today`` (once each)."""
+        """Write an expiry entry for each entry whose validity ended before ``today`` (once each).
+
+        What expires is what is left of the entry, first in first out: purchases and
+        deductions used the oldest points first, so an award already spent expires
+        nothing and a balance never goes below zero by expiring. Holders are locked,
+        so a purchase cannot run between the reading and the writing.
+        """
         with self.write_engine.begin() as conn:
             rows = conn.execute(
-                select(ENTRY).where(ENTRY.c.expires_on.is_not(None), ENTRY.c.expires_on < today)
+                select(ENTRY).where(ENTRY.c.expires_on.is_not(None), ENTRY.c.expires_on < today, ENTRY.c.kind == "award")
+                .order_by(ENTRY.c.local_day, ENTRY.c.id)
             ).mappings().all()
             keys = {f"exp:{r['id']}" for r in rows}
             done: set[str] = set()
@@ -861,18 +886,51 @@ class Ledger:
             ids = [r["id"] for r in rows]
             for part in chunks(ids):
                 reversed_ids.update(conn.execute(select(ENTRY.c.reverses_id).where(ENTRY.c.reverses_id.in_(part))).scalars())
+            due = [r for r in rows if f"exp:{r['id']}" not in done and r["id"] not in reversed_ids]
+            lock_holders(conn, sorted({(r["holder_kind"], r["holder_id"]) for r in due}))
+            held = self._held(conn, [r for r in due if r["amount"] > 0], today)
             out = _Batch()
             now = self.clock()
-            for r in rows:
-                if f"exp:{r['id']}" in done or r["id"] in reversed_ids:
-                    continue
-                row = {**{k: r[k] for k in r if k != "id"}, "key": f"exp:{r['id']}", "amount": -r["amount"], "kind": "expire",
+            for r in due:
+                amount = used = 0
+                if r["amount"] < 0:
+                    amount = r["amount"]  # a deduction that expires is lifted whole (forgiven after its time)
+                else:
+                    account = (r["point_type"], r["holder_kind"], r["holder_id"])
+                    balance, newer = held[account]
+                    newer -= r["amount"]  # the points that stay after this entry: every newer award still held
+                    amount = max(0, min(r["amount"], balance - newer))
+                    held[account] = (balance - amount, newer)
+                    used = r["amount"] - amount
+                step = ["step_expire", {"entry": r["id"]}] if not used else \
+                    ["step_expire_used", {"entry": r["id"], "used": fmt(used), "amount": fmt(amount)}]
+                row = {**{k: r[k] for k in r if k != "id"}, "key": f"exp:{r['id']}", "amount": -amount, "kind": "expire",
                        "reverses_id": r["id"], "recorded_at": now, "actor": actor, "source": "scheduler", "expires_on": None,
-                       "veto": False, "explanation": json.dumps([["step_expire", {"entry": r["id"]}]])}
+                       "veto": False, "explanation": json.dumps([step], ensure_ascii=False)}
                 out.add_entry(row, NO_SCOPE, scoring=False)
             written = len(out.entries)
             out.flush(conn, None)
             return written
+
+    @staticmethod
+    def _held(conn: Connection, due: Sequence[Any], today: date) -> dict[tuple[str, str, int], tuple[int, int]]:
+        """Per account: its balance, and the awards it holds from the oldest expiring one on (expiring or not)."""
+        held: dict[tuple[str, str, int], tuple[int, int]] = {}
+        first: dict[tuple[str, str, int], tuple[date, int]] = {}
+        for r in due:
+            first.setdefault((r["point_type"], r["holder_kind"], r["holder_id"]), (r["local_day"], r["id"]))
+        undone = ENTRY.alias("undone")
+        for (pt, hk, hid), (day, ident) in first.items():
+            balance = conn.execute(select(BALANCE.c.amount).where(BALANCE.c.point_type == pt, BALANCE.c.holder_kind == hk,
+                                                                  BALANCE.c.holder_id == hid)).scalar() or 0
+            # Awards from the oldest expiring one on, not reversed and not expired before today.
+            newer = conn.execute(select(func.coalesce(func.sum(ENTRY.c.amount), 0)).where(
+                ENTRY.c.point_type == pt, ENTRY.c.holder_kind == hk, ENTRY.c.holder_id == hid, ENTRY.c.kind == "award",
+                ENTRY.c.amount > 0, or_(ENTRY.c.local_day > day, and_(ENTRY.c.local_day == day, ENTRY.c.id >= ident)),
+                ~select(undone.c.id).where(undone.c.reverses_id == ENTRY.c.id).exists(),  # reversed, or expired before
+            )).scalar() or 0
+            held[(pt, hk, hid)] = (int(balance), int(newer))
+        return held
 
     # ------------------------------------------------------------------ reading
     def balance(self, point_type: str, holder_kind: str, holder_id: int) -> tuple[int, int]:

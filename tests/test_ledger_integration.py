@@ -183,3 +183,37 @@ def test_closing_a_year_cuts_the_balance_held_at_its_end_not_points_entered_sinc
         amount, explanation = conn.execute(select(Entry.amount, Entry.explanation).where(Entry.kind == "close")).one()  # type: ignore[call-overload]
     assert amount == -2100 and json.loads(explanation)[0][1]["before"] == "26"
     assert ledger.balance("moral", "h", h1)[0] == 700  # 5 carried + the 2 of 2027
+
+
+def test_expiry_takes_only_what_is_left_first_in_first_out_and_an_expired_award_cannot_be_reversed(
+        county: County, engine: Engine, rules_text: str, clock: Any) -> None:
+    # Moral credit valid 30 days: 6 points on 1 March, 4 on 20 March; 7 spent on 25 March (the 6 of
+    # 1 March first, then 1 of 20 March). On 5 April the first award expires with nothing left of it;
+    # on 25 April the second expires its 3 remaining. The balance never goes below zero.
+    text = rules_text.replace("    spendable: true ", "    validity_days: 30\n    spendable: true ", 1)
+    assert "validity_days: 30" in text
+    publish(engine, text, date(2026, 1, 1), "admin", clock())
+    clock.now = datetime(2026, 4, 30, tzinfo=UTC)
+    ledger = Ledger(engine, clock)
+    service = {"type": "volunteer_service", "person": "P1"}
+    ingest_text(ledger, lines({**service, "id": "a", "occurred_at": "2026-03-01T10:00:00", "fields": {"hours": 3}},
+                                              {**service, "id": "b", "occurred_at": "2026-03-20T10:00:00", "fields": {"hours": 2}}),
+                                "jsonl", "import", "clerk").results
+    h1 = county.ids["H1"]
+    with ledger.write_engine.begin() as conn:
+        ledger.spend(conn, "moral", "h", h1, 700, "spend:test", "shop")
+    assert ledger.balance("moral", "h", h1)[0] == 300
+    assert ledger.expire(date(2026, 4, 5)) == 1
+    assert ledger.balance("moral", "h", h1)[0] == 300  # the 6 of 1 March were spent: nothing left to expire
+    assert ledger.expire(date(2026, 4, 25)) == 1
+    assert ledger.balance("moral", "h", h1)[0] == 0
+    with engine.connect() as conn:
+        steps = [json.loads(e)[0] for e in conn.execute(select(Entry.explanation).where(Entry.kind == "expire").order_by(Entry.id)).scalars()]
+    assert [(code, p["used"], p["amount"]) for code, p in steps] == [("step_expire_used", "6", "0"), ("step_expire_used", "1", "3")]
+    with pytest.raises(ValueError, match="has expired"):
+        ledger.reverse(steps[1][1]["entry"], "secretary", "wrong")
+    with engine.connect() as conn:
+        spend_id = conn.execute(select(Entry.id).where(Entry.kind == "spend")).scalar_one()
+    with pytest.raises(ValueError, match="not a rule's award"):
+        ledger.reverse(spend_id, "secretary", "undo a purchase")
+    assert ledger.balance("moral", "h", h1)[0] == 0
