@@ -34,7 +34,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "unknown_key": ("未知的配置项 “{key}”;可用:{allowed}", "unknown key '{key}'; allowed: {allowed}"),
     "unknown_key_near": ("未知的配置项 “{key}”;是不是 “{near}”?请改正拼写", "unknown key '{key}'; did you mean '{near}'? Correct the spelling"),
     "bad_choice": ("“{value}” 不是可选值之一:{allowed}", "'{value}' is not one of: {allowed}"),
-    "bad_amount": ("“{value}” 不是精确的分值;请写成数字,如 5 或 0.5(最多两位小数)", "'{value}' is not an exact amount; write a number such as 5 or 0.5 (at most two decimals)"),
+    "bad_amount": ("“{value}” 不是精确的分值;请写成数字,如 5 或 0.5(最多两位小数,不超过 10 亿)", "'{value}' is not an exact amount; write a number such as 5 or 0.5 (at most two decimals, at most a billion)"),
     "bad_step_size": ("步长 “{value}” 必须大于 0;请写成正数,如 0.5 或 1", "step '{value}' must be more than 0; write a positive number such as 0.5 or 1"),
     "bad_step": ("分值 {value} 不是步长 {step} 的整数倍", "amount {value} is not a multiple of the step {step}"),
     "bad_int": ("“{value}” 应为非负整数", "'{value}' must be a whole number, zero or more"),

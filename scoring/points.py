@@ -13,6 +13,10 @@ from fractions import Fraction
 
 SCALE = 100
 _QUANT = Decimal("0.01")
+# The largest amount one entry, price or bound may name: a billion points. Balances and tallies sum
+# many such amounts in 64-bit integers (hundredths), and no village scheme comes near it; past it a
+# value is a typing mistake to refuse, not a number for the database to overflow on.
+MAX_POINTS = 10**9
 
 
 class AmountError(ValueError):
@@ -24,6 +28,8 @@ def parse_amount(value: object) -> int:
     if isinstance(value, bool):
         raise AmountError(str(value))
     if isinstance(value, int):
+        if abs(value) > MAX_POINTS:
+            raise AmountError(str(value))
         return value * SCALE
     try:
         # A YAML or JSON float such as 0.5 is read back through its repr, which is
@@ -31,7 +37,7 @@ def parse_amount(value: object) -> int:
         dec = Decimal(str(value).strip())
     except (InvalidOperation, ValueError) as exc:
         raise AmountError(str(value)) from exc
-    if not dec.is_finite():
+    if not dec.is_finite() or abs(dec) > MAX_POINTS:
         raise AmountError(str(value))
     scaled = dec * SCALE
     if scaled != scaled.to_integral_value():

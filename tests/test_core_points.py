@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from scoring.points import AmountError, fmt, parse_amount, parse_fraction, round_to_step, to_decimal
 
-amounts = st.integers(min_value=-10**12, max_value=10**12)
+amounts = st.integers(min_value=-10**11, max_value=10**11)  # hundredths, within MAX_POINTS
 steps = st.sampled_from([1, 5, 10, 25, 50, 100, 200])
 
 
@@ -81,3 +81,10 @@ def test_a_float_from_yaml_is_read_as_the_decimal_written() -> None:
 ])
 def test_format(amount: int, signed: bool, text: str) -> None:
     assert fmt(amount, signed) == text
+
+
+@pytest.mark.parametrize("value", ["1e30", "99999999999999999999", 10**12, "-1000000000.01", "92233720368547758.08"])
+def test_an_amount_past_a_billion_points_is_refused_before_any_database_overflows(value: object) -> None:
+    with pytest.raises(AmountError):
+        parse_amount(value)
+    assert parse_amount("1000000000") == 10**11 and parse_amount(-10**9) == -(10**11)

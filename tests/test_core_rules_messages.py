@@ -32,7 +32,7 @@ def test_the_shipped_file_has_no_problem() -> None:
 @pytest.mark.parametrize(("old", "new", "expected"), [
     # -- point types: 38 rules use party_work; none of them may be reported
     (PARTY_WORK, PARTY_WORK.replace("0.5", "abc"),
-     "rules.yaml:27:11: “abc” 不是精确的分值;请写成数字,如 5 或 0.5(最多两位小数)"),
+     "rules.yaml:27:11: “abc” 不是精确的分值;请写成数字,如 5 或 0.5(最多两位小数,不超过 10 亿)"),
     (PARTY_WORK, PARTY_WORK.replace("0.5", "0"), "rules.yaml:27:11: 步长 “0” 必须大于 0;请写成正数,如 0.5 或 1"),
     (PARTY_WORK, PARTY_WORK.replace("step", "stpe"), "rules.yaml:27:5: 未知的配置项 “stpe”;是不是 “step”?请改正拼写"),
     ("    holder: person\n    unit: 分\n    step: 0.5\n    period: year\n    year_end: {policy: reset}",
@@ -42,7 +42,7 @@ def test_the_shipped_file_has_no_problem() -> None:
      "rules.yaml:28:13: “yearly” 不是可选值之一:month, quarter, year"),
     ("year_end: {policy: reset}", "year_end: {policy: zero}", "rules.yaml:29:24: “zero” 不是可选值之一:reset, carry, never"),
     ("        - {key: star5, name: 五星党员, min: 120}", "        - {key: star5, name: 五星党员, min: lots}",
-     "rules.yaml:34:41: “lots” 不是精确的分值;请写成数字,如 5 或 0.5(最多两位小数)"),
+     "rules.yaml:34:41: “lots” 不是精确的分值;请写成数字,如 5 或 0.5(最多两位小数,不超过 10 亿)"),
     (GRADES, "    grades: stars\n",
      "rules.yaml:31:13: 这里应为键值映射(key: value)。检查缩进(用空格,不用 Tab)和冒号后的空格"),
     ("    name: 零基积分\n", "    name:\n", "rules.yaml:22:5: 缺少必填项 “name”"),
@@ -67,7 +67,7 @@ def test_the_shipped_file_has_no_problem() -> None:
     ("      - {window: month, max: 40}\n  - key: party_conduct", "      - {window: fortnight, max: 40}\n  - key: party_conduct",
      "rules.yaml:162:18: “fortnight” 不是可选值之一:day, week, month, quarter, year, total"),
     ("floor: {base: 20, window: year}", "floor: {base: twenty, window: year}",
-     "rules.yaml:166:19: “twenty” 不是精确的分值;请写成数字,如 5 或 0.5(最多两位小数)"),
+     "rules.yaml:166:19: “twenty” 不是精确的分值;请写成数字,如 5 或 0.5(最多两位小数,不超过 10 亿)"),
     ("{key: red, name: 红色,", "{key: red, name: [x],", "rules.yaml:17:22: “name” 应为非空文字"),
 ])
 def test_one_bad_value_is_one_problem(old: str, new: str, expected: str) -> None:
@@ -77,7 +77,7 @@ def test_one_bad_value_is_one_problem(old: str, new: str, expected: str) -> None
 def test_a_bad_step_is_one_problem_in_english_too() -> None:
     broken = SHIPPED.replace(PARTY_WORK, PARTY_WORK.replace("0.5", "abc"), 1)
     assert [p.format("en") for p in check_rules(broken)] == [
-        "rules.yaml:27:11: 'abc' is not an exact amount; write a number such as 5 or 0.5 (at most two decimals)"
+        "rules.yaml:27:11: 'abc' is not an exact amount; write a number such as 5 or 0.5 (at most two decimals, at most a billion)"
     ]
 
 
@@ -93,8 +93,8 @@ def test_a_real_problem_of_a_rule_is_still_reported_beside_its_broken_type() -> 
 
 @pytest.mark.parametrize(("old", "new", "zh", "en"), [
     ("points: {fixed: 5}", "points: {fixed: five}",
-     "rules.yaml:207:21: “five” 不是精确的分值;请写成数字,如 5 或 0.5(最多两位小数)",
-     "rules.yaml:207:21: 'five' is not an exact amount; write a number such as 5 or 0.5 (at most two decimals)"),
+     "rules.yaml:207:21: “five” 不是精确的分值;请写成数字,如 5 或 0.5(最多两位小数,不超过 10 亿)",
+     "rules.yaml:207:21: 'five' is not an exact amount; write a number such as 5 or 0.5 (at most two decimals, at most a billion)"),
     ("when: days_to_resolve <= 3", "when: len(days_to_resolve) <= 3",
      "rules.yaml:206:11: 条件中不能使用函数调用(如 len(x))。"
      "条件只能写字段名、数字、加引号的文字、比较(== != < <= > >= in)和 and / or / not",

@@ -19,7 +19,7 @@ import store.all_models  # noqa: F401
 from store.db import make_engine
 from tests.conftest import Clock
 from web.bounds import MAX_ID
-from web.testing import World, build_world
+from web.testing import World, build_world, csrf_token
 
 HUGE = "99999999999999999999"  # past 2**63-1
 
@@ -129,3 +129,10 @@ def test_desk_export_names_its_charset_once(world: World) -> None:
     r = world.client("secretary").get("/desk/export.csv")
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "text/csv; charset=utf-8"
+
+
+def test_a_price_past_a_billion_points_is_a_form_error_not_a_500(world: World) -> None:
+    c = world.client("admin")
+    token = csrf_token(c, "/admin/catalog/new")
+    r = c.post("/admin/catalog/new", data={"name": "挂面", "price": "1e30", "stock": "5", "csrf_token": token})
+    assert r.status_code == 400 and "数字太大" in r.get_data(as_text=True)

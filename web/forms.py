@@ -23,6 +23,7 @@ from marshmallow import (
 )
 from werkzeug.datastructures import MultiDict
 
+from scoring.points import MAX_POINTS
 from store.models_web import WEB_ROLES
 from web.bounds import Int64
 
@@ -54,7 +55,8 @@ def integer(required: bool = False, low: int | None = None, high: int | None = N
 
 
 def decimal(required: bool = False, **kw: Any) -> fields.Decimal:
-    """An exact decimal amount (points, hours)."""
+    """An exact decimal amount (points, hours), at most a billion either way (``scoring.points.MAX_POINTS``)."""
+    kw.setdefault("validate", validate.Range(min=-MAX_POINTS, max=MAX_POINTS, error=TOO_LARGE))
     return fields.Decimal(required=required, places=None, as_string=False,
                           error_messages=_msgs(invalid=_l("请填写数字,例如 2 或 0.5。"), special=_l("请填写数字,例如 2 或 0.5。")), **kw)
 
@@ -187,7 +189,7 @@ class BoardQuery(FormSchema):
                 raise ValidationError(_l("自定义区间最长三年。"), "end")
 
 
-THRESHOLD_LIMIT = 10**9  # points; far past any score a year can hold
+THRESHOLD_LIMIT = MAX_POINTS  # points; far past any score a year can hold
 
 
 class DeskQuery(FormSchema):
