@@ -77,6 +77,7 @@ add({
     "wf_unknown_rule": ("没有规则 {rule}", "there is no rule {rule}"),
     "wf_role_refused": ("角色「{role}」不能申报规则 {rule}({name})", "the role '{role}' may not enter rule {rule} ({name})"),
     "wf_villager_own": ("村民只能为本户申报", "a villager may enter claims for their own household only"),
+    "wf_self_entry": ("不能为本人或本户录入规则 {rule}({name})的积分:这条规则不经审核直接记分,请由书记或村委录入", "you may not enter rule {rule} ({name}) about yourself or your household: it posts without review, so the secretary or the committee enters it"),
     "wf_member_linked": ("党员只能为自己的联系户申报", "a Party member may enter claims for their linked households only"),
     "wf_out_of_scope": ("该农户不在您的管辖范围内", "that household is outside your area"),
     "wf_subject_required": ("请指明申报所涉村民或农户", "name the villager or household the claim is about"),
@@ -479,15 +480,26 @@ def evidence_file(ledger: Ledger, actor: Actor, evidence_id: int, config: Workfl
 
 
 # ---------------------------------------------------------------- submitting
-def _check_entry(conn: Connection, actor: Actor, rule: Rule, household_id: int | None, person_id: int | None,
-                 day: date) -> None:
-    """May this actor enter this rule for this household? (rules file roles, then scope)."""
+def check_entry(conn: Connection, actor: Actor, rule: Rule, household_id: int | None, person_id: int | None,
+                day: date, *, about_self: bool = True) -> None:
+    """May this actor enter this rule for this person and household? (rules file roles, then scope).
+
+    The one entry check of every path that records points for a caller: claims (``submit``) and
+    the API's events. ``household_id`` is the household concerned (named, or the person's home
+    that day). ``about_self=False`` also refuses a record about the actor itself or its household
+    (``wf_self_entry``): the API's events pass it for every event type but the 党员联户 (``linked``)
+    ones, which a Party member records about itself by design. Raises ``Forbidden`` or
+    ``ServiceError`` naming the field at fault.
+    """
     refuse_read_only(actor)
     allowed = rule.roles or STAFF_ROLES
     if actor.role not in allowed and actor.role != "admin":
         raise Forbidden("wf_role_refused", field="rule", role=actor.role, rule=rule.id, name=rule.name)
     if household_id is None:
         raise ServiceError("wf_subject_required", field="person")
+    if not about_self and ((actor.person_id is not None and actor.person_id == person_id)
+                           or (actor.household_id is not None and actor.household_id == household_id)):
+        raise Forbidden("wf_self_entry", field="person", rule=rule.id, name=rule.name)
     if actor.role == "admin":
         return
     if actor.role == "villager":
@@ -548,7 +560,11 @@ def submit(ledger: Ledger, actor: Actor, rule_id: str, *, person: str | None = N
         if household and hid is None:
             raise ServiceError("unknown_household", field="household", value=household)
         concerned = hid if hid is not None else (directory.home(pid, day) if pid is not None else None)
-        _check_entry(conn, actor, rule, concerned, pid, day)
+        # A claim about oneself (one's household) goes through review: allowed for a rule that needs
+        # approval, which puts it on notice, or for one's own household-linking work; never for a rule
+        # that would post at once (a member crediting its own tally, a villager its own balance).
+        assert ruleset is not None
+        check_entry(conn, actor, rule, concerned, pid, day, about_self=rule.approval or ruleset.event_types[rule.event_type].linked)
     checked = check_uploads(evidence, config)
     key = key or f"claim:{uuid.uuid4().hex}"
     record = {"id": key, "type": rule.event_type, "occurred_at": moment.isoformat(), "person": person, "household": household,

@@ -214,6 +214,79 @@ def test_post_events_refusals(api: Api) -> None:
     assert ok["status"] == "recorded"
 
 
+# ---------------------------------------------------------------- events: who may enter what (the claims' entry check)
+def _tokens(api: Api, ctx: AppContext, **specs: tuple[str, dict[str, str]]) -> None:
+    """More callers: name=(role, scope codes)."""
+    for name, (role, scope) in specs.items():
+        api.tokens[name] = tokens.issue(ctx.engine, name, role, "test", ctx.now(), **scope).token
+
+
+def _event(ident: str, kind: str, person: str, **kw: Any) -> dict[str, Any]:
+    return {"id": ident, "type": kind, "occurred_at": "2026-05-20T10:00:00", "person": person, **kw}
+
+
+def _entries(engine: Engine, key: str) -> list[tuple[str, str]]:
+    with engine.connect() as c:
+        rows = c.execute(select(Entry.rule_id, Entry.amount).where(Entry.event_key == key)).all()  # type: ignore[call-overload]
+    return [(r.rule_id, r.amount) for r in rows]
+
+
+def test_party_member_may_not_score_itself_through_events(api: Api, ctx: AppContext, engine: Engine) -> None:
+    _tokens(api, ctx, pm=("party_member", {"village": "V1", "person": "M1"}))
+    records = [
+        _event("pm-1", "party_day_signin", "M1"),  # PM-01 +5 about itself
+        _event("pm-2", "org_life", "M1"),  # PM-02 +10
+        _event("pm-3", "volunteer_service", "M1", fields={"hours": 8}),  # PM-13 +15, MB-V1 +16 to its household, VH-01 8
+        _event("pm-4", "household_visit", "M1", household="H1", fields={"note": "了解用水问题"}),  # its linked household
+    ]
+    resp = api.post("pm", "/events", {"events": records}, lang="en")
+    assert resp.status_code == 200, resp.json
+    results = resp.json["results"]
+    assert [r["status"] for r in results] == ["rejected", "rejected", "rejected", "recorded"], results
+    for r, rule in zip(results[:3], ["PM-01", "PM-02", "PM-13"], strict=True):
+        assert list(r["errors"]) == ["person"] and "about yourself" in r["errors"]["person"][0] and rule in r["errors"]["person"][0]
+        assert r["ref"].startswith("#") and r["entries"] == []
+    assert results[3]["entries"][0]["rule_id"] == "LH-01" and results[3]["entries"][0]["amount"] == "2"  # red household ×2
+    assert resp.json["counts"] == {"rejected": 3, "recorded": 1}
+    assert [_entries(engine, k) for k in ("pm-1", "pm-2", "pm-3")] == [[], [], []]
+    zh = api.post("pm", "/events", {"events": records[:1]}).json["results"][0]["errors"]["person"][0]
+    assert "本人或本户" in zh and "PM-01" in zh
+
+
+def test_events_honour_the_rules_roles_as_claims_do(api: Api, ctx: AppContext, engine: Engine) -> None:
+    _tokens(api, ctx, steward=("steward", {"village": "V1"}), pm=("party_member", {"village": "V1", "person": "M1"}))
+    law = _event("st-1", "misconduct", "M1", fields={"kind": "law"})  # PM-06: roles [secretary, committee]
+    refused = api.post("steward", "/events", {"events": [law, _event("st-2", "mediation", "P3", fields={"level": "basic"})]}, lang="en")
+    assert refused.status_code == 200
+    first, second = refused.json["results"]
+    assert first["status"] == "rejected" and "steward" in first["errors"]["type"][0] and "PM-06" in first["errors"]["type"][0]
+    assert second["status"] == "recorded"  # refused alone: the rest of the batch is kept
+    assert _entries(engine, "st-1") == []
+    claim = api.post("steward", "/claims", {"rule": "PM-06", "person": "M1", "fields": {"kind": "law"}})
+    assert claim.status_code == 403 and claim.json["code"] == "wf_role_refused"
+    # A record naming its rule (civility) is checked against that rule: MB-21 is the secretary's and committee's.
+    named = api.post("steward", "/events", {"events": [_event("st-3", "civility", "P3", rule="MB-21")]}, lang="en").json
+    assert named["results"][0]["status"] == "rejected" and "MB-21" in named["results"][0]["errors"]["rule"][0]
+    # A Party member records nothing else about a villager, even one of its linked households.
+    other = api.post("pm", "/events", {"events": [_event("pm-9", "party_day_signin", "P1")]}, lang="en").json["results"][0]
+    assert other["status"] == "rejected" and list(other["errors"]) == ["person"], other
+
+
+def test_secretary_and_committee_still_record_what_they_may(api: Api, ctx: AppContext, engine: Engine) -> None:
+    _tokens(api, ctx, sec_m1=("secretary", {"village": "V1", "person": "M1"}))
+    law = api.post("sec", "/events", {"events": [_event("sc-1", "misconduct", "M1", fields={"kind": "law"})]}).json["results"][0]
+    assert law["status"] == "pending" and law["claims"][0]["rule_id"] == "PM-06"
+    org = api.post("com", "/events", {"events": [_event("sc-2", "org_life", "M1")]}).json["results"][0]
+    assert org["status"] == "recorded" and _entries(engine, "sc-2") == [("PM-02", 1000)]
+    civ = api.post("com", "/events", {"events": [_event("sc-3", "civility", "P3", rule="MB-21")]}).json["results"][0]
+    assert civ["status"] == "pending"
+    # Any role, not only a Party member's, is refused points about itself.
+    own = api.post("sec_m1", "/events", {"events": [_event("sc-4", "org_life", "M1")]}, lang="en").json["results"][0]
+    assert own["status"] == "rejected" and "about yourself" in own["errors"]["person"][0]
+    ok = api.post("system", "/events", {"events": [_event("sc-5", "org_life", "M1")]}).json["results"][0]
+    assert ok["status"] == "recorded"  # an import token is not an enterer: as ``jifen ingest``
+
+
 # ---------------------------------------------------------------- balances, entries, leaderboards
 def test_balances(api: Api) -> None:
     resp = api.get("h1", "/balances/H1")

@@ -121,3 +121,16 @@ def test_objection_then_conflicts(ledger: Ledger, county: County, clock, config)
     with pytest.raises(Conflict) as exc:
         claims.object_to(ledger, a["p1"], cid, "再议")
     assert exc.value.code == "wf_objection_closed"
+
+
+def test_no_one_credits_themselves_through_a_claim_that_would_post_without_review(ledger: Ledger, county: County, config) -> None:
+    # M1 is a Party member: PM-02 (参加组织生活) posts at once, so M1 may not enter it about itself;
+    # the secretary may enter it for M1, and M1's visit to its linked household H1 is its own work.
+    member = Actor("m1", "party_member", person_id=county.ids["M1"], household_id=county.ids["H4"], village_id=county.ids["V1"])
+    with pytest.raises(Forbidden) as refused:
+        claims.submit(ledger, member, "PM-02", person="M1", config=config)
+    assert refused.value.code == "wf_self_entry" and "请由书记或村委录入" in refused.value.message("zh")
+    sec = Actor("sec1", "secretary", village_id=county.ids["V1"], branch_id=county.ids["B-V1"])
+    assert claims.submit(ledger, sec, "PM-02", person="M1", config=config).status == "posted"
+    assert claims.submit(ledger, member, "LH-01", person="M1", household="H1", config=config).status == "posted"
+    assert ledger.balance("party_work", "p", county.ids["M1"])[0] == 1000 + 200  # PM-02 +10, LH-01 red +2

@@ -8,20 +8,25 @@ or a scope parameter (village, leaderboard scope) outside its own, gets 403.
 from __future__ import annotations
 
 import importlib
-from datetime import date
+from datetime import date, tzinfo
 from typing import Any
 
 from flask import current_app, g, jsonify, request
 from marshmallow import Schema
 from sqlalchemy import Connection, select
 
-from scoring.periods import parse_period, period_key
+from scoring.errors import Problem
+from scoring.model import VersionTable
+from scoring.periods import local_date, parse_period, period_key
 from services import queries, shop
 from services.actors import Actor
 from services.context import AppContext
 from services.errors import Forbidden, NotFound, ServiceError
 from services.ingest import to_incoming
+from services.messages import CATALOG as SERVICE_MESSAGES
+from services.messages import render
 from store.db import database_url
+from store.directory import Directory
 from store.ledger import RecordResult
 from store.models import Area, Branch, Entry, Household
 from web.api import schemas as s
@@ -129,11 +134,10 @@ def post_events() -> Any:
     results: list[RecordResult | None] = [None] * len(records)
     batch: list[tuple[int, Any]] = []
     with c.engine.connect() as conn:
+        entry = EntryCheck(conn, who, c.ledger.versions(conn), c.tz)
         for i, rec in enumerate(records):
             ref = f"#{i + 1}"
             if not isinstance(rec, dict):
-                from scoring.errors import Problem
-
                 results[i] = RecordResult(ref, "", "rejected", problems=[Problem("bad_json", {"detail": "not an object"}, record=ref)])
                 continue
             inc = to_incoming(ref, rec, c.tz, f"api:{who.username}", who.username)
@@ -143,7 +147,7 @@ def post_events() -> Any:
             inc.actor, inc.entered_role = who.username, who.role
             if who.role != "system":
                 inc.approved_by = ""
-            problems = _out_of_scope(conn, who, inc, ref)
+            problems = _out_of_scope(conn, who, inc, ref) or entry.refused(inc, ref)
             if problems:
                 results[i] = RecordResult(inc.ref, inc.key, "rejected", problems=problems)
                 continue
@@ -162,8 +166,6 @@ def _out_of_scope(conn: Connection, who: Actor, inc: Any, ref: str) -> list[Any]
     """Records naming people or households outside the caller's sight, reported exactly as unknown ones."""
     if who.county_wide:
         return []
-    from scoring.errors import Problem
-
     problems = []
     for code, kind, fld in ((inc.person, "unknown_person", "person"), (inc.household, "unknown_household", "household")):
         if not code:
@@ -178,10 +180,61 @@ def _out_of_scope(conn: Connection, who: Actor, inc: Any, ref: str) -> list[Any]
     return problems
 
 
+class EntryCheck:
+    """The claims' entry check (``services.claims.check_entry``) for each record of a batch, as its problem.
+
+    The rules a record may score by are the one it names (``rule``), else every rule of its event
+    type; each must let the caller enter it (``roles`` of its approval), for a subject within the
+    caller's scope, and not about the caller itself or its household unless the type is a 党员联户
+    (``linked``) one. The system token (imports, as ``jifen ingest``) is not checked. A record the
+    ledger refuses anyway (unknown type, rule, person or household, no rules that day) is left to
+    it, so its words stay the ledger's.
+    """
+
+    def __init__(self, conn: Connection, who: Actor, versions: VersionTable, tz: tzinfo):
+        self.conn, self.who, self.versions, self.tz = conn, who, versions, tz
+        self.directory: Directory | None = None  # loaded on first use: a system batch never needs it
+
+    def refused(self, inc: Any, ref: str) -> list[Problem]:
+        """[] when the caller may enter this record; else one problem naming the record, field and reason."""
+        if self.who.role == "system":
+            return []
+        day = local_date(inc.occurred_at, self.tz)
+        ruleset = self.versions.at(day)
+        event_type = ruleset.event_types.get(inc.type) if ruleset else None
+        if ruleset is None or event_type is None:
+            return []
+        rules = ruleset.by_event.get(inc.type, [])
+        if event_type.pick_rule or inc.rule:
+            rules = [r for r in rules if r.id == inc.rule]
+        if self.directory is None:
+            self.directory = Directory(self.conn, places=False)
+        d = self.directory
+        d.prepare([inc.person] if inc.person else [], [inc.household] if inc.household else [])
+        pid = d.person_ids.get(inc.person) if inc.person else None
+        hid = d.household_ids.get(inc.household) if inc.household else None
+        if (inc.person and pid is None) or (inc.household and hid is None):
+            return []
+        concerned = hid if hid is not None else (d.home(pid, day) if pid is not None else None)
+        checked: set[tuple[str, ...]] = set()
+        for rule in rules:
+            if rule.roles in checked:  # the same roles give the same answer: scope does not depend on the rule
+                continue
+            checked.add(rule.roles)
+            try:
+                claims_module().check_entry(self.conn, self.who, rule, concerned, pid, day, about_self=event_type.linked)
+            except ServiceError as exc:
+                fld = "type" if exc.field == "rule" and not inc.rule else exc.field
+                return [Problem(exc.code, dict(exc.params), record=ref, field=fld)]
+        return []
+
+
 def _record(r: RecordResult, language: str) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     for p in r.problems:
-        errors.setdefault(p.field or "_record", []).append(p.message(language))
+        # The services' codes (the entry check's) are rendered by their catalog, the core's by theirs.
+        text = render(p.code, language, **p.params) if p.code in SERVICE_MESSAGES else p.message(language)
+        errors.setdefault(p.field or "_record", []).append(text)
     return {"ref": r.ref, "id": r.key, "status": r.status, "entries": r.entries, "claims": r.claims, "errors": errors}
 
 
