@@ -20,6 +20,7 @@ does not fall when it shops.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from sqlalchemy import Connection, bindparam, case, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from scoring.grades import grade
+from scoring.grades import closing_delta, grade
 from scoring.model import GradeLevel, PointType
 from scoring.periods import WINDOWS, parse_period, period_key, previous_period
 from scoring.points import fmt
@@ -40,13 +41,25 @@ from services.actors import SYSTEM, Actor
 from services.context import AppContext
 from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.messages import add
-from store.db import is_postgres, lock_holders
+from store.db import is_postgres, lock_holders, upsert_add
 from store.directory import chunks
-from store.ledger import Overdraft
-from store.models import Area, GradeSnapshot, Household, Membership, Person, RulesVersion
+from store.ledger import Ledger, Overdraft
+from store.models import (
+    Area,
+    Balance,
+    Entry,
+    GradeSnapshot,
+    Household,
+    Membership,
+    PeriodClose,
+    Person,
+    RulesVersion,
+)
 from store.models_shop import Redemption, ShopItem
 
 ITEM = ShopItem.__table__  # type: ignore[attr-defined]
+BALANCE = Balance.__table__  # type: ignore[attr-defined]
+ENTRY = Entry.__table__  # type: ignore[attr-defined]
 REDEMPTION = Redemption.__table__  # type: ignore[attr-defined]
 
 MANAGERS = ("shopkeeper", "admin")  # may change the catalog
@@ -724,18 +737,84 @@ def _balance(conn: Connection, point_type: str, holder_kind: str, holder_id: int
 
 
 def _release(conn: Connection, ctx: AppContext, row: Any, status: str, who: str, now: datetime, reason: str) -> bool:
-    """Move a reserved redemption to cancelled or lapsed and give points and stock back; False if it had moved on."""
+    """Move a reserved redemption to cancelled or lapsed and give points and stock back; False if it had moved on.
+
+    The points come back as the year-end policy would have left them: see ``_refund_due``.
+    """
     lock_holders(conn, [(row.holder_kind, row.holder_id)])
     moved = conn.execute(update(REDEMPTION).where(REDEMPTION.c.id == row.id, REDEMPTION.c.status == "reserved")
                          .values(status=status, closed_at=now, handled_by=who, reason=reason))
     if moved.rowcount != 1:
         return False
-    conn.execute(update(ITEM).where(ITEM.c.id == row.item_id).values(stock=ITEM.c.stock + row.qty))
     note = ("预订过期退回" if status == "lapsed" else "取消兑换退回") + (f":{reason}" if reason else "")
-    entry_id = ctx.ledger.credit(conn, row.point_type, row.holder_kind, row.holder_id, int(row.amount),
-                                 f"shop:refund:{row.id}", who, note=note, source="shop")
+    amount, steps = _refund_due(conn, ctx.ledger, row)
+    entry_id = _credit(conn, ctx.ledger, row, amount, f"shop:refund:{row.id}", who, note, steps)
     conn.execute(update(REDEMPTION).where(REDEMPTION.c.id == row.id).values(refund_entry_id=entry_id))
+    # The item's row is the one lock every household shares: taken last, as when reserving.
+    conn.execute(update(ITEM).where(ITEM.c.id == row.item_id).values(stock=ITEM.c.stock + row.qty))
     return True
+
+
+def _refund_due(conn: Connection, ledger: Ledger, row: Any) -> tuple[int, list[list[Any]]]:
+    """What a refund gives back, and the explanation's steps when that is less than was spent.
+
+    Points a reservation holds are out of the balance when a period closes, so
+    the close neither resets nor carries them. Given back in full after the
+    close, they would escape the year-end policy; so each period of the type
+    closed since the spend (its day before the period's end) cuts them as the
+    close would have had they stayed in the balance (``closing_delta``): carry
+    p% keeps p% rounded down to the step, reset keeps nothing, never keeps all.
+    """
+    amount = int(row.amount)
+    # The account's balance row first: on PostgreSQL a close running now holds it (FOR UPDATE) until
+    # it commits, so the closed periods read next include it. SQLite's write lock is held already.
+    conn.execute(select(BALANCE.c.amount).where(
+        BALANCE.c.point_type == row.point_type, BALANCE.c.holder_kind == row.holder_kind,
+        BALANCE.c.holder_id == row.holder_id).with_for_update())
+    keys = list(conn.execute(select(PeriodClose.period).where(PeriodClose.point_type == row.point_type)).scalars())  # type: ignore[call-overload]
+    if not keys:
+        return amount, []
+    spent_on = conn.execute(select(ENTRY.c.local_day).where(ENTRY.c.id == row.spend_entry_id)).scalar() \
+        if row.spend_entry_id is not None else None
+    spent_on = spent_on or row.local_day
+    latest = ledger.versions(conn).latest()  # the policy close_period applies
+    pt = latest.point_types.get(row.point_type) if latest is not None else None
+    if pt is None:
+        return amount, []
+    # Only a period of the type's own kind moves balances (a quarterly type's year close freezes grades only).
+    periods = sorted((p for p in map(parse_period, keys) if p.kind == pt.period and spent_on < p.end), key=lambda p: p.start)
+    policy = "reset" if pt.year_end.policy == "reset" else f"carry {pt.year_end.carry_percent}%"
+    steps: list[list[Any]] = []
+    for p in periods:
+        delta = closing_delta(pt, amount)
+        if delta == 0:
+            continue
+        kept = amount + delta
+        # TODO(scoring/messages.py): a step code of its own for a refund cut by a close; step_close's
+        # text ("period 2026 closed (carry 20%), balance before 100") reads right meanwhile, and its
+        # params already hold what the new text names (entry, kept).
+        steps.append(["step_close", {"period": p.key, "policy": policy, "before": fmt(amount), "kept": fmt(kept),
+                                     "entry": row.spend_entry_id}])
+        amount = kept
+    return amount, steps
+
+
+def _credit(conn: Connection, ledger: Ledger, row: Any, amount: int, key: str, who: str, note: str,
+            steps: list[list[Any]]) -> int:
+    """``Ledger.credit``, with the explanation's steps when there are any.
+
+    ``Ledger.credit`` writes an entry without an explanation; until it takes
+    one, a cut refund makes its two writes here (the balance, then the entry
+    with its steps), so the entry is written once, whole, never updated.
+    """
+    if not steps:
+        return ledger.credit(conn, row.point_type, row.holder_kind, row.holder_id, amount, key, who, note=note, source="shop")
+    entry = ledger._plain_entry(conn, row.point_type, row.holder_kind, row.holder_id, amount, key, who, note, "shop",
+                                "refund", write=False)
+    entry["explanation"] = json.dumps(steps, ensure_ascii=False)
+    upsert_add(conn, BALANCE, [{"point_type": row.point_type, "holder_kind": row.holder_kind, "holder_id": row.holder_id,
+                                "amount": amount, "earned": 0}], ("point_type", "holder_kind", "holder_id"), ("amount",))
+    return int(conn.execute(ENTRY.insert().returning(ENTRY.c.id), entry).scalar_one())
 
 
 def _load(conn: Connection, actor: Actor, redemption_id: int) -> Any:
@@ -775,18 +854,25 @@ def pick_up(ctx: AppContext, actor: Actor, redemption_id: int) -> RedemptionOut:
     lapsed = False
     with ctx.ledger.write_engine.begin() as conn:
         row = _load(conn, actor, redemption_id)
-        if row.status == "picked_up":
-            return _redemption_out(conn, row, replayed=True)
         if row.status == "reserved" and _aware(row.expires_at) <= now:
             lapsed = _release(conn, ctx, row, "lapsed", actor.username, now, "")
-        elif row.status == "reserved":
-            conn.execute(update(REDEMPTION).where(REDEMPTION.c.id == row.id, REDEMPTION.c.status == "reserved")
-                         .values(status="picked_up", picked_up_at=now, handled_by=actor.username))
+        elif row.status == "reserved" and _hand_over(conn, row.id, actor.username, now):
             return _redemption_out(conn, _reload(conn, redemption_id))
         if not lapsed:
+            if row.status == "reserved":  # moved on since it was read (a cancel at the same moment): read it again
+                row = _reload(conn, redemption_id)
+            if row.status == "picked_up":  # handed over already (or by another keeper just now): as a repeat
+                return _redemption_out(conn, row, replayed=True)
             raise Conflict("shop_bad_state", "id", id=row.id, status=_STATUS_NAMES[row.status], action=_ACTIONS["pick_up"])
     # Committed: the lapse stands, and the keeper is told why nothing is handed over.
     raise Conflict("shop_lapsed", "id", id=redemption_id)
+
+
+def _hand_over(conn: Connection, redemption_id: int, who: str, now: datetime) -> bool:
+    """reserved → picked_up, only if it is still reserved; False when it had moved on."""
+    moved = conn.execute(update(REDEMPTION).where(REDEMPTION.c.id == redemption_id, REDEMPTION.c.status == "reserved")
+                         .values(status="picked_up", picked_up_at=now, handled_by=who))
+    return moved.rowcount == 1
 
 
 def complete(ctx: AppContext, actor: Actor, redemption_id: int) -> RedemptionOut:

@@ -331,3 +331,97 @@ def test_scope_reveals_nothing(ctx: AppContext, county: County, ledger: Ledger) 
     assert [x.id for x in shop.counter_queue(ctx, auditor)] == [r.id]
     with pytest.raises(Forbidden):
         shop.cancel(ctx, auditor, r.id)
+
+
+def _between_load_and_update(monkeypatch: pytest.MonkeyPatch, ctx: AppContext, step: Any) -> None:
+    """Make ``pick_up`` meet ``step`` (another writer's statement) after it read the redemption, before its UPDATE."""
+    load = shop._load
+
+    def load_then_step(conn: Any, actor: Actor, redemption_id: int) -> Any:
+        row = load(conn, actor, redemption_id)
+        step(conn, row)
+        return row  # as read: still reserved
+
+    monkeypatch.setattr(shop, "_load", load_then_step)
+
+
+def test_a_pick_up_that_loses_to_a_cancel_is_refused(ctx: AppContext, county: County, ledger: Ledger, engine: Engine,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    award(ledger, "P1", "MB-10")
+    item = new_item(ctx, county)
+    r = shop.reserve(ctx, villager(county, "H1"), item)
+    _between_load_and_update(monkeypatch, ctx, lambda conn, row: shop._release(
+        conn, ctx, row, "cancelled", "u-H1", ctx.now(), "不要了"))
+    with pytest.raises(Conflict) as exc:
+        shop.pick_up(ctx, keeper(county), r.id)
+    assert exc.value.code == "shop_bad_state"
+    assert "已取消" in exc.value.message("zh") and "is cancelled; cannot hand it over" in exc.value.message("en")
+    monkeypatch.undo()
+    # The same race for real: the cancel commits, then the hand-over finds nothing to hand over.
+    shop.cancel(ctx, villager(county, "H1"), r.id)
+    with pytest.raises(Conflict) as again:
+        shop.pick_up(ctx, keeper(county), r.id)
+    assert "cancelled" in again.value.message("en")
+    assert shop.get_redemption(ctx, ADMIN, r.id).status == "cancelled"
+    assert state(engine, item, county.ids["H1"]) == (3000, 10, 1, 2)
+
+
+def test_two_keepers_handing_over_at_once_hand_over_once(ctx: AppContext, county: County, ledger: Ledger,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    award(ledger, "P1", "MB-10")
+    r = shop.reserve(ctx, villager(county, "H1"), new_item(ctx, county))
+    _between_load_and_update(monkeypatch, ctx, lambda conn, row: shop._hand_over(conn, row.id, "keeper2", ctx.now()))
+    out = shop.pick_up(ctx, keeper(county), r.id)
+    assert out.replayed and out.status == "picked_up" and out.handled_by == "keeper2"
+
+
+@pytest.mark.postgres
+def test_pick_up_racing_a_cancel_on_postgres(pg_engine: Engine, clock: Any, rules_text: str) -> None:
+    """Two threads on PostgreSQL: the cancel holds the redemption's row; the hand-over waits, then is refused."""
+    import threading
+    from datetime import date
+
+    from store.rules_repo import publish
+
+    publish(pg_engine, rules_text, date(2026, 1, 1), "admin", clock())
+    ledger = Ledger(pg_engine, clock)
+    c = County(pg_engine)
+    c.village("V1")
+    c.grid("G1", "V1")
+    c.household("H1", "G1", tier="red", head="张三")
+    c.person("P1", "H1", name="张三")
+    ctx = make_ctx(pg_engine, ledger, clock)
+    award(ledger, "P1", "MB-10")
+    r = shop.reserve(ctx, villager(c, "H1"), new_item(ctx, c))
+    loaded, cancelled = threading.Event(), threading.Event()
+    load = shop._load
+
+    def load_and_wait(conn: Any, actor: Actor, redemption_id: int) -> Any:
+        row = load(conn, actor, redemption_id)
+        if actor.role == "shopkeeper":
+            loaded.set()
+            assert cancelled.wait(10)
+        return row
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(shop, "_load", load_and_wait)
+    errors: list[BaseException] = []
+
+    def keeper_thread() -> None:
+        try:
+            shop.pick_up(ctx, keeper(c), r.id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        t = threading.Thread(target=keeper_thread)
+        t.start()
+        assert loaded.wait(10)
+        shop.cancel(ctx, villager(c, "H1"), r.id)  # commits while the keeper's transaction has read "reserved"
+        cancelled.set()
+        t.join(10)
+    finally:
+        monkeypatch.undo()
+    assert len(errors) == 1 and isinstance(errors[0], Conflict), errors
+    assert "cancelled" in errors[0].message("en")
+    assert shop.get_redemption(ctx, ADMIN, r.id).status == "cancelled"
