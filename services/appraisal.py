@@ -36,7 +36,7 @@ from services.claims import aware, county_tz, person_code, record_one, refuse_re
 from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.messages import add
 from store.ledger import Incoming, Ledger
-from store.models import Branch, Household, PartyMember, Person
+from store.models import Branch, Household, Membership, PartyMember, Person
 from store.models_web import User
 from store.models_workflow import AppraisalRater, AppraisalResult, AppraisalRound, AppraisalScore
 
@@ -75,6 +75,15 @@ add({
     "wf_ballot_self": ("评议人不能给自己打分", "a rater may not score themselves"),
     "wf_ballot_twice": ("{rater} 已为该党员本期评议打过分", "{rater} has already scored this member for this period"),
     "wf_ballot_not_designated": ("{rater} 不在本次评议的评议人名单上", "{rater} is not on this appraisal's list of raters"),
+    # paper ballots name a real rater of the member's village (see ``_paper_rater``)
+    "wf_ballot_unknown": ("找不到评议人“{rater}”:请填写本村评议人的编号、登录名或准确姓名",
+                          "no rater “{rater}”: enter the code, login or exact name of a rater of the member's village"),
+    "wf_ballot_ambiguous": ("本村有 {count} 人叫“{rater}”:请改填评议人的编号或登录名",
+                            "{count} people of the village are named “{rater}”: enter the rater's code or login instead"),
+    "wf_ballot_scope": ("“{rater}”不是该党员所在村的评议人:只能代录本村村民、党员或村干部的评议票",
+                        "“{rater}” is not a rater of the member's village: enter ballots of its villagers, members or staff only"),
+    "wf_ballot_member": ("“{rater}”就是被评议的党员本人,不能给自己打分:请填写其他评议人",
+                         "“{rater}” is the member under appraisal, who may not score themselves: enter another rater"),
 })
 
 
@@ -309,10 +318,115 @@ def close_round(ledger: Ledger, actor: Actor, member_id: int, period: str) -> Ro
     return closed
 
 
-def _login(conn: Connection, username: str) -> tuple[int | None, str]:
-    """(person, role) of a login by that name; (None, "") for a name that is no login (a paper ballot's rater)."""
-    row = conn.execute(select(User.person_id, User.role).where(User.username == username)).first()  # type: ignore[call-overload]
-    return (row.person_id, row.role) if row else (None, "")
+RATER_ROLES = ("villager", "party_member", "grid_worker", "steward", "secretary", "committee")  # the logins the site lets rate
+
+
+@dataclass(frozen=True)
+class _Rater:
+    """Whose a score is: ``label`` is kept on the score, ``key`` tells one human from another."""
+
+    label: str  # the rater's login, or their person code when they have no login
+    key: str  # "p:<person id>" for a person; "u:<login>" for a login of no person (a household's); "n:<name>" unresolved
+    person_id: int | None
+    role: str
+
+
+def _current(model: Any, day: Any) -> list[Any]:
+    return [model.valid_from <= day, or_(model.valid_to.is_(None), model.valid_to > day)]
+
+
+def _village_people(village: int, day: Any) -> Any:
+    """Ids of the people of a village on a day: of one of its households, or a Party member of one of its branches."""
+    homes = (select(Membership.person_id).join(Household, Household.id == Membership.household_id)  # type: ignore[arg-type, call-overload]
+             .where(Household.village_id == village, *_current(Membership, day)))
+    members = (select(PartyMember.person_id).join(Branch, Branch.id == PartyMember.branch_id)  # type: ignore[arg-type, call-overload]
+               .where(Branch.village_id == village, *_current(PartyMember, day)))
+    return homes.union(members)
+
+
+def _in_village(conn: Connection, person_id: int, village: int, day: Any) -> bool:
+    return person_id in set(conn.execute(_village_people(village, day)).scalars())
+
+
+def _person_login(conn: Connection, person_id: int) -> tuple[str, str] | None:
+    """(login, role) of a person's own active rater login, the first one made; None when they have none."""
+    row = conn.execute(select(User.username, User.role).where(  # type: ignore[call-overload]
+        User.person_id == person_id, User.active.is_(True), User.role.in_(RATER_ROLES)).order_by(User.id)).first()  # type: ignore[attr-defined]
+    return (row.username, row.role) if row else None
+
+
+def _of_person(conn: Connection, person_id: int, code: str) -> _Rater:
+    login = _person_login(conn, person_id)
+    return _Rater(login[0] if login else code, f"p:{person_id}", person_id, login[1] if login else "")
+
+
+def _lookup(conn: Connection, text: str, village: int, day: Any) -> tuple[_Rater | None, str, dict[str, Any]]:
+    """A rater named by login, person code or exact name: (rater, "", {}) or (None, refusal code, its parameters).
+
+    A login counts when it is an active rater's whose village is the member's (the rule online scores follow); a
+    code or a name must be a person of the member's village on the day, and a name must fit exactly one of them.
+    """
+    user = conn.execute(select(User.username, User.role, User.person_id, User.household_id, User.village_id, User.active)  # type: ignore[call-overload]
+                        .where(User.username == text)).first()
+    if user is not None:
+        home = user.village_id
+        if home is None and user.household_id is not None:
+            home = conn.execute(select(Household.village_id).where(Household.id == user.household_id)).scalar()  # type: ignore[arg-type]
+        if not user.active or user.role not in RATER_ROLES or home != village:
+            return None, "wf_ballot_scope", {}
+        pid = user.person_id
+        return _Rater(user.username, f"p:{pid}" if pid is not None else f"u:{user.username}", pid, user.role), "", {}
+    person = conn.execute(select(Person.id, Person.code).where(Person.code == text)).first()  # type: ignore[call-overload]
+    if person is not None:
+        if not _in_village(conn, person.id, village, day):
+            return None, "wf_ballot_scope", {}
+        return _of_person(conn, person.id, person.code), "", {}
+    named = conn.execute(select(Person.id, Person.code).where(Person.name == text)).all()  # type: ignore[call-overload]
+    local = set(conn.execute(_village_people(village, day)).scalars())
+    fits = [p for p in named if p.id in local]
+    if len(fits) == 1:
+        return _of_person(conn, fits[0].id, fits[0].code), "", {}
+    if fits:
+        return None, "wf_ballot_ambiguous", {"count": len(fits)}
+    return None, ("wf_ballot_scope" if named else "wf_ballot_unknown"), {}
+
+
+def _key(conn: Connection, label: str, village: int, day: Any) -> str:
+    """Who a kept score's (or a list's) rater is, eligible or not: by login, code, or a name one person of the village has."""
+    user = conn.execute(select(User.person_id).where(User.username == label)).first()  # type: ignore[call-overload]
+    if user is not None:
+        return f"p:{user.person_id}" if user.person_id is not None else f"u:{label}"
+    person = conn.execute(select(Person.id).where(Person.code == label)).scalar()  # type: ignore[call-overload]
+    if person is not None:
+        return f"p:{person}"
+    fits = conn.execute(select(Person.id).where(Person.name == label, Person.id.in_(_village_people(village, day)))).scalars().all()  # type: ignore[call-overload, union-attr]
+    return f"p:{fits[0]}" if len(fits) == 1 else f"n:{label}"
+
+
+def _scored_keys(conn: Connection, member_id: int, period: str, village: int, day: Any) -> dict[str, str]:
+    """The raters who scored a member for a period: who they are → the label their score is kept under."""
+    labels = conn.execute(select(SCORE.c.rater).where(SCORE.c.member_id == member_id, SCORE.c.period == period)).scalars()
+    return {_key(conn, label, village, day): label for label in labels}
+
+
+def _paper_rater(conn: Connection, text: str, member_id: int, village: int, day: Any, rnd: Round | None) -> _Rater:
+    """The real rater a paper ballot names, eligible for the round, or the refusal saying how to name one."""
+    found, code, params = _lookup(conn, text, village, day)
+    if found is not None and found.person_id == member_id:
+        raise Forbidden("wf_ballot_member", field="rater", rater=text)
+    if rnd is not None and rnd.raters and not _on_list(conn, rnd, text, found, village, day):
+        raise Forbidden("wf_ballot_not_designated", field="rater", rater=text)
+    if found is None:
+        error = Forbidden if code == "wf_ballot_scope" else ServiceError
+        raise error(code, field="rater", rater=text, **params)
+    return found
+
+
+def _on_list(conn: Connection, rnd: Round, text: str, found: _Rater | None, village: int, day: Any) -> bool:
+    """Whether a round's list names this rater: as typed, or by their login, code or name."""
+    if text in rnd.raters:
+        return True
+    return found is not None and any(_key(conn, r, village, day) == found.key for r in rnd.raters)
 
 
 def score_member(ledger: Ledger, actor: Actor, member_id: int, period: str, score: Any, rater: str | None = None) -> int:
@@ -321,7 +435,10 @@ def score_member(ledger: Ledger, actor: Actor, member_id: int, period: str, scor
     Without ``rater`` the actor scores for themselves (a rater of the member's village, on the round's list if it
     has one). With ``rater`` a secretary or committee member of the member's branch types in that rater's paper
     ballot, kept as entered by them on the rater's behalf; it needs an opened round, and its list, if any, must
-    name the rater.
+    name the rater. A paper ballot's rater is a real rater of the member's village, never the member: an active
+    rater login of the village (the rule online scores follow), or a person of the village on the day named by
+    their code or by a name only one of them has; it is kept under the person's login if they have one, else
+    their code. One human scores a member once a period, whether online or on paper, under any of their names.
     """
     refuse_read_only(actor)
     period = _period(period)
@@ -331,24 +448,18 @@ def score_member(ledger: Ledger, actor: Actor, member_id: int, period: str, scor
         named = _names([rater or ""])
         if not named:
             raise ServiceError("wf_rater_name", field="rater", max=MAX_RATER_NAME)
-        who = named[0]
-    else:
-        who = actor.username
+        typed = named[0]
     now = ledger.clock()
     day = local_date(now, county_tz(ledger))
     with ledger.write_engine.begin() as conn:
         branch, village = _member_village(conn, member_id, day)
         if branch is None or village is None:
             raise NotFound("wf_not_member", field="member")
-        role = actor.role
         if paper:
             if not _is_officer(actor, branch, admin=False):
                 raise Forbidden("wf_ballot_officer")
             if actor.person_id == member_id:
                 raise Forbidden("wf_appraisal_own")
-            person, role = _login(conn, who)
-            if person == member_id:
-                raise Forbidden("wf_ballot_self", field="rater")
         else:
             if actor.person_id == member_id:
                 raise Forbidden("wf_rate_self")
@@ -359,13 +470,19 @@ def score_member(ledger: Ledger, actor: Actor, member_id: int, period: str, scor
         rnd = _load_round(conn, member_id, period, lock=True)
         if rnd is None and paper:
             raise Conflict("wf_round_none")
-        if rnd is not None:
-            if not rnd.is_open:
-                raise Conflict("wf_round_closed")
-            if not rnd.may_rate(who):
-                raise Forbidden("wf_ballot_not_designated", field="rater", rater=who) if paper else Forbidden("wf_not_designated")
-        twice = Conflict("wf_ballot_twice", field="rater", rater=who) if paper else Conflict("wf_rate_twice")
-        if conn.execute(select(SCORE.c.id).where(SCORE.c.member_id == member_id, SCORE.c.period == period, SCORE.c.rater == who)).first():
+        if rnd is not None and not rnd.is_open:
+            raise Conflict("wf_round_closed")
+        if paper:
+            found = _paper_rater(conn, typed, member_id, village, day, rnd)
+            who, role, key = found.label, found.role, found.key
+            twice = Conflict("wf_ballot_twice", field="rater", rater=typed)
+        else:
+            if rnd is not None and not rnd.may_rate(actor.username):
+                raise Forbidden("wf_not_designated")
+            who, role = actor.username, actor.role
+            key = f"p:{actor.person_id}" if actor.person_id is not None else _key(conn, who, village, day)
+            twice = Conflict("wf_rate_twice")
+        if key in _scored_keys(conn, member_id, period, village, day):
             raise twice
         try:
             with conn.begin_nested():
@@ -451,6 +568,22 @@ def who_scored(ledger: Ledger, member_id: int, period: str) -> dict[str, str]:
         return {r: e or "" for r, e in rows}
 
 
+def listed_scored(ledger: Ledger, member_id: int, period: str) -> set[str]:
+    """The entries of a round's list whose rater has scored, under whichever of their names the score is kept."""
+    period = _period(period)
+    with ledger.engine.connect() as conn:
+        rnd = _load_round(conn, member_id, period)
+        if rnd is None or not rnd.raters:
+            return set()
+        day = local_date(ledger.clock(), county_tz(ledger))
+        _branch, village = _member_village(conn, member_id, day)
+        labels = set(conn.execute(select(SCORE.c.rater).where(SCORE.c.member_id == member_id, SCORE.c.period == period)).scalars())
+        if village is None:
+            return {r for r in rnd.raters if r in labels}
+        keys = _scored_keys(conn, member_id, period, village, day)
+        return {r for r in rnd.raters if r in labels or _key(conn, r, village, day) in keys}
+
+
 def rater_scores(ledger: Ledger, rater: str, period: str | None = None) -> dict[tuple[int, str], int]:
     """Scores a rater gave (by login or paper-ballot name): (member, period) → hundredths."""
     q = select(SCORE.c.member_id, SCORE.c.period, SCORE.c.score).where(SCORE.c.rater == rater)
@@ -493,7 +626,8 @@ def rounds_to_rate(ledger: Ledger, actor: Actor, period: str | None = None) -> l
 
 
 __all__ = [
-    "MIN_RATERS", "Appraisal", "Round", "appraisal", "branch_rounds", "close_round", "designate_raters", "fmt", "open_round",
+    "MIN_RATERS", "Appraisal", "Round", "appraisal", "branch_rounds", "close_round", "designate_raters", "fmt", "listed_scored",
+    "open_round",
     "post_appraisal", "posted_results", "rater_scores", "round_of", "rounds_to_rate", "score_member", "trimmed_mean",
     "who_scored",
 ]

@@ -313,6 +313,7 @@ def _round_page(member: dict[str, Any], period: str, errors: dict[str, str], sta
     scored = pa.who_scored(ledger, member["id"], period)
     return render_template("appraisal/round.html", m=line, res=res, rnd=rnd, marks=marks, errors=errors, values=values or {},
                            rules=_scoring_rules(), min_raters=pa.MIN_RATERS, scored=scored,
+                           listed_done=pa.listed_scored(ledger, member["id"], period) if rnd is not None and rnd.raters else set(),
                            paper=sum(1 for e in scored.values() if e),
                            can_post=actor.role in POSTERS and not own,
                            can_run=actor.role in POSTERS and not own and not res.posted,
