@@ -197,8 +197,8 @@ def test_expiry_takes_only_what_is_left_first_in_first_out_and_an_expired_award_
     ledger = Ledger(engine, clock)
     service = {"type": "volunteer_service", "person": "P1"}
     ingest_text(ledger, lines({**service, "id": "a", "occurred_at": "2026-03-01T10:00:00", "fields": {"hours": 3}},
-                                              {**service, "id": "b", "occurred_at": "2026-03-20T10:00:00", "fields": {"hours": 2}}),
-                                "jsonl", "import", "clerk").results
+                              {**service, "id": "b", "occurred_at": "2026-03-20T10:00:00", "fields": {"hours": 2}}),
+                "jsonl", "import", "clerk")
     h1 = county.ids["H1"]
     with ledger.write_engine.begin() as conn:
         ledger.spend(conn, "moral", "h", h1, 700, "spend:test", "shop")
