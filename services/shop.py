@@ -41,7 +41,7 @@ from services.actors import SYSTEM, Actor
 from services.context import AppContext
 from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.messages import add
-from store.db import is_postgres, lock_holders, upsert_add
+from store.db import is_postgres, lock_holders
 from store.directory import chunks
 from store.ledger import Ledger, Overdraft
 from store.models import (
@@ -748,7 +748,9 @@ def _release(conn: Connection, ctx: AppContext, row: Any, status: str, who: str,
         return False
     note = ("预订过期退回" if status == "lapsed" else "取消兑换退回") + (f":{reason}" if reason else "")
     amount, steps = _refund_due(conn, ctx.ledger, row)
-    entry_id = _credit(conn, ctx.ledger, row, amount, f"shop:refund:{row.id}", who, note, steps)
+    entry_id = ctx.ledger.credit(conn, row.point_type, row.holder_kind, row.holder_id, amount, f"shop:refund:{row.id}", who,
+                                 note=note, source="shop", explanation=json.dumps(steps, ensure_ascii=False),
+                                 reverses_id=row.spend_entry_id)
     conn.execute(update(REDEMPTION).where(REDEMPTION.c.id == row.id).values(refund_entry_id=entry_id))
     # The item's row is the one lock every household shares: taken last, as when reserving.
     conn.execute(update(ITEM).where(ITEM.c.id == row.item_id).values(stock=ITEM.c.stock + row.qty))
@@ -790,31 +792,10 @@ def _refund_due(conn: Connection, ledger: Ledger, row: Any) -> tuple[int, list[l
         if delta == 0:
             continue
         kept = amount + delta
-        # TODO(scoring/messages.py): a step code of its own for a refund cut by a close; step_close's
-        # text ("period 2026 closed (carry 20%), balance before 100") reads right meanwhile, and its
-        # params already hold what the new text names (entry, kept).
-        steps.append(["step_close", {"period": p.key, "policy": policy, "before": fmt(amount), "kept": fmt(kept),
-                                     "entry": row.spend_entry_id}])
+        steps.append(["step_refund_closed", {"period": p.key, "policy": policy, "before": fmt(amount), "kept": fmt(kept),
+                                             "entry": row.spend_entry_id}])
         amount = kept
     return amount, steps
-
-
-def _credit(conn: Connection, ledger: Ledger, row: Any, amount: int, key: str, who: str, note: str,
-            steps: list[list[Any]]) -> int:
-    """``Ledger.credit``, with the explanation's steps when there are any.
-
-    ``Ledger.credit`` writes an entry without an explanation; until it takes
-    one, a cut refund makes its two writes here (the balance, then the entry
-    with its steps), so the entry is written once, whole, never updated.
-    """
-    if not steps:
-        return ledger.credit(conn, row.point_type, row.holder_kind, row.holder_id, amount, key, who, note=note, source="shop")
-    entry = ledger._plain_entry(conn, row.point_type, row.holder_kind, row.holder_id, amount, key, who, note, "shop",
-                                "refund", write=False)
-    entry["explanation"] = json.dumps(steps, ensure_ascii=False)
-    upsert_add(conn, BALANCE, [{"point_type": row.point_type, "holder_kind": row.holder_kind, "holder_id": row.holder_id,
-                                "amount": amount, "earned": 0}], ("point_type", "holder_kind", "holder_id"), ("amount",))
-    return int(conn.execute(ENTRY.insert().returning(ENTRY.c.id), entry).scalar_one())
 
 
 def _load(conn: Connection, actor: Actor, redemption_id: int) -> Any:

@@ -723,14 +723,21 @@ class Ledger:
         return made_left if with_balance else made_left[0]
 
     def credit(self, conn: Connection, point_type: str, holder_kind: str, holder_id: int, amount: int,
-               key: str, actor: str, note: str = "", source: str = "web", kind: str = "refund") -> int:
-        """Give points back (a cancelled redemption) in the caller's transaction; not a score."""
+               key: str, actor: str, note: str = "", source: str = "web", kind: str = "refund",
+               explanation: str = "[]", reverses_id: int | None = None) -> int:
+        """Give points back (a cancelled redemption) in the caller's transaction; not a score.
+
+        ``reverses_id``: the spend it gives back, so that a period closed later counts the points
+        as held at its end when the spend lay within it (``_close_balances``).
+        """
         upsert_add(conn, BALANCE, [{"point_type": point_type, "holder_kind": holder_kind, "holder_id": holder_id, "amount": amount, "earned": 0}],
                    ("point_type", "holder_kind", "holder_id"), ("amount",))
-        return self._plain_entry(conn, point_type, holder_kind, holder_id, amount, key, actor, note, source, kind)
+        return self._plain_entry(conn, point_type, holder_kind, holder_id, amount, key, actor, note, source, kind,
+                                 explanation=explanation, reverses_id=reverses_id)
 
     def _plain_entry(self, conn: Connection, pt: str, hk: str, hid: int, amount: int, key: str, actor: str,
-                     note: str, source: str, kind: str, write: bool = True) -> Any:
+                     note: str, source: str, kind: str, write: bool = True, explanation: str = "[]",
+                     reverses_id: int | None = None) -> Any:
         """Write one entry that is not a score and return its id; with ``write=False`` only return its row."""
         now = self.clock()
         latest = self._versions.latest() if self._versions is not None else self.versions(conn).latest()
@@ -738,8 +745,8 @@ class Ledger:
         row = {
             "key": key, "point_type": pt, "holder_kind": hk, "holder_id": hid, "person_id": None, "amount": amount,
             "kind": kind, "rule_id": "", "rules_version": "", "category": "", "event_key": "", "occurred_at": now,
-            "local_day": day, "recorded_at": now, "actor": actor, "approver": "", "source": source, "reverses_id": None,
-            "veto": False, "explanation": "[]", "note": note, "expires_on": None,
+            "local_day": day, "recorded_at": now, "actor": actor, "approver": "", "source": source, "reverses_id": reverses_id,
+            "veto": False, "explanation": explanation, "note": note, "expires_on": None,
         }
         if not write:
             return row
@@ -832,8 +839,11 @@ class Ledger:
         # The balance closed is the one held at the end of the period: entries dated after it (points of
         # the new year entered before the close, a purchase since) are taken out of it, so they are
         # neither cut nor carried. Usually none are, and the sum is over an empty set.
-        late = ("(SELECT holder_kind, holder_id, CAST(SUM(amount) AS BIGINT) AS s FROM entry WHERE point_type = :pt AND local_day > :local_day "
-                "GROUP BY holder_kind, holder_id)")  # BIGINT: PostgreSQL sums integers as numeric, and the SQL below divides
+        # A refund of a purchase made within the period gives back points the household held at its end
+        # (the reservation held them), so it stays in the balance closed.
+        late = ("(SELECT e.holder_kind, e.holder_id, CAST(SUM(e.amount) AS BIGINT) AS s FROM entry AS e WHERE e.point_type = :pt "
+                "AND e.local_day > :local_day AND NOT (e.kind = 'refund' AND EXISTS (SELECT 1 FROM entry AS sp "
+                "WHERE sp.id = e.reverses_id AND sp.local_day <= :local_day)) GROUP BY e.holder_kind, e.holder_id)")  # BIGINT: PostgreSQL sums integers as numeric, and the SQL below divides
         at_end = (f"SELECT c.holder_kind, c.holder_id, c.amount - COALESCE(l.s, 0) AS amount FROM {{c}} AS c LEFT JOIN {late} AS l "
                   "ON l.holder_kind = c.holder_kind AND l.holder_id = c.holder_id")
         if conn.dialect.name == "postgresql":
