@@ -62,6 +62,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "linked_needs_household": ("“linked: true” 只用于主体是村民、并写明农户(household: true)的事件类型", "'linked: true' is only for event types about a person that name a household (household: true)"),
     "bad_number": ("“{value}” 应为数字,例如 24 或 0.5", "'{value}' must be a number, e.g. 24 or 0.5"),
     "bound_needs_number": ("min / max 只用于 int 或 decimal 字段,这个字段是 {type}", "min / max are only for int or decimal fields; this one is {type}"),
+    "cap_below_points": ("规则 {rule} 每次记 {points} 分,却超过它自己的{window}上限 {cap}:每次最多只能记 {cap} 分;请调高上限或改分值", "rule {rule} gives {points} each time, above its own {window} cap of {cap}: it could never give them whole; raise the cap or change the points"),
     # hints
     "hint_yaml": ("检查缩进(用空格,不用 Tab)和冒号后的空格", "Check the indentation (spaces, not tabs) and the space after each colon"),
     "hint_spelling": ("检查拼写,或先在上面定义它", "Check the spelling, or define it first"),
@@ -104,6 +105,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "step_fixed": ("基础分 {amount}", "base points {amount}"),
     "step_per_unit": ("{quantity} {unit} × {rate} = {amount}", "{quantity} {unit} × {rate} = {amount}"),
     "step_range": ("审核人酌定 {amount}(区间 {low}–{high})", "chosen by reviewer {amount} (range {low}-{high})"),
+    "step_multiplier_tier": ("农户分类为{name},× {factor} = {amount}", "household tier {value}, × {factor} = {amount}"),
     "step_multiplier": ("{attr} 为 {value},× {factor} = {amount}", "{attr} is {value}, × {factor} = {amount}"),
     "step_repeat": ("{days} 天内再犯,× {factor} = {amount}", "repeated within {days} days, × {factor} = {amount}"),
     "step_cap": ("{scope}{window}上限 {cap},已得 {used},本次计 {amount}", "{scope} {window} cap {cap}, {used} already, this time {amount}"),

@@ -91,7 +91,7 @@ def test_multiplier_cooldown_and_category_cap(engine: Engine) -> None:
     state = DictState()
     first = engine.evaluate(visit("a", "2026-03-02T09:00", 7, "red"), state)
     assert [(d.rule_id, d.holder, d.amount, d.category) for d in first.drafts] == [("V", "p:1", 200, "linkage")]
-    assert lines(first) == [["基础分 +1", "tier 为 red,× 2 = +2"]]
+    assert lines(first) == [["基础分 +1", "农户分类为红色,× 2 = +2"]]
     again = engine.evaluate(visit("b", "2026-03-02T15:00", 7, "red"), state)
     assert again.drafts == [] and [(r, s.code) for r, s in again.skipped] == [("V", "step_cooldown")]
     other = engine.evaluate(visit("c", "2026-03-02T15:00", 8, "orange"), state)

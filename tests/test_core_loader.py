@@ -212,3 +212,11 @@ def test_field_bounds_are_numbers_on_number_fields_low_before_high() -> None:
     assert [c for _, _, c in where(word)] == ["bad_number"]
     on_choice = HEAD.replace("        type: choice\n", "        type: choice\n        min: 1\n") + rule
     assert [c for _, _, c in where(on_choice)] == ["bound_needs_number"]
+
+
+def test_fixed_points_above_the_rules_own_cap_are_named() -> None:
+    text = HEAD + "  - {id: R1, name: 好人好事, point_type: moral, event: deed, points: {fixed: 20}, caps: [{window: month, max: 15}]}\n"
+    [problem] = check_rules(text)
+    assert problem.code == "cap_below_points" and problem.line == 16  # the rules start at line 16
+    assert problem.message("zh").startswith("规则 R1 每次记 20 分,却超过它自己的月上限 15")
+    assert where(text.replace("max: 15", "max: 20")) == []

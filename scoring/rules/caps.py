@@ -10,7 +10,7 @@ from scoring.rules.base import Feature, RuleEval, register
 
 if TYPE_CHECKING:
     from scoring.loader import Node
-    from scoring.model import Event, Rule
+    from scoring.model import Event, EventType, Rule, Ruleset
 
 WINDOW_NAMES = {"day": "日", "week": "周", "month": "月", "quarter": "季度", "year": "年", "total": "累计"}
 # (中文, English) pairs: the message catalog shows the one of the reader's language.
@@ -48,6 +48,13 @@ class Caps(Feature):
                 caps.append((window, cap))
         scope = "category" if "event" not in owner else "rule"
         return cls(caps, scope) if caps else None
+
+    def check(self, node: Node, event_type: EventType, ruleset: Ruleset, rule: Rule) -> None:
+        """A rule's fixed points above its own cap could never be given whole: a slip of the pen."""
+        fixed = next((getattr(f, "fixed", 0) for f in rule.features if f.key == "points" and getattr(f, "kind", "") == "fixed"), 0)
+        for window, cap in self.caps:
+            if fixed > cap:
+                node.error("cap_below_points", points=fmt(fixed), cap=fmt(cap), window=WINDOW_LABELS[window], rule=rule.id)
 
     def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
         """What each window's cap has used, in the order of ``caps``."""

@@ -67,7 +67,12 @@ class Multiplier(Feature):
         factor = self.values.get(str(value), self.default) if value is not None else self.default
         if factor != 1:
             ev.amount = round_ratio(ev.amount * factor.numerator, factor.denominator, ev.step_size)
-            ev.step("step_multiplier", attr=self.attr, value=value, factor=_show(factor), amount=fmt(ev.amount, signed=True))
+            shown = {"factor": _show(factor), "amount": fmt(ev.amount, signed=True)}
+            if self.attr == "tier":  # the tier by the name the rules file gives it (红色), not its key
+                name = next((t.name for t in ev.ruleset.tiers if t.key == value), str(value))
+                ev.step("step_multiplier_tier", value=value, name=name, **shown)
+            else:
+                ev.step("step_multiplier", attr=self.attr, value=value, **shown)
         return True
 
 
