@@ -63,6 +63,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "bad_number": ("“{value}” 应为数字,例如 24 或 0.5", "'{value}' must be a number, e.g. 24 or 0.5"),
     "bound_needs_number": ("min / max 只用于 int 或 decimal 字段,这个字段是 {type}", "min / max are only for int or decimal fields; this one is {type}"),
     "cap_below_points": ("规则 {rule} 每次记 {points} 分,却超过它自己的{window}上限 {cap}:每次最多只能记 {cap} 分;请调高上限或改分值", "rule {rule} gives {points} each time, above its own {window} cap of {cap}: it could never give them whole; raise the cap or change the points"),
+    "republish_same_day": ("这份规则已于 {effective} 起生效过(第 {id} 版),其后同一天又发布了第 {newer} 版;要恢复它,请另选生效日期(例如明天)", "this text was published from {effective} before (version #{id}), and version #{newer} was published for the same day since: to bring it back, choose another effective date (tomorrow, say)"),
     # hints
     "hint_yaml": ("检查缩进(用空格,不用 Tab)和冒号后的空格", "Check the indentation (spaces, not tabs) and the space after each colon"),
     "hint_spelling": ("检查拼写,或先在上面定义它", "Check the spelling, or define it first"),

@@ -70,6 +70,9 @@ def publish(ctx: AppContext, text: str, effective: date, actor: Actor, note: str
     try:
         return rules_repo.publish(ctx.engine, text, effective, actor.username, ctx.now(), note=note)
     except RulesFileError as exc:
+        same_day = [p for p in exc.problems if p.code == "republish_same_day"]
+        if same_day:  # the text is fine; the day is taken (a rollback to that very day)
+            raise ServiceError("republish_same_day", field="effective", **same_day[0].params) from exc
         raise ServiceError("rules_invalid", field="text", count=len(exc.problems)) from exc
 
 

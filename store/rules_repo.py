@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from scoring.errors import RulesFileError
+from scoring.errors import Problem, RulesFileError
 from scoring.loader import load_rules
 from scoring.model import Ruleset
 from store.db import writer
@@ -41,6 +41,14 @@ def publish(engine: Engine, text: str, effective: date, actor: str, now: datetim
             select(RulesVersion).where(RulesVersion.version == ruleset.version, RulesVersion.effective == effective)
         ).first()
         if existing is not None:
+            # The same text from the same day is already there: nothing to do, unless another version
+            # was published for that day since and overrides it. One row per (text, day) can then not
+            # bring it back, and saying nothing would leave the other in force: refuse, naming a way.
+            newer = session.exec(select(RulesVersion).where(RulesVersion.effective == effective,
+                                                            col(RulesVersion.id) > existing.id)).first()
+            if newer is not None:
+                raise RulesFileError([Problem("republish_same_day", {"effective": effective.isoformat(), "id": existing.id,
+                                                                     "newer": newer.id}, field="effective")])
             row = existing
         else:
             row = RulesVersion(version=ruleset.version, effective=effective, title=ruleset.title, source=text,

@@ -141,3 +141,14 @@ def test_rollback_publishes_an_earlier_text_again(ctx: AppContext, rules_text: s
     rules_admin.rollback(ctx, first.id, date(2026, 8, 1), ADMIN)
     newest = rules_repo.history(ctx.engine)[0]
     assert newest.version == first.version and newest.effective == date(2026, 8, 1)
+
+
+def test_rolling_back_to_a_text_already_published_for_that_day_is_refused_naming_another_day(ctx: AppContext, rules_text: str) -> None:
+    a = rules_admin.publish(ctx, rules_text.replace("(2026 版)", "(甲)"), date(2026, 9, 1), ADMIN)
+    rules_admin.publish(ctx, rules_text.replace("(2026 版)", "(乙)"), date(2026, 9, 1), ADMIN)
+    with pytest.raises(ServiceError) as refused:
+        rules_admin.rollback(ctx, a.id, date(2026, 9, 1), ADMIN)
+    assert refused.value.field == "effective" and "请另选生效日期" in refused.value.message("zh")
+    rules_admin.rollback(ctx, a.id, date(2026, 9, 2), ADMIN)
+    ruleset = ctx.ledger.versions().at(date(2026, 9, 2))
+    assert ruleset is not None and ruleset.title.endswith("(甲)")
