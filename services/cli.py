@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import click
 import psycopg
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -278,15 +278,27 @@ def rules_check(ctx: click.Context, path: str) -> None:
 @click.option("--effective", type=click.DateTime(["%Y-%m-%d"]), required=True, help="生效日期 / effective date")
 @click.option("--by", "actor", default="admin", help="发布人 / who publishes")
 @click.option("--note", default="")
+@click.option("--backdate", is_flag=True, help="确认从已有记分的过去日期起生效 / confirm a past date on which points were already scored")
 @click.pass_context
-def rules_publish(ctx: click.Context, path: str, effective: object, actor: str, note: str) -> None:
+def rules_publish(ctx: click.Context, path: str, effective: object, actor: str, note: str, backdate: bool) -> None:
     """发布规则文件为新版本 / publish a rules file as a version from a date."""
     a = app(ctx)
+    day = effective.date()  # type: ignore[attr-defined]
+    if day < a.today() and not backdate:
+        # Points already scored from that day on keep the old rules, while events arriving late for the
+        # same days would take the new ones: a county's scheme applied two ways to the same days.
+        with a.engine.connect() as conn:
+            scored = conn.execute(select(func.count()).select_from(Entry).where(Entry.kind == "award", Entry.local_day >= day)).scalar()
+        if scored:
+            refuse(ctx, f"--effective {day} 已过去,且此后已有 {scored} 条记分:它们按原规则计分不变,迟到的同期事件却会按新规则计分。"
+                        "请改用今天或以后的日期;确需追溯,请加 --backdate",
+                   f"--effective {day} is past and {scored} entries were scored since: they keep the old rules while late events "
+                   "for the same days would take the new ones. Use today or a later date; to backdate anyway, add --backdate")
     text, problems = read_rules(path)
     try:
         if problems:
             raise RulesFileError(problems)
-        pub = rules_repo.publish(a.engine, text, effective.date(), actor, a.now(), path, note)  # type: ignore[attr-defined]
+        pub = rules_repo.publish(a.engine, text, day, actor, a.now(), path, note)
     except RulesFileError as exc:
         for p in exc.problems:
             click.echo(p.format(ctx.obj["lang"]), err=True)

@@ -226,3 +226,12 @@ def test_import_problems_are_listed_record_by_record_whichever_check_refused_the
     refused(result, "记分 1 条")
     refs = [re.search(r" (#\d+)", line).group(1) for line in result.output.splitlines() if " #" in line]  # type: ignore[union-attr]
     assert refs == ["#1", "#2", "#3"], result.output
+
+
+def test_publishing_from_a_past_day_with_points_since_needs_backdate(db: str, tmp_path: Path) -> None:
+    assert ingest(db, tmp_path, VOLUNTEER).exit_code == 0  # a score on 2026-03-01
+    changed = tmp_path / "rules.yaml"
+    changed.write_text(RULES.read_text(encoding="utf-8").replace("(2026 版)", "(修订)"), encoding="utf-8")
+    refused(run(db, "rules", "publish", str(changed), "--effective", "2026-02-01"), "已过去,且此后已有 2 条记分", "--backdate")  # moral credit and hours
+    done = run(db, "rules", "publish", str(changed), "--effective", "2026-02-01", "--backdate")
+    assert done.exit_code == 0 and "2026-02-01 起生效" in done.output
