@@ -95,6 +95,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "range_needs_points": ("规则 {rule} 由审核人在 {low}–{high} 分之间酌定,请填写 points", "rule {rule} is scored by the reviewer within {low}-{high}; give points"),
     "range_outside": ("分值 {value} 超出规则 {rule} 的区间 {low}–{high}", "points {value} are outside rule {rule}'s range {low}-{high}"),
     "no_rules_version": ("{day} 时没有生效的规则版本", "no rules version was in force on {day}"),
+    "duplicate_conflict": ("编号 {value} 已用于另一条不同的事件,本条未记录;请为这件事另起一个编号(同一编号只代表一件事)", "id {value} was used for a different event: this one was not recorded; give it an id of its own (one id, one event)"),
     "duplicate_event": ("该事件已记录过(编号 {value}),本次未重复记分", "this event was recorded before (id {value}); not counted again"),
     "no_rule_matched": ("没有规则适用于此事件", "no rule applies to this event"),
     "bad_json": ("不是有效的 JSON:{detail}", "not valid JSON: {detail}"),

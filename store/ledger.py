@@ -28,7 +28,7 @@ from scoring.grades import closing_problems
 from scoring.loader import load_rules
 from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
 from scoring.periods import PERIODS, local_date, parse_period, window_keys
-from scoring.points import fmt
+from scoring.points import fmt, parse_amount
 from store.db import is_postgres, lock_holders, upsert_add, writer
 from store.directory import MAX_CACHED, Directory, Scope, chunks, select_in
 from store.models import (
@@ -357,6 +357,39 @@ class _Txn:
         self.directory: Directory | None = None
 
 
+def _same_event(stored: tuple[Any, ...], inc: Incoming) -> bool:
+    """Whether a record sent again is the event recorded under its id (type, time, who, rule, points, fields).
+
+    Compared by meaning, not by text: the same event re-sent from a CSV instead of JSON lines, or
+    with its keys in another order, is the same; another event reusing the id is not.
+    """
+    kind, occurred, payload = stored
+    if kind != inc.type:
+        return False
+    if isinstance(occurred, str):
+        occurred = datetime.fromisoformat(occurred)
+    if occurred.tzinfo is None:  # SQLite keeps UTC without its zone
+        occurred = occurred.replace(tzinfo=UTC)
+    if occurred != inc.occurred_at:
+        return False
+    try:
+        data = json.loads(payload or "{}")
+    except ValueError:
+        return True  # nothing to compare with: the id and time agree
+    if not isinstance(data, dict) or not data:
+        return True
+
+    def plain(fields: Any) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (fields or {}).items() if v not in (None, "")} if isinstance(fields, dict) else {}
+
+    try:
+        points = parse_amount(data["points"]) if data.get("points") not in (None, "") else None
+    except ValueError:
+        points = None
+    return ((data.get("person") or None, data.get("household") or None, data.get("rule") or "", points, plain(data.get("fields")))
+            == (inc.person or None, inc.household or None, inc.rule or "", inc.points, plain(inc.fields)))
+
+
 def _local_minute(moment: datetime, tz: Any) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
@@ -528,8 +561,11 @@ class Ledger:
         prepared.sort(key=lambda p: p[1].occurred_at)  # counters see events in the order they happened
         for inc, event, res, day in prepared:
             if inc.key in existing:
-                res.status = "duplicate"
-                res.problems.append(Problem("duplicate_event", {"value": inc.key}, record=inc.ref))
+                if _same_event(existing[inc.key], inc):
+                    res.status = "duplicate"
+                    res.problems.append(Problem("duplicate_event", {"value": inc.key}, record=inc.ref))
+                else:  # another event under an id already used: refused, never taken for the first one
+                    res.problems.append(Problem("duplicate_conflict", {"value": inc.key}, record=inc.ref, field="id"))
                 continue
             outcome = engine.evaluate(event, state, approved, day)
             if not outcome.ok:
@@ -555,8 +591,9 @@ class Ledger:
         return results
 
     @staticmethod
-    def _existing_events(conn: Connection, keys: list[str]) -> set[str]:
-        return {r[0] for r in select_in(conn, "SELECT event_key FROM eventrecord WHERE event_key IN ({in})", keys)}
+    def _existing_events(conn: Connection, keys: list[str]) -> dict[str, tuple[Any, ...]]:
+        sql = "SELECT event_key, type, occurred_at, payload FROM eventrecord WHERE event_key IN ({in})"
+        return {r[0]: tuple(r[1:]) for r in select_in(conn, sql, keys)}
 
     @contextmanager
     def caching(self) -> Iterator[None]:

@@ -217,3 +217,17 @@ def test_expiry_takes_only_what_is_left_first_in_first_out_and_an_expired_award_
     with pytest.raises(ValueError, match="not a rule's award"):
         ledger.reverse(spend_id, "secretary", "undo a purchase")
     assert ledger.balance("moral", "h", h1)[0] == 0
+
+
+def test_a_different_event_under_a_used_id_is_refused_while_the_same_event_resent_is_a_duplicate(
+        ledger: Ledger, county: County) -> None:
+    first = {"id": "x-1", "type": "volunteer_service", "occurred_at": "2026-03-01T10:00:00+08:00", "person": "P1", "fields": {"hours": 2}}
+    assert ingest_text(ledger, lines(first), "jsonl", "import", "clerk").results[0].status == "recorded"
+    # The same event again, as a CSV row this time (values as text, columns in another order): a duplicate.
+    csv_again = "person,id,occurred_at,type,hours\nP1,x-1,2026-03-01T10:00:00+08:00,volunteer_service,2\n"
+    assert ingest_text(ledger, csv_again, "csv", "import", "clerk").results[0].status == "duplicate"
+    # Another event reusing the id (another person, more hours): refused, naming the id.
+    other = {**first, "person": "P2", "fields": {"hours": 5}}
+    result = ingest_text(ledger, lines(other), "jsonl", "api", "clerk").results[0]
+    assert result.status == "rejected" and [(p.code, p.field) for p in result.problems] == [("duplicate_conflict", "id")]
+    assert ledger.balance("moral", "h", county.ids["H2"]) == (0, 0)
