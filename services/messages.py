@@ -14,6 +14,10 @@ from scoring.messages import render as core_render
 CATALOG: dict[str, tuple[str, str]] = {
     "forbidden": ("无权进行此操作", "you may not do this"),
     "not_found": ("找不到该记录", "no such record"),
+    # shop catalog (services.shop): a county item seen by a village shop keeper; a restock of nothing
+    "shop_item_county": ("县级商品由管理员维护", "county items are kept by the administrator"),
+    "shop_restock_zero": ("数量不能为 0:入库填正数,报损出库填负数",
+                          "the quantity must not be 0: a positive number stocks in, a negative one writes goods off"),
 }
 
 

@@ -352,12 +352,20 @@ def create_item(ctx: AppContext, actor: Actor, data: dict[str, Any]) -> Change:
     return Change(item, Audit(now, actor.username, actor.role, "shop.item.create", f"shop_item:{item.id}", {"after": _snapshot(row)}))
 
 
+def may_manage_item(actor: Actor, village_id: int | None) -> bool:
+    """Whether the actor may change an item of this village (None: county-wide, kept by the administrator)."""
+    return actor.role in MANAGERS and (actor.county_wide or (village_id is not None and village_id == actor.village_id))
+
+
 def _managed_item(conn: Connection, actor: Actor, item_id: int) -> Any:
+    """The item to change; 404 when the actor cannot see it, 403 when they see it but may not change it."""
     if actor.role not in MANAGERS:
         raise Forbidden("forbidden")
     row = conn.execute(select(ShopItem).where(ShopItem.id == item_id)).first()
-    if row is None or not (actor.county_wide or row.village_id == actor.village_id):
+    if row is None or not _sees_item(actor, row.village_id):
         raise _hidden(actor, "shop_item_unknown", "item_id")
+    if not may_manage_item(actor, row.village_id):
+        raise Forbidden("shop_item_county", "item_id")
     return row
 
 
@@ -381,7 +389,7 @@ def update_item(ctx: AppContext, actor: Actor, item_id: int, changes: dict[str, 
 def restock(ctx: AppContext, actor: Actor, item_id: int, qty: int, note: str = "") -> Change:
     """Add ``qty`` to the stock (a donation arrived); negative ``qty`` writes off goods, never below zero."""
     if qty == 0:
-        raise ServiceError("shop_positive", "qty")
+        raise ServiceError("shop_restock_zero", "qty")
     now = ctx.now()
     with ctx.ledger.write_engine.begin() as conn:
         before = _managed_item(conn, actor, item_id)

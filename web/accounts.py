@@ -46,9 +46,9 @@ SCOPE_NEEDS: dict[str, tuple[str, ...]] = {
 class AccountError(ValueError):
     """A refused account change; ``code`` names the reason (translated by the caller), ``field`` the input."""
 
-    def __init__(self, code: str, field: str = ""):
+    def __init__(self, code: str, field: str = "", **params: Any):
         super().__init__(code)
-        self.code, self.field = code, field
+        self.code, self.field, self.params = code, field, params
 
 
 def utcnow() -> datetime:
@@ -82,12 +82,15 @@ def password_problem(password: str, username: str = "") -> str | None:
 def fill_scope(engine: Engine, role: str, scope: dict[str, int | None]) -> dict[str, int | None]:
     """Complete a role's scope from what was given: a household gives its village and grid, a branch its village …
 
-    Raises ``AccountError`` when the role's required scope is missing or names nothing.
+    Raises ``AccountError`` when the role's required scope is missing or names nothing, or when
+    the household, grid or branch given lies in another village than the one given with it
+    (``scope_mismatch``, on the village field when a village was given).
     """
     if role not in WEB_ROLES:
         raise AccountError("role_unknown", "role")
     out: dict[str, int | None] = {k: scope.get(k) for k in ("person_id", "household_id", "village_id", "branch_id", "grid_id")}
     with Session(engine) as s:
+        _check_consistent(s, out)
         if out["person_id"] is not None:
             if s.get(Person, out["person_id"]) is None:
                 raise AccountError("scope_unknown", "person")
@@ -129,6 +132,28 @@ def fill_scope(engine: Engine, role: str, scope: dict[str, int | None]) -> dict[
     if role in ("admin", "auditor"):
         out = dict.fromkeys(out)
     return out
+
+
+def _check_consistent(s: Session, given: dict[str, int | None]) -> None:
+    """The household, grid and branch given must lie in the village given (and in one another's village).
+
+    Only what was given is compared; what ``fill_scope`` derives later follows from it.
+    """
+    village = given["village_id"]
+    checks: list[tuple[str, str, int | None]] = []  # (field, code, village of the record)
+    if given["household_id"] is not None and (h := s.get(Household, given["household_id"])) is not None:
+        checks.append(("household", h.code, h.village_id))
+    if given["grid_id"] is not None and (g := s.get(Area, given["grid_id"])) is not None and g.level == "grid":
+        checks.append(("grid", g.code, g.parent_id))
+    if given["branch_id"] is not None and (b := s.get(Branch, given["branch_id"])) is not None:
+        checks.append(("branch", b.code, b.village_id))
+    if village is None and checks:
+        village = checks[0][2]
+    for name, code, where in checks:
+        if where != village:
+            area = s.get(Area, where) if where is not None else None
+            raise AccountError("scope_mismatch", "village" if given["village_id"] is not None else name, kind=name, record=code,
+                               village=area.name if area else "", village_code=area.code if area else "")
 
 
 def create_user(engine: Engine, username: str, role: str, *, password: str | None = None, display_name: str = "",

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import secrets
+import threading
+import time
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +28,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -416,11 +421,45 @@ def catalog() -> Any:
     return render_template("admin/catalog.html", items=items, picture_url=picture_url, read_only=current_actor().role == "auditor")
 
 
+# One-time keys of the "new item" form: a second post of the same form (a double click, a resent
+# request) finds the item the first one created instead of adding it again. The shop_item table has
+# no column for such a key, so the view keeps the record: in the user's session (which survives a
+# restart and spans workers) and, for posts that race each other before the first answer sets the
+# session cookie, in this process for REQUEST_KEY_TTL seconds.
+REQUEST_KEY_RE = re.compile(r"^[A-Za-z0-9_\-]{16,64}$")
+REQUEST_KEY_TTL = 600
+SESSION_KEYS = "catalog_new_keys"
+_recent_keys: dict[tuple[str, str], tuple[int, float]] = {}
+_recent_lock = threading.Lock()
+
+
+def _created_by_key(username: str, key: str) -> int | None:
+    """The item a post with this one-time key already created, if any (session first, then this process)."""
+    known = session.get(SESSION_KEYS) or {}
+    if isinstance(known, dict) and isinstance(known.get(key), int):
+        return int(known[key])
+    now = time.monotonic()
+    for k in [k for k, (_item, at) in _recent_keys.items() if now - at > REQUEST_KEY_TTL]:
+        del _recent_keys[k]
+    hit = _recent_keys.get((username, key))
+    return hit[0] if hit else None
+
+
+def _remember_key(username: str, key: str, item_id: int) -> None:
+    _recent_keys[(username, key)] = (item_id, time.monotonic())
+    known = dict(session.get(SESSION_KEYS) or {})
+    known[key] = item_id
+    session[SESSION_KEYS] = dict(list(known.items())[-20:])  # the last few forms are enough
+
+
 @bp.route("/catalog/new", methods=["GET", "POST"])
 @bp.route("/catalog/<int:item_id>", methods=["GET", "POST"])
 @require("admin", "shopkeeper", "auditor")
 def catalog_item(item_id: int | None = None) -> Any:
-    """Add or change an item (picture upload, price, stock, grade, limits)."""
+    """Add or change an item (picture upload, price, stock, grade, limits).
+
+    A village shop keeper sees county-wide items read-only: the administrator keeps them.
+    """
     ctx = jifen()
     actor = current_actor()
     existing = None
@@ -429,16 +468,26 @@ def catalog_item(item_id: int | None = None) -> Any:
             existing = shop.get_item(ctx, actor, item_id)
         except ServiceError:
             abort(404)
-    values: dict[str, Any] = {"limit_per": "household", "limit_window": "month", "active": "1", "stock": "0"}
+    county_item = existing is not None and actor.role != "auditor" and not shop.may_manage_item(actor, existing.village_id)
+    values: dict[str, Any] = {"limit_per": "household", "limit_window": "month", "active": "1", "stock": "0",
+                              "request_key": secrets.token_urlsafe(24)}
     if existing is not None:
         values = {"name": existing.name, "description": existing.description, "price": existing.price_text, "stock": existing.stock,
                   "min_grade": existing.min_grade, "limit_qty": existing.limit_qty, "limit_per": existing.limit_per,
                   "limit_window": existing.limit_window, "hold_days": existing.hold_days, "active": "1" if existing.active else ""}
     errors: dict[str, str] = {}
     if request.method == "POST":
-        if actor.role == "auditor":
+        if actor.role == "auditor" or county_item:
             abort(403)
         values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+        key = request.form.get("request_key", "") if existing is None else ""
+        if key and not REQUEST_KEY_RE.match(key):
+            key = ""
+        if key:
+            with _recent_lock:
+                prior = _created_by_key(actor.username, key)
+            if prior is not None:
+                return redirect(url_for("admin.catalog_item", item_id=prior))
         data, errors = load_form(ItemForm(), request.form)
         picture, pic_error = _save_picture()
         if pic_error:
@@ -449,13 +498,19 @@ def catalog_item(item_id: int | None = None) -> Any:
                 fields["picture"] = picture
             try:
                 if existing is None:
-                    change = shop.create_item(ctx, actor, fields)
+                    with _recent_lock:  # a racing second post waits here, then finds the first one's item
+                        prior = _created_by_key(actor.username, key) if key else None
+                        if prior is not None:
+                            return redirect(url_for("admin.catalog_item", item_id=prior))
+                        change = shop.create_item(ctx, actor, fields)
+                        if key:
+                            _remember_key(actor.username, key, change.item.id)
                 else:
                     fields.pop("stock", None)
                     change = shop.update_item(ctx, actor, existing.id, fields)
             except ServiceError as exc:
-                if exc.status == 404:
-                    abort(404)
+                if exc.status in (403, 404):
+                    abort(exc.status)
                 errors[exc.field or "_"] = exc.message(lang())
             else:
                 a = change.audit
@@ -463,13 +518,13 @@ def catalog_item(item_id: int | None = None) -> Any:
                 flash(_("已保存:%(name)s", name=change.item.name), "success")
                 return redirect(url_for("admin.catalog"))
     return render_template("admin/catalog_item.html", it=existing, values=values, errors=errors, grades=_grade_options(),
-                           read_only=actor.role == "auditor"), (400 if errors else 200)
+                           read_only=actor.role == "auditor" or county_item, county_item=county_item), (400 if errors else 200)
 
 
 @bp.route("/catalog/<int:item_id>/restock", methods=["POST"])
 @require("admin", "shopkeeper")
 def restock(item_id: int) -> Any:
-    """Stock in (a donation arrived) or write off."""
+    """Stock in (a donation arrived) or write off (a negative quantity)."""
     ctx = jifen()
     data, errors = load_form(RestockForm(), request.form)
     if data is None:
@@ -478,8 +533,8 @@ def restock(item_id: int) -> Any:
     try:
         change = shop.restock(ctx, current_actor(), item_id, data["qty"], data.get("note", ""))
     except ServiceError as exc:
-        if exc.status in (403, 404):
-            abort(404)
+        if exc.status in (403, 404):  # 403: visible but not this keeper's (a county item); 404: not visible at all
+            abort(exc.status)
         flash(exc.message(lang()), "error")
         return redirect(url_for("admin.catalog_item", item_id=item_id))
     a = change.audit
@@ -509,6 +564,30 @@ def _scope_ids(conn: Connection, data: dict[str, Any]) -> tuple[dict[str, int | 
         else:
             out[f"{name}_id"] = None
     return out, errors
+
+
+def _account_error(exc: accounts.AccountError) -> tuple[str, str]:
+    """A refused account change as (form field, message): a missing scope names its field, a mismatch the village."""
+    if exc.code == "scope_missing":
+        missing = {
+            "household": _("村民账号须指定所属农户(填户号)。"),
+            "person": _("党员账号须指定本人的村民编号。"),
+            "grid": _("网格员账号须指定网格编号。"),
+            "branch": _("支部书记账号须指定党支部编号。"),
+            "village": _("这个角色须指定村编号。"),
+        }
+        if exc.field in missing:
+            return exc.field, missing[exc.field]
+    if exc.code == "scope_mismatch":
+        p = exc.params
+        where = {"village": p.get("village", ""), "village_code": p.get("village_code", ""), "code": p.get("record", "")}
+        text = {
+            "household": _("户号 %(code)s 属于%(village)s(%(village_code)s),与管辖范围中的村不符。", **where),
+            "grid": _("网格 %(code)s 属于%(village)s(%(village_code)s),与管辖范围中的村不符。", **where),
+            "branch": _("党支部 %(code)s 属于%(village)s(%(village_code)s),与管辖范围中的村不符。", **where),
+        }.get(p.get("kind", ""), account_message(exc.code))
+        return exc.field or "village", text
+    return exc.field or "_", account_message(exc.code)
 
 
 def _codes(conn: Connection, user: User) -> dict[str, str]:
@@ -578,7 +657,8 @@ def user_new() -> Any:
                     user = accounts.create_user(ctx.engine, data["username"], data["role"], display_name=data.get("display_name", ""),
                                                 scope=scope, created_by=actor.username, now=ctx.now())
                 except accounts.AccountError as exc:
-                    errors[exc.field or "_"] = account_message(exc.code)
+                    name, message = _account_error(exc)
+                    errors[name] = message
                 else:
                     code = accounts.issue_code(ctx.engine, user.id or 0, current_app.config["CODE_VALID_DAYS"], ctx.now())
                     audit("user.create", f"user:{user.username}", role=user.role, scope={k: v for k, v in scope.items() if v})
@@ -619,7 +699,8 @@ def user_edit(user_id: int) -> Any:
                     updated = accounts.update_user(ctx.engine, user_id, role=data["role"], display_name=data.get("display_name", ""),
                                                    active=bool(data.get("active")), scope=scope)
                 except accounts.AccountError as exc:
-                    errors[exc.field or "_"] = account_message(exc.code)
+                    name, message = _account_error(exc)
+                    errors[name] = message
                 else:
                     audit("user.update", f"user:{updated.username}", role=[user.role, updated.role], active=[user.active, updated.active],
                           scope={k: v for k, v in scope.items() if v})
