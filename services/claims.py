@@ -98,6 +98,7 @@ add({
     "wf_objection_closed": ("公示期已于 {until} 结束,不能再提出异议", "the notice period ended on {until}; objections are closed"),
     "wf_objection_own": ("不能处理自己提出的异议", "you may not decide your own objection"),
     "wf_objection_done": ("该异议已经处理过", "that objection has already been decided"),
+    "wf_replayed": ("已提交过,未重复记录", "this was already submitted; nothing was recorded twice"),
     "wf_appeal_who": ("只有当事人、本户或本村干部可以申诉", "only the person concerned, their household or village officers may appeal"),
     "wf_appeal_closed": ("申诉期已于 {until} 结束", "the appeal window closed on {until}"),
     "wf_appeal_own": ("不能处理自己提出的申诉", "you may not decide your own appeal"),
@@ -744,13 +745,29 @@ def due_claims(conn: Connection, now: datetime) -> list[int]:
 
 
 # ---------------------------------------------------------------- objections (异议)
-def object_to(ledger: Ledger, actor: Actor, claim_id: int, reason: str) -> int:
-    """Object to a claim on notice (anyone of the same village); the claim waits until it is decided."""
+def object_to(ledger: Ledger, actor: Actor, claim_id: int, reason: str, key: str | None = None) -> int:
+    """Object to a claim on notice (anyone of the same village); the claim waits until it is decided.
+
+    ``key`` makes a retry safe: the same actor sending the same key for the claim again gets the
+    first objection's id back and nothing is recorded twice (see ``object_once``).
+    """
+    return object_once(ledger, actor, claim_id, reason, key)[0]
+
+
+def object_once(ledger: Ledger, actor: Actor, claim_id: int, reason: str, key: str | None = None) -> tuple[int, bool]:
+    """``object_to`` that also says whether the objection was a replay of an earlier one with the same ``key``."""
     reason = need_reason(reason)
     refuse_read_only(actor)
     now = ledger.clock()
     with ledger.write_engine.begin() as conn:
+        # One objection at a time per claim (PostgreSQL row lock; SQLite holds its write lock already),
+        # so two copies of one request cannot both miss the first one's key.
+        conn.execute(select(CLAIM.c.id).where(CLAIM.c.id == claim_id).with_for_update())
         claim = _load(conn, claim_id)
+        if key:
+            prior = _objection_for_key(conn, claim_id, actor, key)
+            if prior is not None:
+                return prior, True
         if not actor.county_wide and actor_village(conn, actor) != claim["village_id"]:
             raise Forbidden("wf_objection_village")
         until = aware(claim["notice_until"])
@@ -763,8 +780,19 @@ def object_to(ledger: Ledger, actor: Actor, claim_id: int, reason: str) -> int:
         oid = int(res.inserted_primary_key[0])
         if claim["status"] == ON_NOTICE:
             _move(conn, claim, [ON_NOTICE], OBJECTED, "object", now)
-        _log(conn, claim_id, "object", claim["status"], OBJECTED, actor, now, reason, objection=oid)
-        return oid
+        _log(conn, claim_id, "object", claim["status"], OBJECTED, actor, now, reason, objection=oid, **({"key": key} if key else {}))
+        return oid, False
+
+
+def _objection_for_key(conn: Connection, claim_id: int, actor: Actor, key: str) -> int | None:
+    """The objection this actor already raised on the claim with this request key, if any."""
+    rows = conn.execute(select(TRANSITION.c.detail).where(TRANSITION.c.claim_id == claim_id, TRANSITION.c.action == "object",
+                                                          TRANSITION.c.actor == actor.username))
+    for (detail,) in rows:
+        data = json.loads(detail or "{}")
+        if data.get("key") == key and data.get("objection") is not None:
+            return int(data["objection"])
+    return None
 
 
 def resolve_objection(ledger: Ledger, actor: Actor, objection_id: int, upheld: bool, reason: str,

@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from scoring.engine import parse_moment
 from scoring.periods import local_date, period_key
@@ -163,14 +164,23 @@ def record_visit(ledger: Ledger, actor: Actor, household_id: int, visited_at: da
                    fields={"note": note or None}, actor=actor.username, source="web", ref=key,
                    payload=json.dumps(record, ensure_ascii=False))
     result = record_one(ledger, inc)
-    amount = sum(e["amount"] for e in result.entries)
-    with ledger.write_engine.begin() as conn:
-        existing = conn.execute(select(VISIT.c.id, VISIT.c.amount).where(VISIT.c.event_key == key)).first()
-        if existing:
-            return WorkResult(key, "duplicate", int(existing.amount), existing.id)
-        res = conn.execute(VISIT.insert().values(member_id=member, household_id=household_id, visited_at=moment, local_day=day,
-                                                 note=note, event_key=key, recorded_by=actor.username, amount=amount))
-        return WorkResult(key, result.status, amount, int(res.inserted_primary_key[0]), _skips(result))
+    # A retried visit (same key) earned nothing this time: its row keeps what the first one earned.
+    amount = _scored(ledger, key) if result.status == "duplicate" else sum(e["amount"] for e in result.entries)
+    try:
+        with ledger.write_engine.begin() as conn:
+            existing = conn.execute(select(VISIT.c.id, VISIT.c.amount).where(VISIT.c.event_key == key)).first()
+            if existing:
+                return WorkResult(key, "duplicate", int(existing.amount), existing.id)
+            res = conn.execute(VISIT.insert().values(member_id=member, household_id=household_id, visited_at=moment, local_day=day,
+                                                     note=note, event_key=key, recorded_by=actor.username, amount=amount))
+            return WorkResult(key, result.status, amount, int(res.inserted_primary_key[0]), _skips(result))
+    except IntegrityError:
+        # Two copies of one request raced past the check (the key is unique): the first one's row stands.
+        with ledger.engine.connect() as conn:
+            existing = conn.execute(select(VISIT.c.id, VISIT.c.amount).where(VISIT.c.event_key == key)).first()
+        if existing is None:
+            raise
+        return WorkResult(key, "duplicate", int(existing.amount), existing.id)
 
 
 def _skips(result: Any) -> list[str]:

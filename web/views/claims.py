@@ -7,6 +7,9 @@ are shown beside the field they name, in the reader's language.
 from __future__ import annotations
 
 import dataclasses
+import re
+import uuid
+from collections.abc import Callable
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from scoring.model import EventType, Rule, Ruleset
 from scoring.points import fmt
 from services import claims as wf
 from services.errors import NotFound, ServiceError
+from services.messages import render
 from store.models import Household, Membership, Person
 from web.appctx import jifen
 from web.auth import EVERYONE, STAFF, audit, current_actor, require, safe_next
@@ -39,8 +43,25 @@ from web.i18n import lang
 from web.views.public import point_type_name
 
 bp = Blueprint("claims", __name__, url_prefix="/claims")
+REQUEST_KEY = re.compile(r"[0-9A-Za-z_-]{8,64}")
 ENTERERS = ("villager", "party_member", "grid_worker", "steward", "secretary", "committee", "admin")
 REVIEWERS = ("secretary", "committee", "admin")
+
+
+def new_request_key() -> str:
+    """A one-time key for a form being drawn: a second press of its button sends the same key."""
+    return uuid.uuid4().hex
+
+
+def posted_request_key() -> str | None:
+    """The posted form's one-time key; None when missing or malformed (then a retry is not recognised)."""
+    value = request.form.get("request_key", "")
+    return value if REQUEST_KEY.fullmatch(value) else None
+
+
+def replayed_message() -> str:
+    """「已提交过,未重复记录」 in the reader's language."""
+    return render("wf_replayed", lang())
 
 
 def workflow_config() -> wf.WorkflowConfig:
@@ -182,6 +203,7 @@ def new() -> Any:
                 household = data.get("household")
                 if actor.role == "villager" and not person and not household:
                     household = _own_household_code(actor.household_id)
+                request_key = posted_request_key()
                 uploads = [wf.Upload(f.filename or "photo", f.read()) for f in request.files.getlist("evidence") if f and f.filename]
                 try:
                     result = wf.submit(
@@ -189,6 +211,7 @@ def new() -> Any:
                         occurred_at=occurred_moment(data.get("occurred_on"), today), description=data.get("description", ""),
                         fields={k: (str(v) if not isinstance(v, bool | int | str) else v) for k, v in (fields or {}).items() if v is not None},
                         points=str(data["points"]) if data.get("points") is not None else None, evidence=uploads,
+                        key=f"claim:web:{actor.username}:{request_key}" if request_key else None,
                         source="web", config=workflow_config(),
                     )
                 except ServiceError as exc:
@@ -200,7 +223,7 @@ def new() -> Any:
                         if result.status == "posted":
                             flash(_("已记入,积分 %(n)s。", n=fmt(result.claim.amount, signed=True)), "success")
                         elif result.status == "duplicate":
-                            flash(_("这条申报已经提交过了。"), "info")
+                            flash(replayed_message(), "info")
                         else:
                             flash(_("已提交,等待审核。审核通过后会在公示栏公示。"), "success")
                         return redirect(url_for("claims.show", claim_id=result.claim.id))
@@ -208,9 +231,32 @@ def new() -> Any:
     spec_fields = list(event_type.fields.values()) if event_type else []
     members = household_members(actor.household_id, today) if actor.role == "villager" else []
     rng = wf.range_of(rule) if rule else None
+    on_page = _inputs_on_page(event_type, spec_fields, bool(members), rng is not None)
+    stray = [k for k in errors if k != "_" and k not in on_page]
+    if stray:  # a refusal about an input this form does not draw (e.g. the household of a person rule): show it on top
+        errors["_"] = ";".join([*([errors["_"]] if errors.get("_") else []), *(errors.pop(k) for k in stray)])
+    values["request_key"] = new_request_key()
     return render_template("claims/new.html", options=options, rule=rule, event_type=event_type, spec_fields=spec_fields,
                            values=values, errors=errors, members=members, today=today, rng=rng,
                            rng_text=(fmt(rng[0]), fmt(rng[1])) if rng else None), (400 if errors and request.method == "POST" else 200)
+
+
+def _inputs_on_page(event_type: EventType | None, spec_fields: list[Any], members: bool, rng: bool) -> set[str]:
+    """The inputs claims/new.html draws (and shows an error beside) for this rule."""
+    names = {"rule"}
+    if event_type is None:
+        return names
+    names |= {"occurred_on", "description", "evidence"} | {f"f_{s.name}" for s in spec_fields if s.type != "bool"}
+    if rng:
+        names.add("points")
+    if members:
+        names.add("person")
+    else:
+        if event_type.subject == "person":
+            names.add("person")
+        if event_type.subject == "household" or event_type.household:
+            names.add("household")
+    return names
 
 
 def _form_field(name: str) -> str:
@@ -254,35 +300,46 @@ def show(claim_id: int) -> Any:
         abort(404)
     actions = wf.allowed_actions(actor, view, ctx.now())
     return render_template("claims/show.html", c=view, actions=actions, status_name=status_name, errors={}, values={},
-                           rng_text=(fmt(view.range[0]), fmt(view.range[1])) if view.range else None)
+                           request_key=new_request_key(), rng_text=(fmt(view.range[0]), fmt(view.range[1])) if view.range else None)
 
 
-def _act(claim_id: int, fn: Any, ok: str, schema: Schema, target: str) -> Any:
-    """Run one claim action from a posted form; show the claim again with the error beside its field on refusal."""
+def _act(claim_id: int, fn: Any, ok: str, schema: Schema, target: str,
+         on_error: Callable[[dict[str, str], dict[str, Any]], Any] | None = None) -> Any:
+    """Run one claim action from a posted form; show the claim again with the error beside its field on refusal.
+
+    ``fn`` returning True means the form was sent before (same request key): nothing new was recorded, so the
+    visitor goes where the first press led, told so. ``on_error`` draws another page than the claim's on refusal.
+    """
     ctx = jifen()
     actor = current_actor()
     data, errors = load_form(schema, request.form)
     if data is not None:
         try:
-            fn(ctx, actor, data)
+            replayed = fn(ctx, actor, data) is True
         except ServiceError as exc:
             if exc.status == 404:
                 abort(404)
             errors[exc.field or "_"] = exc.message(lang())
         else:
-            audit(target, f"claim:{claim_id}", **{k: str(v) for k, v in data.items()})
-            flash(ok, "success")
+            if replayed:
+                flash(replayed_message(), "info")
+            else:
+                audit(target, f"claim:{claim_id}", **{k: str(v) for k, v in data.items()})
+                flash(ok, "success")
             return redirect(safe_next(request.form.get("next"), url_for("claims.show", claim_id=claim_id)))
+    values = request.form.to_dict()
+    values.pop("csrf_token", None)
+    values.pop("request_key", None)
+    if not errors:
+        errors = {"_": _("操作未完成。")}
+    if on_error is not None:
+        return on_error(errors, values)
     try:
         view = wf.get_claim(ctx.ledger, actor, claim_id)
     except NotFound:
         abort(404)
-    values = request.form.to_dict()
-    values.pop("csrf_token", None)
-    if not errors:
-        errors = {"_": _("操作未完成。")}
     return render_template("claims/show.html", c=view, actions=wf.allowed_actions(actor, view, ctx.now()), status_name=status_name,
-                           errors=errors, values=values, form=target,
+                           errors=errors, values=values, form=target, request_key=new_request_key(),
                            rng_text=(fmt(view.range[0]), fmt(view.range[1])) if view.range else None), 400
 
 
@@ -313,9 +370,21 @@ def notice(claim_id: int) -> Any:
 @bp.route("/<int:claim_id>/object", methods=["POST"])
 @require(*EVERYONE)
 def object_(claim_id: int) -> Any:
-    """异议 during the notice period."""
-    return _act(claim_id, lambda ctx, a, d: wf.object_to(ctx.ledger, a, claim_id, d["reason"]),
-                _("异议已提交,村里会调查并答复。"), ReasonForm(), "claim.object")
+    """异议 during the notice period, from the claim's page or the village's notice board (which the form names).
+
+    The form's request key makes a second press return the first objection; a refusal sent from the notice board
+    is shown on the notice board again (a villager may not be able to see the claim's own page).
+    """
+    request_key = posted_request_key()
+    board = request.form.get("board", type=int)
+
+    def on_board(errors: dict[str, str], values: dict[str, Any]) -> Any:
+        from web.views.notice import render_board
+
+        return render_board(board, errors=errors, values=values, claim_id=claim_id, status=400)  # type: ignore[arg-type]
+
+    return _act(claim_id, lambda ctx, a, d: wf.object_once(ctx.ledger, a, claim_id, d["reason"], key=request_key)[1],
+                _("异议已提交,村里会调查并答复。"), ReasonForm(), "claim.object", on_error=on_board if board else None)
 
 
 @bp.route("/<int:claim_id>/appeal", methods=["POST"])

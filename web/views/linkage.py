@@ -25,6 +25,7 @@ from web.appctx import jifen
 from web.auth import audit, current_actor, require
 from web.forms import FormSchema, choice, integer, load_form, text
 from web.i18n import lang
+from web.views.claims import new_request_key, posted_request_key, replayed_message
 
 bp = Blueprint("linkage", __name__, url_prefix="/linkage")
 
@@ -33,7 +34,7 @@ class VisitForm(FormSchema):
     """A visit (with what was talked about) or a problem the household raised."""
 
     household = integer(required=True, low=1)
-    kind = text(required=True, max=10)
+    kind = choice(("visit", "problem"), required=True)
     note = text(max=500)
 
 
@@ -76,19 +77,27 @@ def index() -> Any:
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     if request.method == "POST":
-        values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+        values = {k: v for k, v in request.form.items() if k not in ("csrf_token", "request_key")}
         data, errors = load_form(VisitForm(), request.form)
-        if data is not None:
+        if data is None:  # the note is drawn under its household's form; anything else (a bad kind) on top
+            note_at = f"note-{values.get('household', '')}"
+            errors = {(note_at if k == "note" else "_"): v for k, v in errors.items()}
+        else:
+            request_key = posted_request_key()
+            key = f"{data['kind']}:web:{actor.username}:{request_key}" if request_key else None
             try:
                 if data["kind"] == "problem":
                     if not data.get("note"):
                         raise ServiceError("wf_summary_required", field="note")
-                    result = linkage.raise_problem(ctx.ledger, actor, data["household"], data["note"])
+                    result = linkage.raise_problem(ctx.ledger, actor, data["household"], data["note"], key=key)
                 else:
-                    result = linkage.record_visit(ctx.ledger, actor, data["household"], note=data.get("note", ""))
+                    result = linkage.record_visit(ctx.ledger, actor, data["household"], note=data.get("note", ""), key=key)
             except ServiceError as exc:
                 errors[f"{exc.field or '_'}-{data['household']}" if exc.field == "note" else "_"] = exc.message(lang())
             else:
+                if result.status == "duplicate":  # the same form sent twice: the first press recorded it
+                    flash(replayed_message(), "info")
+                    return redirect(url_for("linkage.index"))
                 audit(f"linkage.{data['kind']}", f"household:{data['household']}", event=result.event_key)
                 if result.amount:
                     flash(_("已登记,得 %(n)s 分。", n=fmt(result.amount, signed=True)), "success")
@@ -98,8 +107,9 @@ def index() -> Any:
     households = linkage.linked_households(ctx.ledger, actor)
     order = {t: i for i, t in enumerate(reversed(list(tier_names())))}
     households.sort(key=lambda h: (order.get(h["tier"], 99), str(h["last_visit"] or ""), h["code"]))
+    keys = {h["household_id"]: new_request_key() for h in households}  # one per form: each household's is its own request
     return render_template("linkage/index.html", households=households, tiers=tier_names(), errors=errors, values=values,
-                           today=ctx.today()), (400 if errors else 200)
+                           today=ctx.today(), request_keys=keys), (400 if errors else 200)
 
 
 def _names(ids: set[int]) -> dict[int, tuple[str, str]]:
