@@ -8,9 +8,12 @@ than accepting an empty string; the page shows what was typed back.
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import date
 from typing import Any
 
+from flask import request
 from flask_babel import lazy_gettext as _l
 from marshmallow import (
     EXCLUDE,
@@ -52,6 +55,20 @@ def integer(required: bool = False, low: int | None = None, high: int | None = N
         validators.append(validate.Range(min=low, max=high, error=_l("应在 {min} 到 {max} 之间。")))
     return Int64(required=required, strict=False, validate=validators,
                  error_messages=_msgs(invalid=_l("请填写整数。"), too_large=TOO_LARGE), **kw)
+
+
+REQUEST_KEY = re.compile(r"[0-9A-Za-z_-]{8,64}")
+
+
+def new_request_key() -> str:
+    """A one-time key for a form being drawn: a second press of its button sends the same key."""
+    return uuid.uuid4().hex
+
+
+def posted_request_key() -> str | None:
+    """The posted form's one-time key; None when missing or malformed (then a retry is not recognised)."""
+    value = request.form.get("request_key", "")
+    return value if REQUEST_KEY.fullmatch(value) else None
 
 
 def decimal(required: bool = False, **kw: Any) -> fields.Decimal:

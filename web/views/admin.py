@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import secrets
 import threading
 import time
 from datetime import date, timedelta
@@ -59,7 +57,19 @@ from store.models_web import WEB_ROLES, AuditLog, User
 from web import accounts
 from web.appctx import jifen
 from web.auth import account_message, audit, current_actor, require
-from web.forms import FormSchema, UserForm, boolean, choice, day, decimal, integer, load_form, text
+from web.forms import (
+    FormSchema,
+    UserForm,
+    boolean,
+    choice,
+    day,
+    decimal,
+    integer,
+    load_form,
+    new_request_key,
+    posted_request_key,
+    text,
+)
 from web.i18n import lang
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -426,7 +436,6 @@ def catalog() -> Any:
 # no column for such a key, so the view keeps the record: in the user's session (which survives a
 # restart and spans workers) and, for posts that race each other before the first answer sets the
 # session cookie, in this process for REQUEST_KEY_TTL seconds.
-REQUEST_KEY_RE = re.compile(r"^[A-Za-z0-9_\-]{16,64}$")
 REQUEST_KEY_TTL = 600
 SESSION_KEYS = "catalog_new_keys"
 _recent_keys: dict[tuple[str, str], tuple[int, float]] = {}
@@ -470,7 +479,7 @@ def catalog_item(item_id: int | None = None) -> Any:
             abort(404)
     county_item = existing is not None and actor.role != "auditor" and not shop.may_manage_item(actor, existing.village_id)
     values: dict[str, Any] = {"limit_per": "household", "limit_window": "month", "active": "1", "stock": "0",
-                              "request_key": secrets.token_urlsafe(24)}
+                              "request_key": new_request_key()}
     if existing is not None:
         values = {"name": existing.name, "description": existing.description, "price": existing.price_text, "stock": existing.stock,
                   "min_grade": existing.min_grade, "limit_qty": existing.limit_qty, "limit_per": existing.limit_per,
@@ -480,9 +489,7 @@ def catalog_item(item_id: int | None = None) -> Any:
         if actor.role == "auditor" or county_item:
             abort(403)
         values = {k: v for k, v in request.form.items() if k != "csrf_token"}
-        key = request.form.get("request_key", "") if existing is None else ""
-        if key and not REQUEST_KEY_RE.match(key):
-            key = ""
+        key = (posted_request_key() or "") if existing is None else ""
         if key:
             with _recent_lock:
                 prior = _created_by_key(actor.username, key)

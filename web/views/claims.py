@@ -7,8 +7,6 @@ are shown beside the field they name, in the reader's language.
 from __future__ import annotations
 
 import dataclasses
-import re
-import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time
 from pathlib import Path
@@ -38,25 +36,24 @@ from services.messages import render
 from store.models import Household, Membership, Person
 from web.appctx import jifen
 from web.auth import EVERYONE, STAFF, audit, current_actor, require, safe_next
-from web.forms import FormSchema, boolean, choice, day, decimal, integer, load_form, text
+from web.forms import (
+    FormSchema,
+    boolean,
+    choice,
+    day,
+    decimal,
+    integer,
+    load_form,
+    new_request_key,
+    posted_request_key,
+    text,
+)
 from web.i18n import lang
 from web.views.public import point_type_name
 
 bp = Blueprint("claims", __name__, url_prefix="/claims")
-REQUEST_KEY = re.compile(r"[0-9A-Za-z_-]{8,64}")
 ENTERERS = ("villager", "party_member", "grid_worker", "steward", "secretary", "committee", "admin")
 REVIEWERS = ("secretary", "committee", "admin")
-
-
-def new_request_key() -> str:
-    """A one-time key for a form being drawn: a second press of its button sends the same key."""
-    return uuid.uuid4().hex
-
-
-def posted_request_key() -> str | None:
-    """The posted form's one-time key; None when missing or malformed (then a retry is not recognised)."""
-    value = request.form.get("request_key", "")
-    return value if REQUEST_KEY.fullmatch(value) else None
 
 
 def replayed_message() -> str:

@@ -23,9 +23,17 @@ from services.errors import ServiceError
 from store.models import Household, Person
 from web.appctx import jifen
 from web.auth import audit, current_actor, require
-from web.forms import FormSchema, choice, integer, load_form, text
+from web.forms import (
+    FormSchema,
+    choice,
+    integer,
+    load_form,
+    new_request_key,
+    posted_request_key,
+    text,
+)
 from web.i18n import lang
-from web.views.claims import new_request_key, posted_request_key, replayed_message
+from web.views.claims import replayed_message
 
 bp = Blueprint("linkage", __name__, url_prefix="/linkage")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask import Blueprint, Flask, abort, render_template
@@ -14,6 +13,7 @@ from services.claims import actor_village
 from store.models import Area
 from web.appctx import jifen
 from web.auth import current_actor
+from web.forms import new_request_key
 
 bp = Blueprint("notice", __name__, url_prefix="/notice")
 
@@ -58,7 +58,7 @@ def render_board(village_id: int, errors: dict[str, str] | None = None, values: 
         errors = {k: v for k, v in (("reason", errors.get("reason")), ("_", ";".join(others))) if v}
     elif errors:  # that form is no longer drawn (the notice ended meanwhile): say so on top of the board
         errors, claim_id = {"_": ";".join(errors.values())}, None
-    keys = {cid: uuid.uuid4().hex for cid in open_forms}
+    keys = {cid: new_request_key() for cid in open_forms}
     return render_template("notice/board.html", village=village.name, township=township, village_id=village_id, items=items,
                            can_object=can_object, now=now, today=ctx.today(), status_name=_status, errors=errors,
                            values=values or {}, form_claim=claim_id, request_keys=keys), status
