@@ -150,6 +150,10 @@ def test_a_claim_is_submitted_approved_noticed_and_objected(browser: Any, live_s
     # A steward of the village objects on the board.
     page = open_as(browser, live_site, "steward", PHONE)
     page.goto(f"{live_site.url}/notice/{village}")
+    # On a phone the board reads as cards: nothing scrolls sideways, the objection link is on screen.
+    assert page.evaluate("[...document.querySelectorAll('.table-wrap')].every(w => w.scrollWidth <= w.clientWidth)")
+    summary = page.locator(f"form[action='/claims/{claim_id}/object'] >> xpath=ancestor::details/summary").bounding_box()
+    assert summary is not None and summary["x"] + summary["width"] <= PHONE["width"]
     row = page.locator(f"form[action='/claims/{claim_id}/object']")
     page.locator(f"form[action='/claims/{claim_id}/object'] >> xpath=ancestor::details/summary").click()
     row.locator("textarea").fill("送饭的是她儿子,不是她本人")
