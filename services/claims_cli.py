@@ -285,9 +285,12 @@ def scheduler_cmd(ctx: click.Context) -> None:
     """定时任务进程(单独运行,勿放在网站进程内)/ the scheduler process: run it on its own."""
     from services.jobs import JOBS, serve
 
+    # Every line says it is the scheduler's: `python3 run.py` prints them beside the site's own.
+    label = _t(ctx, "定时任务", "scheduler")
     for spec in JOBS.values():
-        click.echo(f"{spec.id}\t{spec.trigger}\t{_t(ctx, spec.zh, spec.en)}")
-    serve(_app(ctx).ledger, echo=click.echo)
+        click.echo(f"[{label}] {spec.id}\t{spec.trigger}\t{_t(ctx, spec.zh, spec.en)}")
+    serve(_app(ctx).ledger, echo=lambda line: click.echo(f"[{label}] {line}"),
+          roles=(_t(ctx, "本进程负责执行", "this process runs the jobs"), _t(ctx, "待命:另一进程在执行", "standing by: another process runs them")))
 
 
 @click.group("jobs")

@@ -351,8 +351,11 @@ def brief(result: Any) -> str:
     return str(result)
 
 
-def serve(ledger: Ledger, echo: Callable[[str], None] = print) -> None:
-    """The scheduler process: lead (or stand by), catch up, then run the jobs on their triggers until stopped."""
+def serve(ledger: Ledger, echo: Callable[[str], None] = print, roles: tuple[str, str] = ("leader", "standby")) -> None:
+    """The scheduler process: lead (or stand by), catch up, then run the jobs on their triggers until stopped.
+
+    ``roles``: how to say that this process leads, or stands by, in the reader's language.
+    """
     leadership = Leadership(ledger.engine)
     runner = Runner(ledger, leadership)
     tz = county_tz(ledger)
@@ -363,7 +366,7 @@ def serve(ledger: Ledger, echo: Callable[[str], None] = print) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        echo("leader" if leadership.acquire() else "standby")
+        echo(roles[0] if leadership.acquire() else roles[1])
         for job_id, result in runner.catch_up().items():
             echo(f"{job_id}: {brief(result)}")
         sched.start()
