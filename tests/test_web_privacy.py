@@ -7,6 +7,7 @@ below on the leaderboards; one asterisk per hidden character would tell the name
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -62,7 +63,7 @@ def test_notice_board_masks_a_deduction_as_first_character_and_two_asterisks(wor
     """The board shows 吴** for 吴一's deduction, not 吴* (which tells a two-character name) nor the name."""
     html = world.client().get(f"/notice/{world.ids['V1']}").get_data(as_text=True)
     assert "聚众赌博" in html
-    assert "<td>吴**</td>" in html
+    assert re.search(r"<td[^>]*>吴\*\*</td>", html)  # the cell may carry its column's name for phones
     assert "吴一" not in html
 
 
