@@ -148,9 +148,21 @@ class Rule:
     order: int = 0  # position in the file: the tie-break of exclusive groups
 
     @cached_property
+    def fixed_points(self) -> int | None:
+        """The points of a ``fixed`` rule (hundredths), else None."""
+        p = next((f for f in self.features if f.key == "points"), None)
+        return int(p.fixed) if p is not None and getattr(p, "kind", "") == "fixed" else None  # type: ignore[attr-defined]
+
+    @cached_property
+    def points_range(self) -> tuple[int, int] | None:
+        """(low, high) in hundredths of a ``range`` rule, whose record (its reviewer) chooses within; else None."""
+        p = next((f for f in self.features if f.key == "points"), None)
+        return (int(p.low), int(p.high)) if p is not None and getattr(p, "kind", "") == "range" else None  # type: ignore[attr-defined]
+
+    @property
     def chooses_points(self) -> bool:
         """Whether the record (its reviewer) chooses the points, within the rule's range."""
-        return any(f.key == "points" and getattr(f, "kind", "") == "range" for f in self.features)
+        return self.points_range is not None
 
     @cached_property
     def stages(self) -> tuple[list[Feature], list[Feature]]:

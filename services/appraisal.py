@@ -32,9 +32,10 @@ from sqlalchemy.exc import IntegrityError
 from scoring.periods import local_date, parse_period
 from scoring.points import AmountError, fmt, parse_amount
 from services.actors import Actor
-from services.claims import aware, county_tz, person_code, record_one, refuse_read_only
+from services.claims import county_tz, person_code, record_one, refuse_read_only
 from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.messages import add
+from store.db import aware
 from store.ledger import Incoming, Ledger
 from store.models import Branch, Household, Membership, PartyMember, Person
 from store.models_web import User
@@ -331,16 +332,17 @@ class _Rater:
     role: str
 
 
-def _current(model: Any, day: Any) -> list[Any]:
+def current(model: Any, day: Any) -> list[Any]:
+    """Conditions for the rows of a dated table (valid_from, valid_to) in force on ``day``."""
     return [model.valid_from <= day, or_(model.valid_to.is_(None), model.valid_to > day)]
 
 
 def _village_people(village: int, day: Any) -> Any:
     """Ids of the people of a village on a day: of one of its households, or a Party member of one of its branches."""
     homes = (select(Membership.person_id).join(Household, Household.id == Membership.household_id)  # type: ignore[arg-type, call-overload]
-             .where(Household.village_id == village, *_current(Membership, day)))
+             .where(Household.village_id == village, *current(Membership, day)))
     members = (select(PartyMember.person_id).join(Branch, Branch.id == PartyMember.branch_id)  # type: ignore[arg-type, call-overload]
-               .where(Branch.village_id == village, *_current(PartyMember, day)))
+               .where(Branch.village_id == village, *current(PartyMember, day)))
     return homes.union(members)
 
 
@@ -626,8 +628,24 @@ def rounds_to_rate(ledger: Ledger, actor: Actor, period: str | None = None) -> l
 
 
 __all__ = [
-    "MIN_RATERS", "Appraisal", "Round", "appraisal", "branch_rounds", "close_round", "designate_raters", "fmt", "listed_scored",
+    "MIN_RATERS",
+    "RATER_ROLES",
+    "Appraisal",
+    "Round",
+    "appraisal",
+    "branch_rounds",
+    "close_round",
+    "current",
+    "designate_raters",
+    "fmt",
+    "listed_scored",
     "open_round",
-    "post_appraisal", "posted_results", "rater_scores", "round_of", "rounds_to_rate", "score_member", "trimmed_mean",
+    "post_appraisal",
+    "posted_results",
+    "rater_scores",
+    "round_of",
+    "rounds_to_rate",
+    "score_member",
+    "trimmed_mean",
     "who_scored",
 ]

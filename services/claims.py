@@ -31,7 +31,7 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,6 +49,7 @@ from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.ingest import to_incoming
 from services.messages import add, render
 from services.privacy import mask_name
+from store.db import aware
 from store.directory import Directory
 from store.ledger import Incoming, Ledger, RecordResult
 from store.models import Claim, Entry, Household, HouseholdGrid, Linkage, Person
@@ -263,13 +264,6 @@ def _jsonable(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------- helpers shared by the workflows
-def aware(moment: datetime | None) -> datetime | None:
-    """Times read back from SQLite come without a zone; they are UTC."""
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def county_tz(ledger: Ledger, conn: Connection | None = None) -> ZoneInfo:
     """The county's time zone from the latest rules (Asia/Shanghai before any is published)."""
     latest = ledger.versions(conn).latest()
@@ -335,14 +329,6 @@ def record_one(ledger: Ledger, inc: Incoming) -> RecordResult:
     if result.status == "rejected":
         raise Invalid(result.problems)
     return result
-
-
-def range_of(rule: Rule) -> tuple[int, int] | None:
-    """(low, high) in hundredths for a range rule (the reviewer picks), else None."""
-    for feature in rule.features:
-        if feature.key == "points" and getattr(feature, "kind", "") == "range":
-            return int(feature.low), int(feature.high)  # type: ignore[attr-defined]
-    return None
 
 
 def _rule(ledger: Ledger, version: str, rule_id: str) -> Rule | None:
@@ -640,7 +626,7 @@ def approve(ledger: Ledger, actor: Actor, claim_id: int, amount: Any = None, not
         if claim["status"] != SUBMITTED:
             raise _state_error(claim, "approve")
         rule = _rule(ledger, claim["rules_version"], claim["rule_id"])
-        bounds = range_of(rule) if rule else None
+        bounds = rule.points_range if rule else None
         values: dict[str, Any] = {"reviewed_by": actor.username, "reviewed_at": now, "reason": note.strip()}
         detail: dict[str, Any] = {}
         if amount not in (None, ""):
@@ -916,7 +902,7 @@ def _view(conn: Connection, ledger: Ledger, claim: Any, full: bool = False,
     hcode, hhead = homes.get(claim["household_id"], ("", ""))
     view = ClaimView(
         claim["id"], claim["key"], claim["event_key"], claim["status"], claim["rule_id"], rule.name if rule else "",
-        claim["point_type"], claim["amount"], range_of(rule) if rule else None, claim["person_id"],
+        claim["point_type"], claim["amount"], rule.points_range if rule else None, claim["person_id"],
         people.get(claim["person_id"], ""), claim["household_id"], hcode, f"{hhead}户" if hhead else "",
         claim["village_id"], claim["branch_id"], claim["description"], claim["entered_by"], claim["entered_role"],
         claim["reviewed_by"], aware(claim["reviewed_at"]), claim["reason"], claim["notice_days"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import sys
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -29,8 +29,16 @@ from scoring.periods import parse_period
 from scoring.points import fmt
 from services import queries
 from services.context import AppContext, default_context
-from services.ingest import IMPORT_TRANSACTION, decode_lines, ingest, read_csv, read_jsonl
+from services.ingest import (
+    IMPORT_TRANSACTION,
+    decode_lines,
+    ingest,
+    read_csv,
+    read_jsonl,
+    undecodable,
+)
 from store import rules_repo
+from store.db import local_minute
 from store.ledger import ReversalRefused
 from store.migrate import upgrade
 from store.models import Entry, Tally
@@ -245,17 +253,8 @@ def read_rules(path: str) -> tuple[str, list[Problem]]:
     with open(path, "rb") as f:
         text = "".join(decode_lines(f))  # Notepad on a Chinese Windows may save it as GBK
     problems = [Problem("bad_encoding", file=path, line=n, column=1)
-                for n, line in enumerate(text.splitlines(), 1) if _undecodable(line)]
+                for n, line in enumerate(text.splitlines(), 1) if undecodable(line)]
     return text, problems
-
-
-def _undecodable(line: str) -> bool:
-    """Whether a line holds bytes its encoding could not read (kept as surrogate escapes)."""
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 @rules.command("check")
@@ -427,11 +426,7 @@ def history_cmd(ctx: click.Context, code: str, point_type: str | None, limit: in
 
 def local_time(value: datetime | None, tz: ZoneInfo) -> str:
     """A stored moment (UTC) in the county's time, 2026-03-01 09:30, as the site shows it."""
-    if value is None:
-        return ""
-    if value.tzinfo is None:  # SQLite hands back naive UTC
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    return "" if value is None else local_minute(value, tz)
 
 
 _EXPLAIN_LABELS = (("holder", "账户", "account"), ("amount", "分值", "amount"), ("rule", "规则", "rule"),
@@ -527,9 +522,6 @@ def close_period(ctx: click.Context, point_type: str, period: str, actor: str) -
         for p in exc.problems:
             click.echo(p.format(ctx.obj["lang"]), err=True)
         sys.exit(1)
-    except LookupError:
-        latest = a.ledger.versions().latest()
-        _unknown_type(ctx, point_type, list(latest.point_types) if latest else [])
     if result["already"]:
         click.echo(t(ctx, f"{period} 已结转过,未作改动", f"{period} was closed before; nothing changed"))
     else:

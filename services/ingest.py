@@ -103,7 +103,8 @@ def decode_lines(raw: BinaryIO) -> Iterator[str]:
             text.detach()  # the caller opened the file and closes it
 
 
-def _undecodable(text: str) -> bool:
+def undecodable(text: str) -> bool:
+    """Whether text read by ``decode_lines`` holds bytes its encoding could not read (kept as surrogate escapes)."""
     return _ESCAPED.search(text) is not None
 
 
@@ -113,7 +114,7 @@ def read_jsonl(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Pr
         if not line.strip():
             continue
         ref = f"#{n}"
-        if _undecodable(line):
+        if undecodable(line):
             yield ref, Problem("bad_encoding", {}, record=ref)
             continue
         try:
@@ -139,7 +140,7 @@ def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Prob
     """
     reader = csv.DictReader(stream)
     header = reader.fieldnames or ()
-    if any(_undecodable(name) for name in header):
+    if any(undecodable(name) for name in header):
         yield "#1", Problem("bad_encoding", {}, record="#1")
         return
     missing = [c for c in REQUIRED if c not in header]
@@ -150,7 +151,7 @@ def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Prob
         return
     for n, row in enumerate(reader, 2):
         ref = f"#{n}"
-        if any(_undecodable(v) for v in row.values() if isinstance(v, str)):
+        if any(undecodable(v) for v in row.values() if isinstance(v, str)):
             yield ref, Problem("bad_encoding", {}, record=ref)
             continue
         extra = row.pop(None, None)  # type: ignore[call-overload]  # values past the header's last column

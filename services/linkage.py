@@ -338,11 +338,11 @@ def _household_lines(conn: Connection, ledger: Ledger, members: list[int], day: 
                  "last_visit": last.get((m, h))} for h in sorted(hs)] for m, hs in links.items()}
 
 
-def visit_rules(ledger: Ledger) -> tuple[set[str], set[str]]:
+def visit_rules(ledger: Ledger, conn: Connection | None = None) -> tuple[set[str], set[str]]:
     """Ids and point types of the rules that score a visit (event type ``VISIT_EVENT``), in any published version."""
     rule_ids: set[str] = set()
     point_types: set[str] = set()
-    for version in ledger.versions().versions:
+    for version in ledger.versions(conn).versions:
         for rule in version.ruleset.by_event.get(VISIT_EVENT, ()):
             rule_ids.add(rule.id)
             point_types.add(rule.point_type)
@@ -359,7 +359,7 @@ def last_visits(conn: Connection, ledger: Ledger, households: dict[int, dict[str
     cooldown, a cap) has no entry: within the cooldown the day before is already counted. The web form's
     older event records have no payload, so its ``visit`` row names their household.
     """
-    rule_ids, point_types = visit_rules(ledger)
+    rule_ids, point_types = visit_rules(ledger, conn)  # on the caller's connection: no second one per chunk
     if not households or not rule_ids:
         return {}
     q = (select(Entry.id, Entry.holder_id, Entry.kind, Entry.reverses_id, Entry.local_day, Entry.event_key,  # type: ignore[call-overload]

@@ -41,7 +41,7 @@ from services.actors import SYSTEM, Actor
 from services.context import AppContext
 from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.messages import add
-from store.db import is_postgres, lock_holders
+from store.db import aware, is_postgres, lock_holders
 from store.directory import chunks
 from store.ledger import Ledger, Overdraft
 from store.models import (
@@ -843,7 +843,7 @@ def pick_up(ctx: AppContext, actor: Actor, redemption_id: int) -> RedemptionOut:
     lapsed = False
     with ctx.ledger.write_engine.begin() as conn:
         row = _load(conn, actor, redemption_id)
-        if row.status == "reserved" and _aware(row.expires_at) <= now:
+        if row.status == "reserved" and aware(row.expires_at) <= now:
             lapsed = _release(conn, ctx, row, "lapsed", actor.username, now, "")
         elif row.status == "reserved" and _hand_over(conn, row.id, actor.username, now):
             return _redemption_out(conn, _reload(conn, redemption_id))
@@ -880,11 +880,6 @@ def complete(ctx: AppContext, actor: Actor, redemption_id: int) -> RedemptionOut
         return _redemption_out(conn, _reload(conn, redemption_id))
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes for what was stored in UTC.
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def get_redemption(ctx: AppContext, actor: Actor, redemption_id: int) -> RedemptionOut:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,18 @@ def sqlite_pragmas() -> list[str]:
     """The PRAGMAs every SQLite connection of the product runs (benchmarks copy them)."""
     cache_mb = int(os.environ.get("JIFEN_SQLITE_CACHE_MB", SQLITE_CACHE_MB))
     return ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", f"PRAGMA cache_size=-{cache_mb * 1024}"]
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """A stored moment as an aware datetime: SQLite hands back naive ones for what was stored in UTC."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def local_minute(moment: datetime, tz: tzinfo) -> str:
+    """A stored moment in the county's time to the minute, 2026-03-01 09:30, as pages and the CLI show it."""
+    return aware(moment).astimezone(tz).strftime("%Y-%m-%d %H:%M")  # type: ignore[union-attr]
 
 
 def database_url() -> str:

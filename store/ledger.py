@@ -29,7 +29,7 @@ from scoring.loader import load_rules
 from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
 from scoring.periods import PERIODS, local_date, parse_period, window_keys
 from scoring.points import fmt, parse_amount
-from store.db import is_postgres, lock_holders, upsert_add, writer
+from store.db import aware, is_postgres, local_minute, lock_holders, upsert_add, writer
 from store.directory import MAX_CACHED, Directory, Scope, chunks, select_in
 from store.models import (
     Balance,
@@ -368,9 +368,7 @@ def _same_event(stored: tuple[Any, ...], inc: Incoming) -> bool:
         return False
     if isinstance(occurred, str):
         occurred = datetime.fromisoformat(occurred)
-    if occurred.tzinfo is None:  # SQLite keeps UTC without its zone
-        occurred = occurred.replace(tzinfo=UTC)
-    if occurred != inc.occurred_at:
+    if aware(occurred) != inc.occurred_at:
         return False
     try:
         data = json.loads(payload or "{}")
@@ -388,10 +386,6 @@ def _same_event(stored: tuple[Any, ...], inc: Incoming) -> bool:
         points = None
     return ((data.get("person") or None, data.get("household") or None, data.get("rule") or "", points, plain(data.get("fields")))
             == (inc.person or None, inc.household or None, inc.rule or "", inc.points, plain(inc.fields)))
-
-
-def _local_minute(moment: datetime, tz: Any) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
 @lru_cache(maxsize=1024)
@@ -529,7 +523,7 @@ class Ledger:
                 res.problems.append(Problem("no_rules_version", {"day": "-"}, record=inc.ref))
                 continue
             if inc.occurred_at > now + CLOCK_SLACK:
-                res.problems.append(Problem("event_in_future", {"value": _local_minute(inc.occurred_at, tz), "now": _local_minute(now, tz)},
+                res.problems.append(Problem("event_in_future", {"value": local_minute(inc.occurred_at, tz), "now": local_minute(now, tz)},
                                             record=inc.ref, field="occurred_at"))
                 continue
             day = local_date(inc.occurred_at, tz)
@@ -553,7 +547,7 @@ class Ledger:
         if not claim_posting:
             existing = self._existing_events(conn, [p[0].key for p in prepared])
         else:
-            existing = set()
+            existing = {}
         state = txn.state
         state.conn = conn
         state.fetch(conn, [pair for p in prepared for pair in engine.counter_keys(p[1], p[3])])
@@ -935,7 +929,7 @@ class Ledger:
                 reversed_ids.update(conn.execute(select(ENTRY.c.reverses_id).where(ENTRY.c.reverses_id.in_(part))).scalars())
             due = [r for r in rows if f"exp:{r['id']}" not in done and r["id"] not in reversed_ids]
             lock_holders(conn, sorted({(r["holder_kind"], r["holder_id"]) for r in due}))
-            held = self._held(conn, [r for r in due if r["amount"] > 0], today)
+            held = self._held(conn, [r for r in due if r["amount"] > 0])
             out = _Batch()
             now = self.clock()
             for r in due:
@@ -960,7 +954,7 @@ class Ledger:
             return written
 
     @staticmethod
-    def _held(conn: Connection, due: Sequence[Any], today: date) -> dict[tuple[str, str, int], tuple[int, int]]:
+    def _held(conn: Connection, due: Sequence[Any]) -> dict[tuple[str, str, int], tuple[int, int]]:
         """Per account: its balance, and the awards it holds from the oldest expiring one on (expiring or not)."""
         held: dict[tuple[str, str, int], tuple[int, int]] = {}
         first: dict[tuple[str, str, int], tuple[date, int]] = {}

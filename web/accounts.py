@@ -19,7 +19,7 @@ from sqlmodel import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from services.actors import Actor
-from store.db import writer
+from store.db import aware, writer
 from store.models import Area, Branch, Household, Membership, PartyMember, Person
 from store.models_web import WEB_ROLES, AuditLog, LoginFailure, User
 
@@ -56,11 +56,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; every moment here is UTC.
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def actor_of(user: User) -> Actor:
@@ -291,7 +286,7 @@ def redeem_code(engine: Engine, username: str, code: str, now: datetime) -> User
     if user is None or not user.code_hash or not user.active:
         check_password_hash(_DUMMY_HASH, code)
         return None
-    expires = _aware(user.code_expires)
+    expires = aware(user.code_expires)
     if expires is None or expires < now or not check_password_hash(user.code_hash, _norm_code(code)):
         return None
     return user  # type: ignore[no-any-return]

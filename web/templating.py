@@ -16,6 +16,7 @@ from markupsafe import Markup
 from scoring.messages import unit_label
 from scoring.points import fmt
 from services.privacy import mask_id, mask_name, mask_phone
+from store.db import aware
 from web.appctx import jifen
 from web.i18n import lang, pref
 
@@ -122,11 +123,7 @@ def local_time(value: datetime | None, with_time: bool = True) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            from datetime import UTC
-
-            value = value.replace(tzinfo=UTC)
-        local = value.astimezone(jifen().tz)
+        local = aware(value).astimezone(jifen().tz)  # type: ignore[union-attr]
         return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
     if isinstance(value, date):
         return value.isoformat()

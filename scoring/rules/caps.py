@@ -51,7 +51,7 @@ class Caps(Feature):
 
     def check(self, node: Node, event_type: EventType, ruleset: Ruleset, rule: Rule) -> None:
         """A rule's fixed points above its own cap could never be given whole: a slip of the pen."""
-        fixed = next((getattr(f, "fixed", 0) for f in rule.features if f.key == "points" and getattr(f, "kind", "") == "fixed"), 0)
+        fixed = rule.fixed_points or 0
         for window, cap in self.caps:
             if fixed > cap:
                 node.error("cap_below_points", points=fmt(fixed), cap=fmt(cap), window=WINDOW_LABELS[window], rule=rule.id)

@@ -133,20 +133,24 @@ def post_events() -> Any:
     c = ctx()
     results: list[RecordResult | None] = [None] * len(records)
     batch: list[tuple[int, Any]] = []
+    checked: list[tuple[int, Any, str]] = []
+    for i, rec in enumerate(records):
+        ref = f"#{i + 1}"
+        if not isinstance(rec, dict):
+            results[i] = RecordResult(ref, "", "rejected", problems=[Problem("bad_json", {"detail": "not an object"}, record=ref)])
+            continue
+        inc = to_incoming(ref, rec, c.tz, f"api:{who.username}", who.username)
+        if isinstance(inc, list):
+            results[i] = RecordResult(ref, str(rec.get("id", "")), "rejected", problems=inc)
+            continue
+        inc.actor, inc.entered_role = who.username, who.role
+        if who.role != "system":
+            inc.approved_by = ""
+        checked.append((i, inc, ref))
     with c.engine.connect() as conn:
         entry = EntryCheck(conn, who, c.ledger.versions(conn), c.tz)
-        for i, rec in enumerate(records):
-            ref = f"#{i + 1}"
-            if not isinstance(rec, dict):
-                results[i] = RecordResult(ref, "", "rejected", problems=[Problem("bad_json", {"detail": "not an object"}, record=ref)])
-                continue
-            inc = to_incoming(ref, rec, c.tz, f"api:{who.username}", who.username)
-            if isinstance(inc, list):
-                results[i] = RecordResult(ref, str(rec.get("id", "")), "rejected", problems=inc)
-                continue
-            inc.actor, inc.entered_role = who.username, who.role
-            if who.role != "system":
-                inc.approved_by = ""
+        entry.prepare([inc for _, inc, _ in checked])  # who is who, for the whole batch in one go
+        for i, inc, ref in checked:
             problems = _out_of_scope(conn, who, inc, ref) or entry.refused(inc, ref)
             if problems:
                 results[i] = RecordResult(inc.ref, inc.key, "rejected", problems=problems)
@@ -195,6 +199,13 @@ class EntryCheck:
         self.conn, self.who, self.versions, self.tz = conn, who, versions, tz
         self.directory: Directory | None = None  # loaded on first use: a system batch never needs it
 
+    def prepare(self, batch: list[Any]) -> None:
+        """Look up the people and households of a batch at once (not record by record)."""
+        if self.who.role == "system" or not batch:
+            return
+        self.directory = Directory(self.conn, places=False)
+        self.directory.prepare({i.person for i in batch if i.person}, {i.household for i in batch if i.household})
+
     def refused(self, inc: Any, ref: str) -> list[Problem]:
         """[] when the caller may enter this record; else one problem naming the record, field and reason."""
         if self.who.role == "system":
@@ -208,9 +219,9 @@ class EntryCheck:
         if event_type.pick_rule or inc.rule:
             rules = [r for r in rules if r.id == inc.rule]
         if self.directory is None:
-            self.directory = Directory(self.conn, places=False)
+            self.prepare([inc])
         d = self.directory
-        d.prepare([inc.person] if inc.person else [], [inc.household] if inc.household else [])
+        assert d is not None
         pid = d.person_ids.get(inc.person) if inc.person else None
         hid = d.household_ids.get(inc.household) if inc.household else None
         if (inc.person and pid is None) or (inc.household and hid is None):

@@ -26,7 +26,7 @@ from flask import Blueprint, Flask, abort, flash, redirect, render_template, req
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from scoring.periods import parse_period, period_key
@@ -44,7 +44,7 @@ bp = Blueprint("appraisal", __name__, url_prefix="/appraisal")
 OFFICERS = ("secretary", "committee", "admin", "auditor")
 POSTERS = ("secretary", "committee", "admin")  # also open, close and name raters
 BALLOT_ENTRY = ("secretary", "committee")  # of the member's branch: paper ballots typed in after the meeting
-RATERS = ("villager", "party_member", "grid_worker", "steward", "secretary", "committee")
+RATERS = pa.RATER_ROLES  # the logins that rate (the service checks ballots against the same list)
 MENU_RATERS = ("villager", "party_member", "grid_worker", "steward")  # their menu shows 民主评议 only with a round to score
 BAD_PERIOD = _l("期间应写作 2026、2026-Q2 或 2026-03。")
 SPLIT = re.compile(r"[\n\r,,、;;]+")
@@ -136,23 +136,19 @@ def period_choices(today: date, chosen: str) -> list[tuple[str, str]]:
     return [(p, p) for p in (out if chosen in out else [chosen, *out])]
 
 
-def _current(model: Any, day: date) -> list[Any]:
-    return [model.valid_from <= day, or_(model.valid_to.is_(None), model.valid_to > day)]
-
-
 def branch_members(conn: Connection, branch_ids: list[int], day: date) -> list[dict[str, Any]]:
     """Current members of the branches, by code."""
     if not branch_ids:
         return []
     rows = conn.execute(select(Person.id, Person.code, Person.name, PartyMember.branch_id).join(  # type: ignore[call-overload]
-        PartyMember, PartyMember.person_id == Person.id).where(PartyMember.branch_id.in_(branch_ids), *_current(PartyMember, day))  # type: ignore[attr-defined]
+        PartyMember, PartyMember.person_id == Person.id).where(PartyMember.branch_id.in_(branch_ids), *pa.current(PartyMember, day))  # type: ignore[attr-defined]
         .order_by(Person.code))
     return [{"id": r.id, "code": r.code, "name": r.name, "branch_id": r.branch_id} for r in rows]
 
 
 def member_branch(conn: Connection, member_id: int, day: date) -> int | None:
     """The branch a Party member belongs to today (None: not a member)."""
-    return conn.execute(select(PartyMember.branch_id).where(PartyMember.person_id == member_id, *_current(PartyMember, day))).scalar()  # type: ignore[call-overload]
+    return conn.execute(select(PartyMember.branch_id).where(PartyMember.person_id == member_id, *pa.current(PartyMember, day))).scalar()  # type: ignore[call-overload]
 
 
 def officer_branch(args: dict[str, Any]) -> tuple[int, str, int]:

@@ -86,13 +86,10 @@ def rule_label(ruleset: Ruleset, rule: Rule) -> str:
     """``MB-05 照顾老人 (+5 道德积分)`` for the rule picker."""
     pt = ruleset.point_types.get(rule.point_type)
     points = ""
-    for feature in rule.features:
-        if feature.key == "points":
-            kind = getattr(feature, "kind", "")
-            if kind == "fixed":
-                points = fmt(int(feature.fixed), signed=True)  # type: ignore[attr-defined]
-            elif kind == "range":
-                points = f"{fmt(int(feature.low))}~{fmt(int(feature.high))}"  # type: ignore[attr-defined]
+    if rule.fixed_points is not None:
+        points = fmt(rule.fixed_points, signed=True)
+    elif rule.points_range is not None:
+        points = f"{fmt(rule.points_range[0])}~{fmt(rule.points_range[1])}"
     tail = f" ({points} {point_type_name(pt)})" if points and pt else (f" ({point_type_name(pt)})" if pt else "")
     return f"{rule.id} {rule.name}{tail}"
 
@@ -227,7 +224,7 @@ def new() -> Any:
     options = [(r.id, rule_label(ruleset, r)) for r in rules]
     spec_fields = list(event_type.fields.values()) if event_type else []
     members = household_members(actor.household_id, today) if actor.role == "villager" else []
-    rng = wf.range_of(rule) if rule else None
+    rng = rule.points_range if rule else None
     on_page = _inputs_on_page(event_type, spec_fields, bool(members), rng is not None)
     stray = [k for k in errors if k != "_" and k not in on_page]
     if stray:  # a refusal about an input this form does not draw (e.g. the household of a person rule): show it on top

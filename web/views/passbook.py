@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
@@ -13,6 +13,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 
 from scoring.model import Ruleset
 from services import queries
+from store.db import local_minute
 from store.models import Claim, EventRecord, Household, Membership, Person, RulesVersion
 from web.appctx import jifen
 from web.auth import EVERYONE, STAFF, current_actor, require
@@ -121,7 +122,7 @@ def _local(value: Any, tz: tzinfo) -> Any:
     """A moment as the ``local`` template filter shows it, with the time zone read once per page, not per line."""
     if not isinstance(value, datetime):
         return value
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    return local_minute(value, tz)
 
 
 def history_lines(conn: Connection, ruleset: Ruleset, place: Place, point_type: str | None, page: int,
