@@ -357,12 +357,18 @@ class _Txn:
         self.directory: Directory | None = None
 
 
-def _same_event(stored: tuple[Any, ...], inc: Incoming) -> bool:
-    """Whether a record sent again is the event recorded under its id (type, time, who, rule, points, fields).
+def _plain(fields: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (fields or {}).items() if v not in (None, "")} if isinstance(fields, dict) else {}
 
-    Compared by meaning, not by text: the same event re-sent from a CSV instead of JSON lines, or
-    with its keys in another order, is the same; another event reusing the id is not.
-    """
+
+def _meaning(inc: Incoming) -> tuple[Any, ...]:
+    """What an event says (who, rule, points, fields), compared by meaning, not by text: the same event
+    re-sent from a CSV instead of JSON lines, or with its keys in another order, means the same."""
+    return inc.person or None, inc.household or None, inc.rule or "", inc.points, _plain(inc.fields)
+
+
+def _same_event(stored: tuple[Any, ...], inc: Incoming) -> bool:
+    """Whether a record sent again is the event recorded under its id (type, time, who, rule, points, fields)."""
     kind, occurred, payload = stored
     if kind != inc.type:
         return False
@@ -376,16 +382,17 @@ def _same_event(stored: tuple[Any, ...], inc: Incoming) -> bool:
         return True  # nothing to compare with: the id and time agree
     if not isinstance(data, dict) or not data:
         return True
-
-    def plain(fields: Any) -> dict[str, str]:
-        return {str(k): str(v) for k, v in (fields or {}).items() if v not in (None, "")} if isinstance(fields, dict) else {}
-
     try:
         points = parse_amount(data["points"]) if data.get("points") not in (None, "") else None
     except ValueError:
         points = None
-    return ((data.get("person") or None, data.get("household") or None, data.get("rule") or "", points, plain(data.get("fields")))
-            == (inc.person or None, inc.household or None, inc.rule or "", inc.points, plain(inc.fields)))
+    return (data.get("person") or None, data.get("household") or None, data.get("rule") or "", points,
+            _plain(data.get("fields"))) == _meaning(inc)
+
+
+def _same_record(first: Incoming, again: Incoming) -> bool:
+    """Whether two records of one batch under one id are the same event."""
+    return (first.type, first.occurred_at, _meaning(first)) == (again.type, again.occurred_at, _meaning(again))
 
 
 @lru_cache(maxsize=1024)
@@ -515,7 +522,7 @@ class Ledger:
         results: list[RecordResult] = []
         prepared: list[tuple[Incoming, Event, RecordResult, date]] = []
         holders: set[tuple[str, int]] = set()
-        seen: set[str] = set()
+        seen: dict[str, Incoming] = {}
         for inc in batch:
             res = RecordResult(inc.ref, inc.key, "rejected")
             results.append(res)
@@ -532,10 +539,13 @@ class Ledger:
                 res.problems.extend(problems)
                 continue
             if inc.key in seen and not claim_posting:
-                res.status = "duplicate"
-                res.problems.append(Problem("duplicate_event", {"value": inc.key}, record=inc.ref))
+                if _same_record(seen[inc.key], inc):
+                    res.status = "duplicate"
+                    res.problems.append(Problem("duplicate_event", {"value": inc.key}, record=inc.ref))
+                else:  # as with a recorded event: another event under the same id is refused
+                    res.problems.append(Problem("duplicate_conflict", {"value": inc.key}, record=inc.ref, field="id"))
                 continue
-            seen.add(inc.key)
+            seen[inc.key] = inc
             prepared.append((inc, event, res, day))
             for pid in (event.person_id,):
                 if pid is not None:

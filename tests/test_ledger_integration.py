@@ -231,3 +231,10 @@ def test_a_different_event_under_a_used_id_is_refused_while_the_same_event_resen
     result = ingest_text(ledger, lines(other), "jsonl", "api", "clerk").results[0]
     assert result.status == "rejected" and [(p.code, p.field) for p in result.problems] == [("duplicate_conflict", "id")]
     assert ledger.balance("moral", "h", county.ids["H2"]) == (0, 0)
+
+
+def test_within_one_batch_a_different_event_under_the_same_id_is_refused_too(ledger: Ledger, county: County) -> None:
+    first = {"id": "y-1", "type": "volunteer_service", "occurred_at": "2026-03-01T10:00:00+08:00", "person": "P1", "fields": {"hours": 2}}
+    same, other = {**first, "fields": {"hours": "2"}}, {**first, "person": "P2", "fields": {"hours": 3}}
+    statuses = [(r.status, [p.code for p in r.problems]) for r in ingest_text(ledger, lines(first, same, other), "jsonl", "import", "clerk").results]
+    assert statuses == [("recorded", []), ("duplicate", ["duplicate_event"]), ("rejected", ["duplicate_conflict"])]
