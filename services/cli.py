@@ -558,6 +558,60 @@ def expire(ctx: click.Context, today: object) -> None:
     click.echo(t(ctx, f"{n} 条记录到期", f"{n} entries expired"))
 
 
+# ------------------------------------------------------------------ tamper evidence
+@main.group("ledger")
+def ledger_group() -> None:
+    """账本封存与核验 / seal the ledger and verify it."""
+
+
+@ledger_group.command("seal")
+@click.pass_context
+def ledger_seal(ctx: click.Context) -> None:
+    """封存已入账的记录(哈希链)/ seal settled entries into the hash chain."""
+    from store.seal import SETTLE, seal
+
+    a = app(ctx)
+    n = seal(a.ledger.write_engine, a.now(), actor="cli")
+    minutes = int(SETTLE.total_seconds() // 60)
+    if n:
+        click.echo(t(ctx, f"新封存 {n} 段", f"{n} new links sealed"))
+    else:
+        click.echo(t(ctx, f"没有待封存的记录(记录入账满 {minutes} 分钟后才封存)",
+                     f"nothing to seal (entries are sealed {minutes} minutes after they are recorded)"))
+
+
+_BREAK = {"changed": ("其中的记录被改动过", "entries in it were changed"),
+          "count": ("其中的记录被删除或插入过", "entries in it were removed or slipped in"),
+          "chain": ("这一段的封存本身被改写过", "the seal itself was rewritten")}
+
+
+@ledger_group.command("verify")
+@click.option("--expect", default=None, help="之前记下的账本指纹 / a ledger fingerprint noted earlier")
+@click.pass_context
+def ledger_verify(ctx: click.Context, expect: str | None) -> None:
+    """逐段重算封存链,指出被改动的记录范围 / recompute the seals and name any range that changed."""
+    from store.seal import verify
+
+    a = app(ctx)
+    v = verify(a.engine, expect)
+    click.echo(t(ctx, f"封存链 {v.links} 段,已封存 {v.sealed_entries} 条记录,未封存 {v.unsealed_entries} 条",
+                 f"{v.links} links, {v.sealed_entries} entries sealed, {v.unsealed_entries} not yet sealed"))
+    click.echo(t(ctx, f"账本指纹:{v.head_digest}", f"ledger fingerprint: {v.head_digest}"))
+    for b in v.breaks:
+        why = _pick(_BREAK[b.reason], ctx.obj["lang"])
+        when = local_minute(b.sealed_at, a.tz)
+        click.echo(t(ctx, f"第 {b.link} 段(记录 #{b.first_entry_id}–#{b.last_entry_id},封存于 {when})不一致:{why}",
+                     f"link {b.link} (entries #{b.first_entry_id}–#{b.last_entry_id}, sealed {when}) no longer matches: {why}"),
+                   err=True)
+    if v.expected_found is False:
+        click.echo(t(ctx, f"记下的指纹 {expect} 不在封存链中:封存链被整体重写过,或指纹抄错了",
+                     f"the fingerprint {expect} is not in the chain: the chain was rewritten, or the fingerprint was copied wrong"),
+                   err=True)
+    if not v.ok:
+        sys.exit(3)
+    click.echo(t(ctx, "核验通过:已封存的记录与封存时一致", "verified: every sealed entry is as it was when sealed"))
+
+
 def register_extra(group: click.Group) -> None:
     """Hook for command groups defined elsewhere (demo, claims, users): they add themselves here."""
     for module in ("demo.cli", "services.claims_cli", "web.cli", "web.api.cli"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, select, text
@@ -21,6 +20,7 @@ from sqlmodel import SQLModel
 import store.all_models  # noqa: F401  (every table on the metadata)
 from store.db import is_postgres, make_engine
 from store.migrate import upgrade
+from store.seal import canonical
 
 BATCH = 5000
 
@@ -94,15 +94,6 @@ def _reset_sequences(conn: Connection) -> None:
                 ))
 
 
-def _norm(value: Any) -> str:
-    if isinstance(value, datetime):
-        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        return value.isoformat()
-    if isinstance(value, bool):
-        return str(int(value))
-    return "" if value is None else str(value)
-
-
 def digest(engine: Engine, table: Table) -> tuple[int, str]:
     """(rows, sha256 of every row in key order) of one table."""
     h = hashlib.sha256()
@@ -111,7 +102,7 @@ def digest(engine: Engine, table: Table) -> tuple[int, str]:
     with engine.connect() as conn:
         for part in _rows(conn, table):
             for row in part:
-                h.update("\x1f".join(_norm(row[c]) for c in cols).encode())
+                h.update("\x1f".join(canonical(row[c]) for c in cols).encode())
                 h.update(b"\x1e")
                 n += 1
     return n, h.hexdigest()

@@ -17,6 +17,8 @@ id                        when                        what
                                                       grades frozen as a snapshot, reset or carry
 ``recompute_grades``      hourly at :45               grades of the running period (``grade_standing``)
 ``visit_backlog``         daily 07:00                 members behind on red-household visits (report)
+``seal_ledger``           hourly at :05               seal settled entries into the ledger's hash chain
+                                                      (``store.seal``; checked by ``jifen ledger verify``)
 ========================  ==========================  ==============================================
 
 Safety:
@@ -70,6 +72,7 @@ from store.db import insert_ignore, is_postgres, upsert_set
 from store.ledger import Ledger
 from store.models import PeriodClose, Tally
 from store.models_workflow import GradeStanding, JobReport
+from store.seal import seal
 
 log = logging.getLogger("jifen.jobs")
 STANDING = GradeStanding.__table__  # type: ignore[attr-defined]
@@ -138,6 +141,11 @@ def expire_entries(ledger: Ledger, now: datetime | None = None) -> dict[str, Any
     """Write expiry entries for points whose validity ended before today (once each)."""
     now = now or ledger.clock()
     return {"expired": ledger.expire(local_date(now, county_tz(ledger)), actor="scheduler")}
+
+
+def seal_ledger(ledger: Ledger, now: datetime | None = None) -> dict[str, Any]:
+    """Seal the entries recorded since the last seal (and settled) into the ledger's hash chain."""
+    return {"links": seal(ledger.write_engine, now or ledger.clock(), actor="scheduler")}
 
 
 def recompute_grades(ledger: Ledger, now: datetime | None = None) -> dict[str, Any]:
@@ -220,6 +228,7 @@ JOBS: dict[str, JobSpec] = {s.id: s for s in (
     JobSpec("close_periods", close_periods, {"trigger": "cron", "hour": 0, "minute": 30}, "期末结转(冻结等级、清零或结转)", "close ended periods (freeze grades, reset or carry)"),
     JobSpec("recompute_grades", recompute_grades, {"trigger": "cron", "minute": 45}, "重算本期等级", "recompute this period's grades"),
     JobSpec("visit_backlog", visit_backlog_report, {"trigger": "cron", "hour": 7, "minute": 0}, "红色户走访滞后提醒", "members behind on red-household visits"),
+    JobSpec("seal_ledger", seal_ledger, {"trigger": "cron", "minute": 5}, "账本封存(哈希链)", "seal the ledger (hash chain)"),
 )}
 
 

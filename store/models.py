@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import DDL, BigInteger, Column, Index, Text, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 
@@ -189,6 +189,52 @@ class Entry(SQLModel, table=True):
     expires_on: date | None = Field(default=None, index=True)  # the point type's validity window
     note: str = ""
     explanation: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+
+
+class Seal(SQLModel, table=True):
+    """A link of the ledger's hash chain (账本封存): a digest of entries ``(previous upto, upto]``.
+
+    Each seal's digest covers its entries and the previous seal's digest, so
+    changing, removing or slipping in any sealed entry, or rewriting a seal,
+    breaks every digest after it (``store.seal.verify``; ``jifen ledger verify``).
+    The newest digest is shown on the public notice board: anyone who notes it
+    can later hold the county to it.
+    """
+
+    id: int = Field(primary_key=True)  # 1, 2, 3 … set by the sealer: two sealers cannot both add link n
+    upto_entry_id: int = Field(unique=True)
+    entries: int
+    digest: str  # sha256 hex
+    prev_digest: str
+    sealed_at: datetime
+    actor: str
+
+
+# The ledger's own tables refuse UPDATE and DELETE in the database itself, whoever connects: a
+# correction is a new entry. (Dropping the trigger needs the schema owner; the seals catch that.)
+APPEND_ONLY = ("entry", "eventrecord", "seal")
+_SQLITE_GUARD = ("CREATE TRIGGER {t}_no_{op} BEFORE {OP} ON {t} "
+                 "BEGIN SELECT RAISE(ABORT, '{t} is append-only: write a correcting entry instead'); END")
+PG_GUARD_FUNCTION = ("CREATE OR REPLACE FUNCTION jifen_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "RAISE EXCEPTION '% is append-only: write a correcting entry instead', TG_TABLE_NAME; END $$")
+_PG_GUARD = "CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION jifen_append_only()"
+
+
+def append_only_ddl(dialect: str, table: str) -> list[str]:
+    """The statements that make one table append-only on this database (also used by the migration)."""
+    if dialect == "postgresql":
+        return [PG_GUARD_FUNCTION, _PG_GUARD.format(t=table)]
+    return [_SQLITE_GUARD.format(t=table, op=op.lower(), OP=op) for op in ("UPDATE", "DELETE")]
+
+
+def _guard(name: str) -> None:
+    for dialect in ("sqlite", "postgresql"):
+        for statement in append_only_ddl(dialect, name):
+            event.listen(SQLModel.metadata.tables[name], "after_create", DDL(statement.replace("%", "%%")).execute_if(dialect=dialect))  # type: ignore[no-untyped-call]
+
+
+for _name in APPEND_ONLY:
+    _guard(_name)
 
 
 class Claim(SQLModel, table=True):

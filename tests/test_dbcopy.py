@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, text
@@ -13,6 +13,8 @@ from services.ingest import ingest_text
 from store.db import make_engine
 from store.ledger import Ledger
 from store.rules_repo import publish
+from store.seal import seal
+from store.seal import verify as verify_seals
 from tests.builders import County
 from tests.conftest import Clock
 
@@ -38,6 +40,7 @@ def test_sqlite_to_postgresql_keeps_every_balance_entry_and_grade(
     ingest_text(ledger, "\n".join(json.dumps(r) for r in records), "jsonl", "import", "clerk")
     clock.now = datetime(2026, 12, 31, 16, 30, tzinfo=UTC)  # 2027-01-01 00:30 in Beijing: the year has ended
     ledger.close_period("moral", "2026")
+    seal(sqlite_engine, clock() + timedelta(hours=1))  # the hash chain travels with the ledger
 
     # A fresh, empty database on the PostgreSQL server (not the session's shared one).
     from tests import pg
@@ -53,6 +56,8 @@ def test_sqlite_to_postgresql_keeps_every_balance_entry_and_grade(
         target = make_engine(target_url)
         after = Ledger(target, clock)
         assert after.balance("moral", "h", county.ids["H1"]) == ledger.balance("moral", "h", county.ids["H1"])
+        copied, original = verify_seals(target), verify_seals(sqlite_engine)
+        assert copied.ok and copied.sealed_entries == 4 and copied.head_digest == original.head_digest
         # The sequences were reset: new entries get fresh ids on the target.
         ingest_text(after, json.dumps({"id": "d", "type": "party_day_signin", "occurred_at": "2026-03-01T10:00:00", "person": "M1"}), "jsonl", "api", "x")
         with target.connect() as c:

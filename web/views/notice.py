@@ -11,6 +11,7 @@ from services import claims as wf
 from services import queries
 from services.claims import actor_village
 from store.models import Area
+from store.seal import fingerprint
 from web.appctx import jifen
 from web.auth import current_actor
 from web.forms import new_request_key
@@ -24,7 +25,8 @@ def index() -> Any:
     ctx = jifen()
     with ctx.read_engine.connect() as conn:
         villages = queries.scope_options(conn, "village")
-    return render_template("notice/index.html", villages=villages)
+        sealed = fingerprint(conn)
+    return render_template("notice/index.html", villages=villages, sealed=sealed)
 
 
 @bp.route("/<int:village_id>")
