@@ -51,7 +51,7 @@ from services.messages import add, render
 from services.privacy import mask_name
 from store.db import aware
 from store.directory import Directory
-from store.ledger import Incoming, Ledger, RecordResult
+from store.ledger import Incoming, Ledger, RecordResult, ReversalRefused
 from store.models import Claim, Entry, Household, HouseholdGrid, Linkage, Person
 from store.models_workflow import Appeal, ClaimTransition, Evidence, Objection
 
@@ -104,6 +104,8 @@ add({
     "wf_appeal_closed": ("申诉期已于 {until} 结束", "the appeal window closed on {until}"),
     "wf_appeal_own": ("不能处理自己提出的申诉", "you may not decide your own appeal"),
     "wf_appeal_done": ("该申诉已经处理过", "that appeal has already been decided"),
+    "wf_appeal_unreversible": ("这条记录已过有效期失效,没有可冲正的积分;请驳回申诉并写明原因",
+                               "that entry has expired: there are no points left to reverse; dismiss the appeal and say why"),
     "wf_read_only": ("只读账户不能进行此操作", "a read-only account may not do this"),
 })
 _ACTION_NAMES = {
@@ -863,21 +865,25 @@ def resolve_appeal(ledger: Ledger, actor: Actor, appeal_id: int, upheld: bool, r
             raise Conflict("wf_appeal_done")
         if claim["status"] != APPEALED:
             raise _state_error(claim, "resolve")
-    reversal = None
-    if upheld:
-        try:
-            reversal = ledger.reverse(ap["entry_id"], actor.username, reason, source="appeal")
-        except ValueError:  # reversed already (a retry after a crash, or a second decider): find it
-            with ledger.engine.connect() as conn:
-                reversal = conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == f"rev:{ap['entry_id']}")).scalar()
     now = ledger.clock()
     with ledger.write_engine.begin() as conn:
+        # The decision first: a second decider waits on this row and then finds it decided. The reversal
+        # rides in the same transaction, so an appeal is never dismissed with its entry reversed.
         status = "upheld" if upheld else "dismissed"
         done = conn.execute(update(APPEAL).where(APPEAL.c.id == appeal_id, APPEAL.c.status == "open")
-                            .values(status=status, decided_by=actor.username, decided_at=now, decision=reason,
-                                    reversal_entry_id=reversal))
+                            .values(status=status, decided_by=actor.username, decided_at=now, decision=reason))
         if done.rowcount != 1:
             raise Conflict("wf_appeal_done")
+        reversal = None
+        if upheld:
+            try:
+                reversal = ledger.reverse_in(conn, ap["entry_id"], actor.username, reason, source="appeal")
+            except ReversalRefused as exc:
+                if exc.reason != "already":
+                    raise Conflict("wf_appeal_unreversible") from exc
+                # reversed already by hand: the appeal points at that reversal
+                reversal = conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == f"rev:{ap['entry_id']}")).scalar()
+            conn.execute(update(APPEAL).where(APPEAL.c.id == appeal_id).values(reversal_entry_id=reversal))
         dst = REVERSED if upheld else POSTED
         _move(conn, claim, [APPEALED], dst, "resolve", now, **({"reversal_entry_id": reversal} if upheld else {}))
         _log(conn, claim["id"], "uphold_appeal" if upheld else "dismiss_appeal", APPEALED, dst, actor, now, reason,

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, bindparam, case, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from scoring.grades import closing_delta, grade
+from scoring.grades import grade
 from scoring.model import GradeLevel, PointType
 from scoring.periods import WINDOWS, parse_period, period_key, previous_period
 from scoring.points import fmt
@@ -51,7 +51,6 @@ from store.models import (
     GradeSnapshot,
     Household,
     Membership,
-    PeriodClose,
     Person,
     RulesVersion,
 )
@@ -769,41 +768,14 @@ def _refund_due(conn: Connection, ledger: Ledger, row: Any) -> tuple[int, list[l
     """What a refund gives back, and the explanation's steps when that is less than was spent.
 
     Points a reservation holds are out of the balance when a period closes, so
-    the close neither resets nor carries them. Given back in full after the
-    close, they would escape the year-end policy; so each period of the type
-    closed since the spend (its day before the period's end) cuts them as the
-    close would have had they stayed in the balance (``closing_delta``): carry
-    p% keeps p% rounded down to the step, reset keeps nothing, never keeps all.
+    the close neither resets nor carries them; given back in full after the
+    close they would escape the year-end policy, so each period closed since the
+    spend cuts them as it would have (``Ledger.kept_after_closes``).
     """
-    amount = int(row.amount)
-    # The account's balance row first: on PostgreSQL a close running now holds it (FOR UPDATE) until
-    # it commits, so the closed periods read next include it. SQLite's write lock is held already.
-    conn.execute(select(BALANCE.c.amount).where(
-        BALANCE.c.point_type == row.point_type, BALANCE.c.holder_kind == row.holder_kind,
-        BALANCE.c.holder_id == row.holder_id).with_for_update())
-    keys = list(conn.execute(select(PeriodClose.period).where(PeriodClose.point_type == row.point_type)).scalars())  # type: ignore[call-overload]
-    if not keys:
-        return amount, []
     spent_on = conn.execute(select(ENTRY.c.local_day).where(ENTRY.c.id == row.spend_entry_id)).scalar() \
         if row.spend_entry_id is not None else None
-    spent_on = spent_on or row.local_day
-    latest = ledger.versions(conn).latest()  # the policy close_period applies
-    pt = latest.point_types.get(row.point_type) if latest is not None else None
-    if pt is None:
-        return amount, []
-    # Only a period of the type's own kind moves balances (a quarterly type's year close freezes grades only).
-    periods = sorted((p for p in map(parse_period, keys) if p.kind == pt.period and spent_on < p.end), key=lambda p: p.start)
-    policy = "reset" if pt.year_end.policy == "reset" else f"carry {pt.year_end.carry_percent}%"
-    steps: list[list[Any]] = []
-    for p in periods:
-        delta = closing_delta(pt, amount)
-        if delta == 0:
-            continue
-        kept = amount + delta
-        steps.append(["step_refund_closed", {"period": p.key, "policy": policy, "before": fmt(amount), "kept": fmt(kept),
-                                             "entry": row.spend_entry_id}])
-        amount = kept
-    return amount, steps
+    return ledger.kept_after_closes(conn, row.point_type, row.holder_kind, row.holder_id, int(row.amount),
+                                    spent_on or row.local_day, "step_refund_closed", row.spend_entry_id)
 
 
 def _load(conn: Connection, actor: Actor, redemption_id: int) -> Any:

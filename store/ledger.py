@@ -10,6 +10,7 @@ updated in the same transaction as the entries, never recomputed on read.
 from __future__ import annotations
 
 import json
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,17 +21,17 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, String, and_, cast, func, or_, select, text, update
 
 from scoring.engine import Engine as ScoringEngine
 from scoring.errors import Problem, ScoringError
-from scoring.grades import closing_problems
+from scoring.grades import closing_delta, closing_problems
 from scoring.loader import load_rules
 from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
 from scoring.periods import PERIODS, local_date, parse_period, window_keys
 from scoring.points import fmt, parse_amount
 from store.db import aware, is_postgres, local_minute, lock_holders, upsert_add, writer
-from store.directory import MAX_CACHED, Directory, Scope, chunks, select_in
+from store.directory import MAX_CACHED, Directory, Scope, select_in
 from store.models import (
     Balance,
     Claim,
@@ -103,6 +104,9 @@ class RecordResult:
     claims: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     skipped: list[tuple[str, Any]] = field(default_factory=list)
+
+
+_CLOSE_LOCK = 0x6A6663  # "jfc": advisory lock class of period closes (two-key form: apart from the holders' keys)
 
 
 class ReversalRefused(ValueError):
@@ -332,8 +336,9 @@ class _Batch:
         """Write everything in the open transaction: rows, then balances, tallies and counters."""
         self.flush_rows(conn)
         if self.balances:
+            # In key order: a close locks a type's balance rows in this order too, so the two never deadlock.
             _Statements.of(conn, BALANCE, "add", ("point_type", "holder_kind", "holder_id"), ("amount", "earned")).run_tuples(
-                conn, ((pt, hk, hid, a, e) for (pt, hk, hid), (a, e) in self.balances.items()))
+                conn, ((pt, hk, hid, a, e) for (pt, hk, hid), (a, e) in sorted(self.balances.items())))
         if self.tallies:
             # Holders are locked, so no two writers meet on a row.
             st = _Statements.of(conn, TALLY, "add", ("point_type", "period", "holder_kind", "holder_id"), ("amount", "vetoes"),
@@ -665,37 +670,77 @@ class Ledger:
     def reverse(self, entry_id: int, actor: str, reason: str, source: str = "web", kind: str = "reversal") -> int:
         """Write an entry that reverses another (once only); caps and floors it used are given back."""
         with self.write_engine.begin() as conn:
-            orig = conn.execute(select(ENTRY).where(ENTRY.c.id == entry_id)).mappings().one_or_none()
-            if orig is None:
-                raise LookupError(entry_id)
-            lock_holders(conn, [(orig["holder_kind"], orig["holder_id"])])
-            now = self.clock()
-            scope = Scope(orig["grid_id"] or 0, orig["village_id"] or 0, orig["township_id"] or 0, orig["branch_id"] or 0)
-            row = {**{k: orig[k] for k in orig if k != "id"},
-                   "key": f"rev:{entry_id}", "amount": -orig["amount"], "kind": kind, "reverses_id": entry_id,
-                   "recorded_at": now, "actor": actor, "approver": "", "source": source, "note": reason,
-                   "veto": False, "expires_on": None,
-                   "explanation": json.dumps([["step_reversal", {"entry": entry_id, "reason": reason}]], ensure_ascii=False)}
-            if conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == row["key"])).first():
-                raise ReversalRefused(entry_id, "already")
-            # Only a rule's award is reversed: a purchase is cancelled at the shop (which also gives the
-            # goods back), a closing or an expiry follows from the rules, and a reversal is undone by
-            # recording the event again. An award that expired has no points left to take back.
-            if orig["kind"] != "award":
-                raise ReversalRefused(entry_id, "not_award")
-            if conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == f"exp:{entry_id}")).first():
-                raise ReversalRefused(entry_id, "expired")
-            out = _Batch()
-            scoring = True
-            out.add_entry(row, scope, scoring=scoring)
-            if scoring and orig["veto"]:
-                out.add_tally(orig["point_type"], orig["holder_kind"], orig["holder_id"], orig["local_day"], scope, 0, -1)
-            # Reversing an award the household already spent may leave the balance below zero:
-            # that is recorded, not refused, because the award was wrong and the ledger must say so.
-            state = self._release_counters(conn, orig) if scoring else None
-            out.flush(conn, state)
-            new_id = conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == row["key"])).scalar_one()
-            return int(new_id)
+            return self.reverse_in(conn, entry_id, actor, reason, source, kind)
+
+    def reverse_in(self, conn: Connection, entry_id: int, actor: str, reason: str, source: str = "web",
+                   kind: str = "reversal") -> int:
+        """``reverse`` in the caller's transaction (an appeal's decision and its reversal commit together)."""
+        orig = conn.execute(select(ENTRY).where(ENTRY.c.id == entry_id)).mappings().one_or_none()
+        if orig is None:
+            raise LookupError(entry_id)
+        lock_holders(conn, [(orig["holder_kind"], orig["holder_id"])])
+        now = self.clock()
+        scope = Scope(orig["grid_id"] or 0, orig["village_id"] or 0, orig["township_id"] or 0, orig["branch_id"] or 0)
+        row = {**{k: orig[k] for k in orig if k != "id"},
+               "key": f"rev:{entry_id}", "amount": -orig["amount"], "kind": kind, "reverses_id": entry_id,
+               "recorded_at": now, "actor": actor, "approver": "", "source": source, "note": reason,
+               "veto": False, "expires_on": None,
+               "explanation": json.dumps([["step_reversal", {"entry": entry_id, "reason": reason}]], ensure_ascii=False)}
+        if conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == row["key"])).first():
+            raise ReversalRefused(entry_id, "already")
+        # Only a rule's award is reversed: a purchase is cancelled at the shop (which also gives the
+        # goods back), a closing or an expiry follows from the rules. A wrong reversal is made good by
+        # recording the event again under a new id. An award that expired has no points left to take back.
+        if orig["kind"] != "award":
+            raise ReversalRefused(entry_id, "not_award")
+        if conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == f"exp:{entry_id}")).first():
+            raise ReversalRefused(entry_id, "expired")
+        out = _Batch()
+        out.add_entry(row, scope, scoring=True)  # the award's period loses it all: tallies, grades, earned
+        if orig["veto"]:
+            out.add_tally(orig["point_type"], orig["holder_kind"], orig["holder_id"], orig["local_day"], scope, 0, -1)
+        # A period closed since already reset or carried the award: the balance gives back only what the
+        # closes left of it, and a second entry (not a score) says so.
+        kept, steps = self.kept_after_closes(conn, orig["point_type"], orig["holder_kind"], orig["holder_id"], orig["amount"],
+                                             orig["local_day"], "step_reversal_closed", entry_id)
+        if kept != orig["amount"]:
+            closed = {**row, "key": f"rev:{entry_id}:closed", "amount": orig["amount"] - kept, "kind": "close",
+                      "rule_id": "", "category": "", "explanation": json.dumps(steps, ensure_ascii=False)}
+            out.add_entry(closed, scope, scoring=False)
+        # Reversing an award the household already spent may leave the balance below zero:
+        # that is recorded, not refused, because the award was wrong and the ledger must say so.
+        out.flush(conn, self._release_counters(conn, orig))
+        return int(conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == row["key"])).scalar_one())
+
+    def kept_after_closes(self, conn: Connection, point_type: str, holder_kind: str, holder_id: int, amount: int,
+                          day: date, step: str, entry_id: int | None) -> tuple[int, list[list[Any]]]:
+        """What is left of ``amount`` dated ``day`` after each period of its type closed since, and the steps saying so.
+
+        Each close reset or carried the balance it found (``closing_delta``): carry p% kept p% rounded
+        down to the step, reset kept nothing, never kept all. Points given back or taken back after a
+        close are cut the same way, so none escapes the year-end policy.
+        """
+        # The balance row first: on PostgreSQL a close running now holds it (FOR UPDATE) until it commits,
+        # so the closed periods read next include it. SQLite's write lock is held already.
+        conn.execute(select(BALANCE.c.amount).where(BALANCE.c.point_type == point_type, BALANCE.c.holder_kind == holder_kind,
+                                                    BALANCE.c.holder_id == holder_id).with_for_update())
+        keys = list(conn.execute(select(PeriodClose.period).where(PeriodClose.point_type == point_type)).scalars())  # type: ignore[call-overload]
+        latest = self.versions(conn).latest() if keys else None  # the policy close_period applies
+        pt = latest.point_types.get(point_type) if latest is not None else None
+        if pt is None:
+            return amount, []
+        # Only a period of the type's own kind moves balances (a quarterly type's year close freezes grades only).
+        periods = sorted((p for p in map(parse_period, keys) if p.kind == pt.period and day < p.end), key=lambda p: p.start)
+        policy = "reset" if pt.year_end.policy == "reset" else f"carry {pt.year_end.carry_percent}%"
+        steps: list[list[Any]] = []
+        for p in periods:
+            delta = closing_delta(pt, amount)
+            if delta == 0:
+                continue
+            kept = amount + delta
+            steps.append([step, {"period": p.key, "policy": policy, "before": fmt(amount), "kept": fmt(kept), "entry": entry_id}])
+            amount = kept
+        return amount, steps
 
     def _release_counters(self, conn: Connection, orig: Any) -> CounterState | None:
         ruleset = self.ruleset_by_hash(orig["rules_version"])
@@ -803,6 +848,13 @@ class Ledger:
         why (``scoring.grades.closing_problems``); nothing is written.
         """
         with self.write_engine.begin() as conn:
+            if is_postgres(conn):
+                # One close of a type at a time (a second waits here, then finds the first's row below), and
+                # every balance of the type locked before anything is read: a writer that changed one commits
+                # first and the reads below see its entries; one that has not yet waits for the close.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _CLOSE_LOCK, "b": zlib.crc32(point_type.encode()) & 0x7FFFFFFF})
+                conn.execute(select(BALANCE.c.holder_id).where(BALANCE.c.point_type == point_type)
+                             .order_by(BALANCE.c.holder_kind, BALANCE.c.holder_id).with_for_update()).all()
             done = conn.execute(select(PeriodClose).where(PeriodClose.point_type == point_type, PeriodClose.period == period)).first()  # type: ignore[arg-type]
             if done:
                 return {"point_type": point_type, "period": period, "entries": done.entries, "already": True}
@@ -882,11 +934,18 @@ class Ledger:
         # neither cut nor carried. Usually none are, and the sum is over an empty set.
         # A refund of a purchase made within the period gives back points the household held at its end
         # (the reservation held them), so it stays in the balance closed.
-        late = ("(SELECT e.holder_kind, e.holder_id, CAST(SUM(e.amount) AS BIGINT) AS s FROM entry AS e WHERE e.point_type = :pt "
+        # Points spent since the end came out of the oldest points first, the ones held at the end: what
+        # is closed is what is left of those (never below nothing), so a purchase on New Year's Day is not
+        # cut a second time by the close. A balance that was negative at the end is closed as it was.
+        late = ("(SELECT e.holder_kind, e.holder_id, CAST(SUM(e.amount) AS BIGINT) AS s, "
+                "CAST(SUM(CASE WHEN e.kind IN ('spend', 'refund') THEN e.amount ELSE 0 END) AS BIGINT) AS spent "
+                "FROM entry AS e WHERE e.point_type = :pt "
                 "AND e.local_day > :local_day AND NOT (e.kind = 'refund' AND EXISTS (SELECT 1 FROM entry AS sp "
                 "WHERE sp.id = e.reverses_id AND sp.local_day <= :local_day)) GROUP BY e.holder_kind, e.holder_id)")  # BIGINT: PostgreSQL sums integers as numeric, and the SQL below divides
-        at_end = (f"SELECT c.holder_kind, c.holder_id, c.amount - COALESCE(l.s, 0) AS amount FROM {{c}} AS c LEFT JOIN {late} AS l "
-                  "ON l.holder_kind = c.holder_kind AND l.holder_id = c.holder_id")
+        held = "(c.amount - COALESCE(l.s, 0))"
+        left = f"({held} + COALESCE(l.spent, 0))"
+        at_end = (f"SELECT c.holder_kind, c.holder_id, CASE WHEN {held} <= 0 THEN {held} WHEN {left} > 0 THEN {left} ELSE 0 END "
+                  f"AS amount FROM {{c}} AS c LEFT JOIN {late} AS l ON l.holder_kind = c.holder_kind AND l.holder_id = c.holder_id")
         if conn.dialect.name == "postgresql":
             # One statement: the balances read are locked (FOR UPDATE) and both the entries and the
             # balances are written from that one read.
@@ -925,20 +984,10 @@ class Ledger:
         so a purchase cannot run between the reading and the writing.
         """
         with self.write_engine.begin() as conn:
-            rows = conn.execute(
-                select(ENTRY).where(ENTRY.c.expires_on.is_not(None), ENTRY.c.expires_on < today, ENTRY.c.kind == "award")
-                .order_by(ENTRY.c.local_day, ENTRY.c.id)
-            ).mappings().all()
-            keys = {f"exp:{r['id']}" for r in rows}
-            done: set[str] = set()
-            for part in chunks(sorted(keys)):
-                done.update(conn.execute(select(ENTRY.c.key).where(ENTRY.c.key.in_(part))).scalars())
-            reversed_ids: set[int] = set()
-            ids = [r["id"] for r in rows]
-            for part in chunks(ids):
-                reversed_ids.update(conn.execute(select(ENTRY.c.reverses_id).where(ENTRY.c.reverses_id.in_(part))).scalars())
-            due = [r for r in rows if f"exp:{r['id']}" not in done and r["id"] not in reversed_ids]
-            lock_holders(conn, sorted({(r["holder_kind"], r["holder_id"]) for r in due}))
+            # Who has something due, then their locks, then what is due read again under them: a reversal
+            # or an expiry committed meanwhile is seen, so no award is taken back twice.
+            lock_holders(conn, sorted({(r["holder_kind"], r["holder_id"]) for r in self._due(conn, today)}))
+            due = self._due(conn, today)
             held = self._held(conn, [r for r in due if r["amount"] > 0])
             out = _Batch()
             now = self.clock()
@@ -964,6 +1013,17 @@ class Ledger:
             return written
 
     @staticmethod
+    def _due(conn: Connection, today: date) -> Sequence[Any]:
+        """Awards whose validity ended before ``today``, neither expired nor reversed yet, oldest first."""
+        undone = ENTRY.alias("undone")  # by the unique key: exp:<id> or rev:<id> (no index on reverses_id needed)
+        ident = cast(ENTRY.c.id, String)
+        gone = select(undone.c.id).where(undone.c.key.in_(["exp:" + ident, "rev:" + ident])).exists()
+        return conn.execute(
+            select(ENTRY).where(ENTRY.c.expires_on.is_not(None), ENTRY.c.expires_on < today, ENTRY.c.kind == "award", ~gone)
+            .order_by(ENTRY.c.local_day, ENTRY.c.id)
+        ).mappings().all()
+
+    @staticmethod
     def _held(conn: Connection, due: Sequence[Any]) -> dict[tuple[str, str, int], tuple[int, int]]:
         """Per account: its balance, and the awards it holds from the oldest expiring one on (expiring or not)."""
         held: dict[tuple[str, str, int], tuple[int, int]] = {}
@@ -971,9 +1031,10 @@ class Ledger:
         for r in due:
             first.setdefault((r["point_type"], r["holder_kind"], r["holder_id"]), (r["local_day"], r["id"]))
         undone = ENTRY.alias("undone")
-        for (pt, hk, hid), (day, ident) in first.items():
+        # Balance rows locked in key order, as a close locks them: the balance read is the one written to.
+        for (pt, hk, hid), (day, ident) in sorted(first.items()):
             balance = conn.execute(select(BALANCE.c.amount).where(BALANCE.c.point_type == pt, BALANCE.c.holder_kind == hk,
-                                                                  BALANCE.c.holder_id == hid)).scalar() or 0
+                                                                  BALANCE.c.holder_id == hid).with_for_update()).scalar() or 0
             # Awards from the oldest expiring one on, not reversed and not expired before today.
             newer = conn.execute(select(func.coalesce(func.sum(ENTRY.c.amount), 0)).where(
                 ENTRY.c.point_type == pt, ENTRY.c.holder_kind == hk, ENTRY.c.holder_id == hid, ENTRY.c.kind == "award",
