@@ -169,3 +169,23 @@ def test_a_balance_in_english_names_its_unit_in_english(tmp_path: Path) -> None:
     english = run(db, "--lang", "en", "balance", "H1")
     assert "Moral credit: balance 4 pts" in english.output and "分" not in english.output.split("\n", 1)[1], english.output
     assert "余额 4 分" in run(db, "balance", "H1").output
+
+
+def test_jifen_api_token_issues_lists_and_revokes_as_the_readme_says(tmp_path: Path) -> None:
+    """`jifen api-token issue NAME --role …` (README, "JSON API") works from the jifen command, not only under flask."""
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    engine = make_engine(db)
+    SQLModel.metadata.create_all(engine)
+    issued = run(db, "api-token", "issue", "bank", "--role", "auditor", "--by", "admin")
+    assert issued.exit_code == 0, issued.output
+    token = issued.output.strip().splitlines()[-1]
+    assert token.startswith("jf_")
+    from web.api import tokens
+
+    assert tokens.actor_for(engine, token) is not None
+    listed = run(db, "api-token", "list")
+    assert listed.exit_code == 0 and "bank\tauditor" in listed.output and token not in listed.output
+    assert run(db, "api-token", "revoke", "bank").exit_code == 0
+    assert tokens.actor_for(engine, token) is None
+    again = run(db, "api-token", "revoke", "bank")
+    assert again.exit_code != 0 and "Traceback" not in again.output and "bank" in again.output

@@ -16,17 +16,20 @@ from store.models import Area, Branch, Household, Person
 from web import accounts
 
 
-def _engine_and_now(ctx: click.Context) -> tuple[Any, Any]:
-    """The database of the ``jifen`` command (``--db``) or of the Flask app (``flask --app web``)."""
+def engine_and_now(ctx: click.Context) -> tuple[Any, Any]:
+    """The database and clock of the ``jifen`` command (``--db``) or of the Flask app (``flask --app web``)."""
     obj = ctx.find_root().obj
     if isinstance(obj, dict) and "app" in obj:
         app = obj["app"]
         return app.engine, app.now()
     from flask import current_app
+    from flask.cli import ScriptInfo
 
     from web.appctx import jifen
 
-    with current_app.app_context():
+    # Under ``flask`` the app is the one its ScriptInfo loads; no app context is pushed for our commands.
+    flask_app = obj.load_app() if isinstance(obj, ScriptInfo) else current_app._get_current_object()  # type: ignore[attr-defined]
+    with flask_app.app_context():
         ctx_ = jifen()
         return ctx_.engine, ctx_.now()
 
@@ -72,7 +75,7 @@ def users() -> None:
 @click.pass_context
 def create_admin(ctx: click.Context, username: str, display_name: str, password: str) -> None:
     """创建管理员(第一次部署时用)/ create an administrator (the first one, at installation)."""
-    engine, now = _engine_and_now(ctx)
+    engine, now = engine_and_now(ctx)
     try:
         user = accounts.create_user(engine, username, "admin", password=password, display_name=display_name,
                                     created_by="cli", now=now)
@@ -96,7 +99,7 @@ def create_admin(ctx: click.Context, username: str, display_name: str, password:
 def create(ctx: click.Context, username: str, role: str, display_name: str, person: str | None, household: str | None,
            village: str | None, grid: str | None, branch: str | None) -> None:
     """开通账号并打印一次性验证码 / create an account and print its one-time code."""
-    engine, now = _engine_and_now(ctx)
+    engine, now = engine_and_now(ctx)
     scope: dict[str, int | None] = {}
     with engine.connect() as conn:
         for key, code, stmt in (
@@ -127,7 +130,7 @@ def create(ctx: click.Context, username: str, role: str, display_name: str, pers
 @click.pass_context
 def issue_code(ctx: click.Context, username: str, days: int) -> None:
     """为账号生成一次性验证码(村民首次登录或忘记密码)/ issue a one-time code to set a password."""
-    engine, now = _engine_and_now(ctx)
+    engine, now = engine_and_now(ctx)
     user = accounts.by_username(engine, username)
     if user is None:
         click.echo(_t(ctx, f"没有用户 {username}", f"no user {username}"), err=True)
@@ -146,7 +149,7 @@ def list_users(ctx: click.Context) -> None:
 
     from store.models_web import User
 
-    engine, _now = _engine_and_now(ctx)
+    engine, _now = engine_and_now(ctx)
     with Session(engine) as s:
         for u in s.exec(sm_select(User).order_by(User.username)):
             state = "active" if u.active and u.password_hash else ("code" if u.active else "off")

@@ -1,13 +1,12 @@
-"""``flask --app web api-token issue|revoke|list``: tokens for other systems, shown once, stored hashed."""
+"""``jifen api-token issue|revoke|list`` (or ``flask --app web api-token …``): tokens for other systems, shown once, stored hashed."""
 
 from __future__ import annotations
 
 import click
-from flask.cli import with_appcontext
 
 from services.actors import ROLES
 from web.api import tokens
-from web.api.views import ctx
+from web.cli import engine_and_now
 
 
 @click.group("api-token")
@@ -24,13 +23,13 @@ def api_token() -> None:
 @click.option("--household", default=None, help="household code (a household's own app)")
 @click.option("--person", default=None, help="person code")
 @click.option("--by", "created_by", default="cli", show_default=True, help="who issues it (for the record)")
-@with_appcontext
-def issue(name: str, role: str, village: str | None, grid: str | None, branch: str | None, household: str | None,
+@click.pass_context
+def issue(cli: click.Context, name: str, role: str, village: str | None, grid: str | None, branch: str | None, household: str | None,
           person: str | None, created_by: str) -> None:
     """签发令牌(只显示这一次)/ issue a token; it is printed once and never stored in clear."""
-    c = ctx()
+    engine, now = engine_and_now(cli)
     try:
-        issued = tokens.issue(c.engine, name, role, created_by, c.now(), village=village, household=household,
+        issued = tokens.issue(engine, name, role, created_by, now, village=village, household=household,
                               person=person, grid=grid, branch=branch)
     except tokens.TokenError as exc:
         raise click.ClickException(str(exc)) from None
@@ -40,20 +39,20 @@ def issue(name: str, role: str, village: str | None, grid: str | None, branch: s
 
 @api_token.command("revoke")
 @click.argument("name")
-@with_appcontext
-def revoke(name: str) -> None:
+@click.pass_context
+def revoke(cli: click.Context, name: str) -> None:
     """吊销令牌 / revoke a token by name; it stops working at once."""
-    c = ctx()
-    if not tokens.revoke(c.engine, name, c.now()):
+    engine, now = engine_and_now(cli)
+    if not tokens.revoke(engine, name, now):
         raise click.ClickException(f"no active token named {name!r}")
     click.echo(f"已吊销 / revoked: {name}")
 
 
 @api_token.command("list")
-@with_appcontext
-def list_tokens() -> None:
+@click.pass_context
+def list_tokens(cli: click.Context) -> None:
     """列出令牌(不含令牌本身)/ list tokens (never the tokens themselves)."""
-    for t in tokens.listing(ctx().engine):
+    for t in tokens.listing(engine_and_now(cli)[0]):
         state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
         click.echo(f"{t.name}\t{t.role}\t{t.prefix}…\tvillage={t.village_id or '-'}\thousehold={t.household_id or '-'}\t"
                    f"by {t.created_by} {t.created_at:%Y-%m-%d}\t{state}")
