@@ -22,6 +22,7 @@ from operator import itemgetter
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Engine, String, and_, cast, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from scoring.engine import Engine as ScoringEngine
 from scoring.errors import Problem, ScoringError
@@ -104,6 +105,16 @@ class RecordResult:
     claims: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     skipped: list[tuple[str, Any]] = field(default_factory=list)
+
+
+_RETRIES = 3  # a batch beaten to an event id by a concurrent one (see Ledger._alone)
+_RACED_KEYS = ("eventrecord_pkey", "entry_key_key")
+
+
+def _event_id_race(exc: IntegrityError) -> bool:
+    """Whether a unique-key failure is another transaction's event having taken the id first (PostgreSQL)."""
+    diag = getattr(exc.orig, "diag", None)
+    return getattr(diag, "constraint_name", None) in _RACED_KEYS
 
 
 _CLOSE_LOCK = 0x6A6663  # "jfc": advisory lock class of period closes (two-key form: apart from the holders' keys)
@@ -471,8 +482,26 @@ class Ledger:
     # ------------------------------------------------------------------ scoring
     def record(self, batch: Sequence[Incoming], approved: bool | None = None) -> list[RecordResult]:
         """Score a batch in one transaction; good records are kept, bad ones reported."""
-        with self.write_engine.begin() as conn:
-            return self._record(conn, batch, approved, claim_posting=False)
+        return self._alone(batch, approved)
+
+    def _alone(self, batch: Sequence[Incoming], approved: bool | None) -> list[RecordResult]:
+        """A batch in a transaction of its own, tried again if a concurrent batch took one of its event ids.
+
+        Holders are locked, event ids are not: on PostgreSQL two batches about different people
+        can both find an id unused and one then fails on its unique key. Tried again, that batch
+        sees the other's event and refuses (or skips) that one record alone, keeping the rest.
+        """
+        for attempt in range(_RETRIES):
+            try:
+                with self.write_engine.begin() as conn:
+                    txn = _Txn()
+                    results = self._record(conn, batch, approved, False, txn)
+                    txn.out.flush(conn, txn.state)
+                    return results
+            except IntegrityError as exc:
+                if attempt == _RETRIES - 1 or not _event_id_race(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     def record_in(self, conn: Connection, batch: Sequence[Incoming], approved: bool | None = None) -> list[RecordResult]:
         """Score a batch inside the caller's write transaction (a claim and its history commit together)."""
@@ -494,21 +523,25 @@ class Ledger:
         sorted order per transaction (``lock_holders``), and locks taken chunk
         after chunk would not be in one order, so two imports could deadlock.
 
-        A chunk's results are yielded before its transaction commits: iterate to
-        the end. A caller that stops early rolls back the open transaction,
-        chunks it was already given included (sending them again is safe).
+        On SQLite a chunk's results are yielded before its transaction commits:
+        iterate to the end. A caller that stops early rolls back the open
+        transaction, chunks it was already given included (sending them again is
+        safe). On PostgreSQL each chunk commits (``_alone``) before it is yielded.
         """
         it = iter(chunks)
+        if self.write_engine.dialect.name == "postgresql":
+            for chunk in it:
+                yield self._alone(chunk, None)
+            return
         chunk = next(it, None)
         while chunk is not None:
             with self.write_engine.begin() as conn:
                 txn, scored = _Txn(), 0
-                one_each = is_postgres(conn)
                 while chunk is not None:
                     yield self._record(conn, chunk, None, False, txn)
                     scored += len(chunk)
                     chunk = next(it, None)
-                    if one_each or scored >= per_transaction:
+                    if scored >= per_transaction:
                         break
                 txn.out.flush(conn, txn.state)
 

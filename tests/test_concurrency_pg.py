@@ -115,3 +115,29 @@ def test_the_same_event_sent_by_many_threads_at_once_counts_once(setup: tuple[Le
         assert c.execute(select(func.count()).select_from(Entry)).scalar() == 1
         assert c.execute(select(func.count()).select_from(EventRecord)).scalar() == 1
     assert sums(ledger.engine, member) == (150, 150, 150)
+
+
+def test_one_event_id_reused_for_different_people_at_once_refuses_that_record_alone(pg_engine: Engine) -> None:
+    """Holders differ, so their locks do not meet: the batch that loses the id race keeps its other records."""
+    county = County(pg_engine)
+    for i in range(THREADS):  # each in a household of their own: no lock in common
+        county.household(f"H{i}", "G1")
+    members = [county.person(f"M{i}", f"H{i}", member_of=None) for i in range(THREADS)]
+    publish(pg_engine, RULES, date(2026, 1, 1), "admin", START)
+    ledger = Ledger(pg_engine, lambda: START + timedelta(days=1))
+
+    def work(i: int) -> list[RecordResult]:
+        own = [Incoming(f"own-{i}-{j}", "signin", START + timedelta(minutes=j), person=f"M{i}", ref=f"own-{i}-{j}") for j in range(3)]
+        shared = Incoming("shared-id", "lesson", START, person=f"M{i}", ref=f"shared by M{i}",
+                          payload=f'{{"id": "shared-id", "person": "M{i}"}}')  # a different event each time
+        return ledger.record([*own, shared])
+
+    results = run_together(work)  # no batch dies on the unique key
+    shared = [r for r in results if r.key == "shared-id"]
+    assert sorted(r.status for r in shared) == ["recorded"] + ["rejected"] * (THREADS - 1)
+    assert all(p.code == "duplicate_conflict" for r in shared if r.status == "rejected" for p in r.problems)
+    assert all(r.status == "recorded" for r in results if r.key != "shared-id")
+    with pg_engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(EventRecord)).scalar() == THREADS * 3 + 1
+    # six points of signing in each, and 1.5 for the one whose lesson was recorded
+    assert sorted(sums(pg_engine, m)[0] for m in members) == [600] * (THREADS - 1) + [750]
