@@ -443,14 +443,12 @@ def explain(ctx: click.Context, entry_id: int) -> None:
     """一条记录的来龙去脉 / why an entry exists."""
     a = app(ctx)
     lang = ctx.obj["lang"]
-    ruleset = a.ruleset()
-    names = {r.id: r.name for r in ruleset.rules.values()} if ruleset else {}
     with a.engine.connect() as conn:
         row = conn.execute(select(Entry).where(Entry.id == entry_id)).mappings().first()  # type: ignore[arg-type]
         if row is None:
             refuse(ctx, f"没有第 {entry_id} 条记录", f"no entry {entry_id}")
         code, name = queries.holder_names(conn, [(row["holder_kind"], row["holder_id"])]).get((row["holder_kind"], row["holder_id"]), ("", ""))
-    info = queries.explain_row(row, names, lang)
+    info = queries.explain_row(row, a.ledger.rule_names(row["rules_version"], a.ruleset()), lang)
     tz = a.tz
     info.update(holder=f"{code} {name}".strip(), occurred_at=local_time(info["occurred_at"], tz),
                 recorded_at=local_time(info["recorded_at"], tz))

@@ -231,3 +231,14 @@ def test_publishing_from_a_past_day_with_points_since_needs_backdate(db: str, tm
     refused(run(db, "rules", "publish", str(changed), "--effective", "2026-02-01"), "已过去,且此后已有 2 条记分", "--backdate")  # moral credit and hours
     done = run(db, "rules", "publish", str(changed), "--effective", "2026-02-01", "--backdate")
     assert done.exit_code == 0 and "2026-02-01 起生效" in done.output
+
+
+def test_explain_names_the_rule_as_the_version_that_scored_the_entry_named_it(db: str, tmp_path: Path) -> None:
+    """A later version renames the rule: an entry scored before keeps the name it was scored under."""
+    assert ingest(db, tmp_path, VOLUNTEER).exit_code == 0  # scored on 2026-03-01 by the first version
+    renamed = tmp_path / "rules.yaml"
+    renamed.write_text(RULES.read_text(encoding="utf-8").replace("name: 志愿服务(每小时 2 分)", "name: 志愿服务(修订)"), encoding="utf-8")
+    assert run(db, "rules", "publish", str(renamed), "--effective", "2026-06-01").exit_code == 0
+    explained = run(db, "explain", str(_entry_of(db, "a1")))
+    assert "规则名称: 志愿服务(每小时 2 分)" in explained.output, explained.output
+    assert "修订" not in explained.output

@@ -282,9 +282,7 @@ def get_entry(entry_id: int) -> Any:
         place = place_of(conn, row.holder_kind, row.holder_id, today()) if row else None
         if row is None or place is None or not can_view(conn, actor(), place, today()):
             raise NotFound("api_entry_unknown", "entry_id")
-        ruleset = c.ledger.ruleset_by_hash(row.rules_version) or c.ruleset()
-        names = {r.id: r.name for r in ruleset.rules.values()} if ruleset else {}
-        explained = queries.explain(conn, entry_id, names, lang())
+        explained = queries.explain(conn, entry_id, c.ledger.rule_names(row.rules_version, c.ruleset()), lang())
     return out(s.ExplanationOut, explained)
 
 

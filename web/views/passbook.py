@@ -134,7 +134,8 @@ def history_lines(conn: Connection, ruleset: Ruleset, place: Place, point_type: 
     With ``tz`` the moments come formatted in the county's time (what the ``local`` filter would show).
     """
     rows = queries.history(conn, place.kind, place.id, point_type, PAGE + 1, (page - 1) * PAGE)
-    names = {r.id: r.name for r in ruleset.rules.values()}
+    ledger = jifen().ledger
+    names = {v: ledger.rule_names(v, ruleset) for v in {r["rules_version"] for r in rows}}  # as each entry's version named them
     used = sorted({r["rules_version"] for r in rows if r["rules_version"]})
     versions = {v: (eff, title) for v, eff, title in conn.execute(_VERSIONS, {"versions": used})} if used else {}
     evidence = _evidence(conn, [r["key"] for r in rows])
@@ -145,7 +146,7 @@ def history_lines(conn: Connection, ruleset: Ruleset, place: Place, point_type: 
     pt_names: dict[str, str] = {}
     out = []
     for r in rows:
-        info = queries.explain_row(r, names, language)
+        info = queries.explain_row(r, names[r["rules_version"]], language)
         if tz is not None:
             info["occurred_at"], info["recorded_at"] = _local(info["occurred_at"], tz), _local(info["recorded_at"], tz)
         pt = ruleset.point_types.get(r["point_type"])
