@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 NAME_MASK = "**"
+# An ID number (18 characters, the last a digit or X) or a mobile number (11 digits from 1[3-9]) that
+# someone typed into a description: not next to other digits, so amounts and dates are left alone.
+_ID_IN_TEXT = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
+_PHONE_IN_TEXT = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 
 
 def mask_name(name: str) -> str:
@@ -23,3 +29,9 @@ def mask_phone(phone: str) -> str:
     if len(phone) < 7:
         return "*" * len(phone)
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def mask_numbers(text: str) -> str:
+    """Free text shown in public with every ID number and mobile number in it masked as above."""
+    text = _ID_IN_TEXT.sub(lambda m: mask_id(m.group()), text or "")
+    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group()), text)

@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from scoring.messages import unit_label
 from scoring.points import fmt
-from services.privacy import mask_id, mask_name, mask_phone
+from services.privacy import mask_id, mask_name, mask_numbers, mask_phone
 from store.db import aware
 from web.appctx import jifen
 from web.i18n import lang, pref
@@ -160,6 +160,7 @@ def init_app(app: Flask) -> None:
         unit=unit_name,
         mask_id=mask_id,
         mask_phone=mask_phone,
+        mask_numbers=mask_numbers,
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
