@@ -71,7 +71,22 @@ def test_huge_id_under_the_api_is_a_json_404(world: World, api_token: str, path:
     """The API's ``<int:...>`` routes share the converter: past the range is an unknown path, in JSON."""
     r = world.client().get(f"/api/v1{path}", headers={"Authorization": f"Bearer {api_token}"})
     assert r.status_code == 404
-    assert r.is_json
+    assert r.is_json and set(r.json) == {"code", "errors", "message", "status"}  # the one shape of every API error
+
+
+def test_a_known_api_path_asked_with_another_method_is_405_naming_the_methods_it_takes(world: World, api_token: str) -> None:
+    r = world.client().delete("/api/v1/claims", headers={"Authorization": f"Bearer {api_token}"})
+    assert r.status_code == 405 and r.json["code"] == "api_method"
+    assert set(r.headers["Allow"].split(", ")) == {"GET", "POST"}
+    assert world.client().delete("/api/v1/no-such-thing", headers={"Authorization": f"Bearer {api_token}"}).status_code == 404
+
+
+def test_an_error_the_router_gives_before_the_api_is_chosen_has_the_api_shape(world: World) -> None:
+    from web.errors import render_error
+
+    with world.app.test_request_context("/api/v1/entries/1"):
+        resp, status = render_error(404)
+    assert status == 404 and set(resp.json) == {"code", "errors", "message", "status"}
 
 
 @pytest.mark.parametrize("path", [f"/claims?village_id={HUGE}", f"/shop/items?village_id={HUGE}",

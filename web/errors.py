@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -35,8 +35,10 @@ def render_error(status: int, detail: str | None = None) -> Any:
     """The error page (or JSON under /api/) for a status."""
     titles = _titles()
     title, text = titles.get(status, titles[500] if status >= 500 else titles[400])
-    if request.path.startswith("/api/"):
-        return jsonify({"error": {"status": status, "message": detail or text}}), status
+    if request.path.startswith("/api/"):  # what the router refused before the API's blueprint was chosen
+        from web.api import api_error
+
+        return api_error(status)
     return render_template("error.html", status=status, title=title, text=detail or text), status
 
 

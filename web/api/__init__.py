@@ -20,7 +20,7 @@ from web.api.openapi import build_spec
 from web.api.registry import ENDPOINTS, bp, endpoint
 from web.api.tokens import actor_for
 
-__all__ = ["bp", "init_app"]
+__all__ = ["api_error", "bp", "init_app"]
 
 PUBLIC = {"api.openapi", "api.docs"}
 _HTTP_CODES = {400: "api_bad_request", 401: "api_token_missing", 403: "forbidden", 404: "api_no_route",
@@ -64,10 +64,14 @@ def _invalid(exc: ValidationError) -> Any:
     return validation_error(exc.messages)
 
 
+def api_error(status: int) -> Any:
+    """An HTTP error as the API's JSON body (also for what the router refused before reaching the blueprint)."""
+    return error_response(status, _HTTP_CODES.get(status, "api_bad_request" if status < 500 else "api_server"))
+
+
 @bp.errorhandler(HTTPException)
 def _http(exc: HTTPException) -> Any:
-    status = exc.code or 500
-    return error_response(status, _HTTP_CODES.get(status, "api_bad_request" if status < 500 else "api_server"))
+    return api_error(exc.code or 500)
 
 
 @bp.errorhandler(Exception)
@@ -111,9 +115,28 @@ def docs() -> Any:
                                   spec=request.script_root + f"{bp.url_prefix}/openapi.json")
 
 
-@bp.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@bp.route("/<path:anything>", methods=list(_METHODS))
 def _no_route(anything: str) -> Any:
-    """Unknown paths under /api/v1 answer JSON too (an app-wide 404 handler would not see the blueprint)."""
+    """Unknown paths under /api/v1 answer JSON too (an app-wide 404 handler would not see the blueprint).
+
+    A known path asked with a method it does not take is 405 with ``Allow``, not 404.
+    """
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in _METHODS:
+        try:
+            found, _ = adapter.match(request.path, method=method)
+        except HTTPException:
+            continue
+        if found != "api._no_route":
+            allowed.append(method)
+    if allowed:
+        resp, status = error_response(405, "api_method")
+        resp.headers["Allow"] = ", ".join(allowed)
+        return resp, status
     return error_response(404, "api_no_route")
 
 
