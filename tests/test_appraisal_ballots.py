@@ -150,3 +150,11 @@ def test_a_listed_rater_who_scored_under_another_name_is_marked_and_no_longer_of
     html = world.client("secretary").get(f"/appraisal/{m1}/2026-Q2").get_data(as_text=True)
     assert re.search(r"<li>王五 <span class=\"tag ok small\">", html)
     assert '<option value="王五"' not in html and '<option value="villager1"' in html
+
+
+@pytest.mark.parametrize(("role", "offered"), [("secretary", True), ("committee", True), ("admin", False), ("auditor", False)])
+def test_the_link_to_rate_is_offered_only_to_those_the_rating_page_lets_in(world: World, role: str, offered: bool) -> None:
+    c = world.client(role)
+    page = c.get("/appraisal").get_data(as_text=True)
+    assert ("/appraisal/rate" in page) is offered
+    assert (c.get("/appraisal/rate").status_code == 200) is offered

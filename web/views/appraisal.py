@@ -229,7 +229,7 @@ def _index_page(members: list[dict[str, Any]], period: str, branch_id: int, bran
     return render_template("appraisal/index.html", rows=rows, period=period, periods=period_choices(jifen().today(), period),
                            member_options=[(m["id"], m["name"]) for m in members if m["id"] != actor.person_id],
                            branch_id=branch_id, branch_name=branch_name, branches=branches, errors=errors, values=values,
-                           min_raters=pa.MIN_RATERS, can_post=actor.role in POSTERS), status
+                           min_raters=pa.MIN_RATERS, can_post=actor.role in POSTERS, can_rate=actor.role in RATERS), status
 
 
 @bp.route("/open", methods=["POST"])
