@@ -224,8 +224,9 @@ def show(code: str) -> Any:
         for line in lines:
             pt = ruleset.point_types[line.point_type]
             line.display_name = point_type_name(pt)  # type: ignore[attr-defined]
-            top = pt.grades[0].min if pt.grades else 0
-            line.progress = max(0, min(100, int(100 * line.score / top))) if top > 0 else 0  # type: ignore[attr-defined]
+            # Toward the grade the line names next ("再得 7 分可评为…"): its threshold is the score plus what is needed.
+            target = line.score + line.needed if line.next_grade else (pt.grades[0].min if pt.grades else 0)
+            line.progress = max(0, min(100, int(100 * line.score / target))) if target > 0 else 0  # type: ignore[attr-defined]
         chosen = request.args.get("type") or (lines[0].point_type if lines else "")
         if chosen and chosen not in {ln.point_type for ln in lines}:
             abort(404)
