@@ -24,3 +24,4 @@ class ApiToken(SQLModel, table=True):
     created_by: str
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None  # None: issued before tokens expired (they never do)

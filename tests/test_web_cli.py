@@ -189,3 +189,29 @@ def test_jifen_api_token_issues_lists_and_revokes_as_the_readme_says(tmp_path: P
     assert tokens.actor_for(engine, token) is None
     again = run(db, "api-token", "revoke", "bank")
     assert again.exit_code != 0 and "Traceback" not in again.output and "bank" in again.output
+
+
+def test_an_api_token_stops_after_its_days_and_says_so(tmp_path: Path) -> None:
+    """A token copied into a forgotten script does not work for ever: after its days the API answers 'expired'."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.context import AppContext
+    from web import create_app
+    from web.api import tokens
+
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    engine = make_engine(db)
+    SQLModel.metadata.create_all(engine)
+    issued = run(db, "api-token", "issue", "village-app", "--role", "auditor", "--days", "30")
+    assert issued.exit_code == 0 and "30 天有效" in issued.output, issued.output
+    token = issued.output.strip().splitlines()[-1]
+    assert "active, until" in run(db, "api-token", "list").output
+    now = datetime.now(UTC)
+    assert tokens.authenticate(engine, token, now + timedelta(days=29))[0] is not None
+    assert tokens.authenticate(engine, token, now + timedelta(days=31)) == (None, "api_token_expired")
+    later = AppContext(db, lambda: now + timedelta(days=31))
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "CONTEXT": later})
+    r = app.test_client().get("/api/v1/claims?lang=en", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and r.json["code"] == "api_token_expired" and "issue a new one" in r.json["message"]
+    refused = run(db, "api-token", "issue", "forever", "--role", "auditor", "--days", "100000")
+    assert refused.exit_code != 0 and "--days" in refused.output and "Traceback" not in refused.output

@@ -18,7 +18,7 @@ from web.api import views
 from web.api.errors import error_response, lang, service_error, validation_error
 from web.api.openapi import build_spec
 from web.api.registry import ENDPOINTS, bp, endpoint
-from web.api.tokens import actor_for
+from web.api.tokens import authenticate
 
 __all__ = ["api_error", "bp", "init_app"]
 
@@ -38,9 +38,9 @@ def _authenticate() -> Any:
         resp, status = error_response(401, "api_token_missing")
         resp.headers["WWW-Authenticate"] = 'Bearer realm="jifen"'
         return resp, status
-    who = actor_for(views.ctx().engine, token.strip())
+    who, why = authenticate(views.ctx().engine, token.strip(), views.ctx().now())
     if who is None:
-        resp, status = error_response(401, "api_token_invalid")
+        resp, status = error_response(401, why)
         resp.headers["WWW-Authenticate"] = 'Bearer realm="jifen", error="invalid_token"'
         return resp, status
     g.api_actor = who

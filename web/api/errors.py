@@ -21,6 +21,7 @@ add({
     "api_token_missing": ("缺少访问令牌:请在请求头中提供 Authorization: Bearer <令牌>",
                           "a token is required: send Authorization: Bearer <token>"),
     "api_token_invalid": ("访问令牌无效或已吊销", "the token is invalid or revoked"),
+    "api_token_expired": ("访问令牌已过期:请管理员重新签发(jifen api-token issue)", "the token has expired: ask an administrator to issue a new one (jifen api-token issue)"),
     "api_bad_request": ("请求内容有误", "the request is not valid"),
     "api_not_json": ("请求体应为 JSON 对象", "the body must be a JSON object"),
     "api_no_route": ("没有这个接口", "no such endpoint"),

@@ -1,7 +1,9 @@
 """API tokens: issued once in clear, kept as SHA-256, acting with a role and a scope.
 
 A token is 32 random bytes (``jf_`` + URL-safe text). Only its hash is stored,
-so a copy of the database gives no working token; a revoked token stops at once.
+so a copy of the database gives no working token; a revoked token stops at once,
+and every token stops after the days it was issued for (a year unless ``--days`` says
+otherwise): a token copied into a forgotten script does not work for ever.
 """
 
 from __future__ import annotations
@@ -9,17 +11,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select, update
 
 from services.actors import ROLES, Actor
-from store.db import writer
+from store.db import aware, writer
 from store.models import Area, Branch, Household, Person
 from store.models_api import ApiToken
 
 TOKEN = ApiToken.__table__  # type: ignore[attr-defined]
 PREFIX = "jf_"
+VALID_DAYS = 365  # a token's life unless issued for fewer or more days
+MAX_DAYS = 3 * 365
 
 
 def hash_token(token: str) -> str:
@@ -77,10 +81,12 @@ def _scope_ids(engine: Engine, village: str | None, household: str | None, perso
 
 def issue(engine: Engine, name: str, role: str, created_by: str, now: datetime, *, village: str | None = None,
           household: str | None = None, person: str | None = None, grid: str | None = None,
-          branch: str | None = None) -> Issued:
-    """Issue a token for another system; scope by codes. A role below county level needs a village or household."""
+          branch: str | None = None, days: int = VALID_DAYS) -> Issued:
+    """Issue a token for another system, valid ``days``; scope by codes. A role below county level needs a village or household."""
     if role not in ROLES:
         raise TokenError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    if not 1 <= days <= MAX_DAYS:
+        raise TokenError(f"--days must be 1 to {MAX_DAYS}; a token past its days is refused and a new one is issued")
     scope = _scope_ids(engine, village, household, person, grid, branch)
     if role not in ("admin", "auditor", "system") and scope["village_id"] is None:
         raise TokenError(f"a {role} token needs --village or --household")
@@ -90,7 +96,7 @@ def issue(engine: Engine, name: str, role: str, created_by: str, now: datetime, 
             raise TokenError(f"a token named {name!r} exists already")
         ident = c.execute(TOKEN.insert().values(
             name=name, token_hash=hash_token(token), prefix=token[:10], role=role, created_by=created_by,
-            created_at=now, revoked_at=None, **scope)).inserted_primary_key[0]
+            created_at=now, revoked_at=None, expires_at=now + timedelta(days=days), **scope)).inserted_primary_key[0]
     return Issued(int(ident), name, role, token)
 
 
@@ -107,13 +113,20 @@ def listing(engine: Engine) -> list[ApiToken]:
         return [ApiToken(**dict(r)) for r in c.execute(select(TOKEN).order_by(TOKEN.c.name)).mappings()]
 
 
-def actor_for(engine: Engine, token: str) -> Actor | None:
-    """The actor a presented token acts as, or None when unknown or revoked."""
+def authenticate(engine: Engine, token: str, now: datetime) -> tuple[Actor | None, str]:
+    """The actor a presented token acts as, or None and why: ``api_token_invalid`` (unknown, revoked) or ``api_token_expired``."""
     if not token.startswith(PREFIX) or len(token) > 200:
-        return None
+        return None, "api_token_invalid"
     with engine.connect() as c:
         row = c.execute(select(TOKEN).where(TOKEN.c.token_hash == hash_token(token), TOKEN.c.revoked_at.is_(None))).first()
     if row is None:
-        return None
+        return None, "api_token_invalid"
+    if row.expires_at is not None and aware(row.expires_at) <= now:
+        return None, "api_token_expired"
     return Actor(f"token:{row.name}", row.role, person_id=row.person_id, household_id=row.household_id,
-                 village_id=row.village_id, branch_id=row.branch_id, grid_id=row.grid_id)
+                 village_id=row.village_id, branch_id=row.branch_id, grid_id=row.grid_id), ""
+
+
+def actor_for(engine: Engine, token: str, now: datetime | None = None) -> Actor | None:
+    """The actor a presented token acts as, or None when unknown, revoked or expired."""
+    return authenticate(engine, token, now or datetime.now(UTC))[0]
