@@ -28,7 +28,7 @@ from scoring.model import (
     holder_key,
 )
 from scoring.periods import local_date, window_keys
-from scoring.points import AmountError, parse_amount
+from scoring.points import MAX_POINTS, SCALE, AmountError, fmt, parse_amount
 from scoring.rules.base import RuleEval, State
 from scoring.rules.points import RangeError
 
@@ -174,6 +174,8 @@ class Engine:
                 self._limit(ev, ruleset)
                 for key, value in ev.writes:
                     state.put(ev.holder, key, value)
+                for key, used in ev.caps_used:  # what was finally awarded, after every cap
+                    state.put(ev.holder, key, used + ev.amount)
             if ev.amount == 0 and not pending:
                 outcome.skipped.append((rule.id, ev.steps[-1] if ev.steps else Step("no_rule_matched", {})))
                 continue
@@ -240,6 +242,12 @@ class Engine:
             except RangeError as exc:
                 outcome.problems.append(exc.problem)
                 return []
+            if applies and abs(ev.amount) > MAX_POINTS * SCALE:
+                # A huge quantity times its rate, or stacked factors: refused, never an amount the
+                # ledger's sums would overflow on.
+                params = {"rule": rule.id, "amount": fmt(ev.amount), "max": fmt(MAX_POINTS * SCALE)}
+                outcome.problems.append(Problem("amount_too_large", params, field=_amount_field(rule)))
+                return []
             if applies:
                 evals.append(ev)
             elif ev.steps and ev.steps[-1].code == "step_cooldown":
@@ -262,6 +270,15 @@ class Engine:
         if ev.rule.category:
             for feature in ruleset.categories[ev.rule.category].features:
                 feature.apply(ev)
+
+
+def _amount_field(rule: Rule) -> str:
+    """The event field a rule's amount is counted from (per-unit points), else ``points``."""
+    for feature in rule.stages[0]:
+        field_name = getattr(feature, "field", "")
+        if getattr(feature, "kind", "") == "per_unit" and field_name:
+            return str(field_name)
+    return "points"
 
 
 def _holder_of(event: Event, ruleset: Ruleset, rule: Rule) -> tuple[str, int | None]:

@@ -13,14 +13,17 @@ import hashlib
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+from ruamel.yaml.reader import ReaderError
 
 import scoring.rules  # noqa: F401  (registers every feature module)
 from scoring.errors import Problem, RulesFileError
@@ -50,6 +53,8 @@ FIELD_TYPES = ("int", "decimal", "text", "choice", "bool", "date")
 # Names the engine supplies itself: the household tier, whether the subject is a Party member, and
 # whether the subject looks after the household (党员联户).
 RESERVED_NAMES = ("tier", "party_member", "linked", "points", "rule")
+# Points expire at most a century after they are given (the ledger adds the days to a date).
+MAX_VALIDITY_DAYS = 36500
 # Stands for "a field whose name cannot be read" among an event type's unknown fields.
 ANY_FIELD = "*"
 
@@ -205,15 +210,31 @@ class Node:
         self.error("bad_int", value=self.value)
         return None
 
-    def day(self) -> date | None:
-        """A calendar date written as 2026-01-01."""
-        if isinstance(self.value, date):
+    def count_within(self, low: int, high: int) -> int | None:
+        """A whole number from ``low`` to ``high`` (a percentage, a number of days)."""
+        if isinstance(self.value, int) and not isinstance(self.value, bool) and low <= self.value <= high:
             return self.value
-        try:
-            return date.fromisoformat(str(self.value))
-        except ValueError:
-            self.error("bad_date", value=self.value)
+        key = self.path.rsplit(".", 1)[-1].split("[", 1)[0]
+        self.error("bad_int_range", key=key, value=self.value, low=low, high=high)
+        return None
+
+    def day(self) -> date | None:
+        """A calendar date written as 2026-01-01 (a time of day is refused: validity counts whole days)."""
+        value = self.value
+        if isinstance(value, datetime):  # a datetime is a date too: the type alone does not tell them apart
+            self.error("bad_date_time", value=value)
             return None
+        if isinstance(value, date):
+            return value
+        text = value.strip() if isinstance(value, str) else ""
+        if _DAY.fullmatch(text):
+            try:
+                return date.fromisoformat(text)
+            except ValueError:  # 2026-02-30: written right, but no such day
+                self.error("bad_date_day", value=text)
+                return None
+        self.error("bad_date_time" if _DAY_TIME.match(text) else "bad_date", value=value)
+        return None
 
     def choice(self, allowed: tuple[str, ...] | list[str]) -> str | None:
         """One of the allowed words."""
@@ -228,6 +249,11 @@ class Node:
             return self.value
         self.error("bad_choice", value=self.value, allowed="true, false")
         return False
+
+
+# A date as the rules file writes it, and a date followed by a time of day.
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAY_TIME = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([Tt]|\s+)\d")
 
 
 def _closest(written: str, allowed: tuple[str, ...]) -> str | None:
@@ -260,22 +286,112 @@ def version_of(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
+class _Constructor(RoundTripConstructor):
+    """The round-trip constructor, but dates stay as written and a value it cannot build is placed.
+
+    ruamel turns ``2026-03-01`` into a ``date`` while it reads the file, and ``2026-02-30`` into a
+    ValueError with no place; ``Node.day`` reads the text instead, at its line and column.
+    """
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        return str(node.value)
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (YAMLError, RecursionError):
+            raise
+        except Exception as exc:  # a bad !!int, !!float … : ruamel's converters raise with no place
+            raise ConstructorError(None, None, f"cannot read the value {node.value!r} ({exc})", node.start_mark) from None
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+
+# Nesting deeper than this is a slip (a run of brackets), never a rules file; far deeper, the parser
+# itself gives up (RecursionError).
+MAX_DEPTH = 50
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
+    return yaml
+
+
+def read_yaml(text: str) -> Any:
+    """A rules text as data, read as ``load_rules`` reads it (dates stay text): for a text it accepted."""
+    return _yaml().load(text)
+
+
 def load_rules(text: str, filename: str = "rules.yaml") -> Ruleset:
     """Parse and check a rules file; raise ``RulesFileError`` listing every problem."""
     doc = Document(filename, text)
-    yaml = YAML(typ="rt")
+    if _bracket_depth(text) > MAX_DEPTH and (deep := _depth_problem(text, filename)) is not None:
+        raise RulesFileError([deep])  # found at once: the parser would take seconds to give up
     try:
-        data = yaml.load(text)
+        data = _yaml().load(text)
     except MarkedYAMLError as exc:
         raise RulesFileError([yaml_problem(exc, filename)]) from None
+    except ReaderError as exc:
+        raise RulesFileError([_reader_problem(exc, text, filename)]) from None
+    except RecursionError:
+        raise RulesFileError([_depth_problem(text, filename) or _too_deep(filename)]) from None
+    except YAMLError as exc:  # anything else the parser refuses, in its own words
+        raise RulesFileError([Problem("yaml_syntax", {"detail": str(exc)}, filename, 1, 1, hint="hint_yaml")]) from None
     root = Node(data, doc, 1, 1)
     if not root.is_map():
         raise RulesFileError(doc.problems)
-    ruleset = _Builder(root, doc).build(version_of(text))
+    try:
+        ruleset = _Builder(root, doc).build(version_of(text))
+    except RecursionError:
+        raise RulesFileError([_depth_problem(text, filename) or _too_deep(filename)]) from None
     if doc.problems or ruleset is None:
         raise RulesFileError(sorted(doc.problems, key=lambda p: (p.line, p.column)))
     ruleset.source = text
     return ruleset
+
+
+def _place(text: str, position: int) -> tuple[int, int]:
+    """The 1-based line and column of a character of ``text``."""
+    position = max(0, min(position, len(text)))
+    return text.count("\n", 0, position) + 1, position - (text.rfind("\n", 0, position) + 1) + 1
+
+
+def _reader_problem(exc: ReaderError, text: str, filename: str) -> Problem:
+    """A character YAML does not allow (a form feed pasted from Word), at its place."""
+    line, col = _place(text, exc.position if isinstance(exc.position, int) else 0)
+    char = exc.character
+    shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+    return Problem("yaml_control_char", {"char": shown}, filename, line, col)
+
+
+def _bracket_depth(text: str) -> int:
+    """How deep the brackets of ``text`` nest, roughly (quotes and comments are not told apart): a quick look."""
+    depth = deepest = 0
+    for found in re.finditer(r"[\[\]{}]", text):
+        depth = depth + 1 if found.group() in "[{" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _too_deep(filename: str, line: int = 1, column: int = 1) -> Problem:
+    return Problem("yaml_too_deep", {"limit": MAX_DEPTH}, filename, line, column)
+
+
+def _depth_problem(text: str, filename: str) -> Problem | None:
+    """Nesting past ``MAX_DEPTH`` levels, placed at the first bracket or block past it; None when there is none."""
+    depth = 0
+    try:
+        for event in YAML(typ="rt").parse(text):  # the parser keeps a stack of states: no recursion
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return _too_deep(filename, event.start_mark.line + 1, event.start_mark.column + 1)
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+    except (YAMLError, RecursionError):
+        pass
+    return None
 
 
 # The parser's common complaints (ruamel's English), each turned into a message that says what
@@ -294,6 +410,7 @@ _YAML_CAUSES: tuple[tuple[str, str], ...] = (
     (r"found character '(?P<char>[^']+)' that cannot start any token", "yaml_char"),
     (r"found unknown escape character '(?P<char>[^']*)'", "yaml_escape"),
     (r"found undefined alias '(?P<name>[^']*)'", "yaml_alias"),
+    (r"cannot read the value", "yaml_value"),
 )
 
 
@@ -410,7 +527,7 @@ class _Builder:
                 step = None
             period = item.get("period", lambda n: n.choice(PERIODS), "year")
             year_end = self.year_end(item.child("year_end"))
-            validity = item.get("validity_days", Node.count, None)
+            validity = item.get("validity_days", lambda n: n.count_within(0, MAX_VALIDITY_DAYS), None)
             spendable = item.get("spendable", Node.flag, False)
             grades, grade_name = self.grades(item.child("grades"), step or 100)
             name_en = item.get("name_en", Node.text, "")
@@ -437,9 +554,7 @@ class _Builder:
         percent = 0
         if policy == "carry":
             pct = node.require("percent")
-            percent = (pct.count() or 0) if pct else 0
-            if pct and percent > 100:
-                pct.error("bad_int", value=percent)
+            percent = (pct.count_within(0, 100) or 0) if pct else 0
         return YearEnd(policy, percent) if policy else None
 
     def grades(self, node: Node | None, step: int) -> tuple[tuple[GradeLevel, ...], str]:

@@ -17,6 +17,11 @@ _QUANT = Decimal("0.01")
 # many such amounts in 64-bit integers (hundredths), and no village scheme comes near it; past it a
 # value is a typing mistake to refuse, not a number for the database to overflow on.
 MAX_POINTS = 10**9
+# The largest factor a multiplier or a repeat may name, and its finest fraction (four decimals): a
+# factor beyond it is a typing mistake (150 for 1.5), and stacked factors must not carry an amount
+# past ``MAX_POINTS``.
+MAX_FACTOR = 100
+FACTOR_DECIMALS = 4
 
 
 class AmountError(ValueError):
@@ -53,6 +58,26 @@ def parse_fraction(value: object) -> Fraction:
         return Fraction(Decimal(str(value).strip()))
     except (InvalidOperation, ValueError) as exc:
         raise AmountError(str(value)) from exc
+
+
+def parse_factor(value: object) -> Fraction:
+    """A multiplier's or repeat's factor: more than 0, at most ``MAX_FACTOR``, at most four decimals.
+
+    A factor of 0 or less would turn an award into nothing or into a deduction (and a deduction into
+    an award); ``1e300`` would overflow the ledger.
+    """
+    if isinstance(value, bool):
+        raise AmountError(str(value))
+    try:
+        dec = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise AmountError(str(value)) from exc
+    if not dec.is_finite() or not 0 < dec <= MAX_FACTOR:
+        raise AmountError(str(value))
+    exponent = dec.normalize().as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -FACTOR_DECIMALS:
+        raise AmountError(str(value))
+    return Fraction(dec)
 
 
 def round_ratio(numerator: int, denominator: int, step: int) -> int:

@@ -15,13 +15,12 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 import orjson
-from ruamel.yaml import YAML
 from sqlalchemy import Connection, func, select
 
 from scoring.engine import Engine as ScoringEngine
 from scoring.engine import parse_moment, parse_points_field
 from scoring.errors import RulesFileError
-from scoring.loader import check_rules, load_rules
+from scoring.loader import check_rules, load_rules, read_yaml
 from scoring.model import Event, PublishedVersion, Ruleset, VersionTable
 from scoring.periods import Period, parse_period, period_key
 from services.actors import Actor
@@ -36,6 +35,7 @@ from store.models import Entry, EventRecord, RulesVersion, Tally
 add({
     "rules_invalid": ("规则文件有 {count} 个问题,未发布;现行规则不变", "the rules file has {count} problem(s); nothing was published and the live rules are unchanged"),
     "rules_editor_only": ("只有管理员可以修改积分细则", "only administrators may change the rules"),
+    "dryrun_period": ("期间 “{value}” 无法试算;请写作 2026、2026-Q1 或 2026-03 这样的近年期间", "period '{value}' cannot be dry-run; write a recent period such as 2026, 2026-Q1 or 2026-03"),
     "effective_past": ("生效日期 {day} 早于今天:已记的分不会因新规则改变,请选择今天或以后", "effective date {day} is before today: posted points never change with new rules; choose today or later"),
 })
 
@@ -176,13 +176,16 @@ def dry_run(ctx: AppContext, text: str, period: str | None = None, lang: str = "
     started = _time.perf_counter()
     ruleset = load_rules(text)  # raises RulesFileError: the editor shows the problems
     key = period or default_period(ctx)
-    span = parse_period(key)
+    try:
+        span = parse_period(key)
+        start, end = _utc_bounds(span, ruleset)
+    except (ValueError, OverflowError):  # 0001: its first local midnight is before the first UTC day there is
+        raise ServiceError("dryrun_period", field="period", value=key) from None
     engine = ScoringEngine(VersionTable([PublishedVersion(date.min, ruleset)]))
     state = _MemoryState()
     scored: dict[tuple[str, str], int] = {}
     count = 0
     with ctx.engine.connect() as conn:
-        start, end = _utc_bounds(span, ruleset)
         reach = None if full else _reach(text, _sources_in_force(conn, span))
         old_scores = _kept_scores(conn, key)
         new_scores: dict[str, dict[tuple[str, int], int]] = defaultdict(dict)
@@ -238,7 +241,8 @@ def _sources_in_force(conn: Connection, span: Period) -> list[str]:
 
 def _shape(text: str) -> tuple[str, dict[str, str], dict[str, set[str]]]:
     """A rules text as plain data: the part every type depends on, each event type's own part, and its counters' owners."""
-    doc = YAML(typ="safe").load(text) or {}
+    # Read as the loader reads it: YAML's own date reading raises on a text such as "title: 2026-02-30".
+    doc = read_yaml(text) or {}
 
     def dump(o: Any) -> str:
         return json.dumps(o, sort_keys=True, ensure_ascii=False, default=str)

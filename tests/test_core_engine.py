@@ -275,3 +275,58 @@ def test_points_a_record_names_for_a_rule_that_sets_its_own_are_refused_not_igno
     assert out.problems[0].message("zh").startswith("记录写了分值 9999,但规则")
     plain = eng.evaluate(event("c", "civility", "2026-03-04T09:00", rule_id=fixed.id, **villager), DictState())
     assert plain.ok and plain.drafts
+
+
+CAPPED = """\
+point_types:
+  - {key: work, name: 零基积分, holder: person, step: 0.5, period: year}
+event_types:
+  - {key: lesson, name: 党课, subject: person}
+categories:
+  - {key: learning, name: 学习教育, point_type: work, caps: [{window: month, max: 5}]}
+rules:
+  - {id: L1, name: 党课, point_type: work, event: lesson, category: learning, points: {fixed: 4}, caps: [{window: year, max: 10}]}
+"""
+
+
+def test_a_rule_cap_counts_what_the_category_cap_left_not_what_it_let_through() -> None:
+    # L1 gives 4, at most 10 a year, in a category of at most 5 a month. March: 4, then 1 (the
+    # category's cap); the rule's year counter must read 5, not 8, or May is refused points it may have.
+    eng = Engine(VersionTable([PublishedVersion(date(2026, 1, 1), load_rules(CAPPED))]))
+    state = DictState()
+    amounts = []
+    for ident, day in (("a", "2026-03-02"), ("b", "2026-03-03"), ("c", "2026-04-02"), ("d", "2026-05-02")):
+        out = eng.evaluate(event(ident, "lesson", f"{day}T10:00", person_id=1), state)
+        amounts.append([d.amount for d in out.drafts])
+        if ident == "b":
+            assert state.get("p:1", "cap|R:L1|year|2026") == 500
+            assert state.get("p:1", "cap|C:learning|month|2026-03") == 500
+    assert amounts == [[400], [100], [400], [100]]
+    assert state.get("p:1", "cap|R:L1|year|2026") == 1000
+    assert state.get("p:1", "cap|C:learning|month|2026-05") == 100
+
+
+HUGE = """\
+point_types:
+  - {key: moral, name: 道德积分, holder: person, step: 0.5}
+event_types:
+  - {key: volunteer, name: 志愿服务, subject: person, fields: [{name: hours, type: decimal, required: true}]}
+  - {key: deed, name: 好人好事, subject: person}
+rules:
+  - {id: H1, name: 志愿, point_type: moral, event: volunteer, points: {per_unit: {field: hours, rate: 2}}}
+  - {id: D1, name: 好事, point_type: moral, event: deed, points: {fixed: 1000000000}, repeat: {within_days: 30, factor: 100}}
+"""
+
+
+def test_an_amount_past_the_largest_entry_is_refused_not_overflowed() -> None:
+    eng = Engine(VersionTable([PublishedVersion(date(2026, 1, 1), load_rules(HUGE))]))
+    state = DictState()
+    out = eng.evaluate(event("v", "volunteer", "2026-03-02T09:00", person_id=1, fields={"hours": "1e20"}), state)
+    assert not out.drafts and [(p.code, p.field) for p in out.problems] == [("amount_too_large", "hours")]
+    assert out.problems[0].message("zh").startswith("按规则 H1 算出的分值 200000000000000000000 超过单条上限 1000000000 分,未记录")
+    assert "more than the 1000000000 one entry may hold" in out.problems[0].message("en")
+    assert state.values == {}
+    first = eng.evaluate(event("d1", "deed", "2026-03-02T09:00", person_id=1), state)
+    assert [d.amount for d in first.drafts] == [100_000_000_000]  # a billion points: the most one entry holds
+    again = eng.evaluate(event("d2", "deed", "2026-03-03T09:00", person_id=1), state)
+    assert not again.drafts and [(p.code, p.field) for p in again.problems] == [("amount_too_large", "points")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -178,7 +179,7 @@ def test_a_file_that_is_not_a_mapping() -> None:
 def test_settings_problems() -> None:
     text = "timezone: Mars/Olympus\n" + HEAD.replace("step: 0.5", "step: 0.5\n    year_end: {policy: carry, percent: 120}")
     text += "  - {id: R1, name: 一, point_type: moral, event: deed, points: {range: [5, 1]}}\n"
-    assert [c for _, _, c in where(text)] == ["bad_timezone", "bad_int", "bad_range"]
+    assert [c for _, _, c in where(text)] == ["bad_timezone", "bad_int_range", "bad_range"]
 
 
 def test_grade_thresholds_must_go_down() -> None:
@@ -220,3 +221,51 @@ def test_fixed_points_above_the_rules_own_cap_are_named() -> None:
     assert problem.code == "cap_below_points" and problem.line == 16  # the rules start at line 16
     assert problem.message("zh").startswith("规则 R1 每次记 20 分,却超过它自己的月上限 15")
     assert where(text.replace("max: 15", "max: 20")) == []
+
+
+def test_validity_dates_are_read_from_the_text_as_dates() -> None:
+    # The parser no longer builds dates itself (2026-02-30 raised with no place): Node.day does.
+    from datetime import date
+
+    text = HEAD + "  - {id: R1, name: 一, point_type: moral, event: deed, points: {fixed: 1}, valid: {from: 2026-03-01, to: 2026-12-31}}\n"
+    [valid] = [f for f in load_rules(text).rules["R1"].features if f.key == "valid"]
+    assert (valid.start, valid.end) == (date(2026, 3, 1), date(2026, 12, 31))  # type: ignore[attr-defined]
+    assert load_rules(HEAD.replace("name: 好人好事", "name: 2026-03-01") + "  - {id: R1, name: 一, point_type: moral, event: deed, points: {fixed: 1}}\n"
+                      ).event_types["deed"].name == "2026-03-01"
+
+
+@pytest.mark.parametrize(("valid", "code"), [
+    ("{from: 2026-02-30, to: 2026-12-31}", "bad_date_day"),
+    ("{from: 2026-03-01 08:00:00}", "bad_date_time"),
+    ("{from: 2026-03-01 08:00:00, to: 2026-12-31}", "bad_date_time"),
+    ("{from: 2026-03-01, to: 2026-12-31t23:59:59Z}", "bad_date_time"),
+    ("{from: 20260301}", "bad_date"),
+])
+def test_a_date_that_is_no_day_or_has_a_time_is_placed(valid: str, code: str) -> None:
+    text = HEAD + f"  - {{id: R1, name: 一, point_type: moral, event: deed, points: {{fixed: 1}}, valid: {valid}}}\n"
+    [(line, _, found)] = where(text)
+    assert (line, found) == (16, code)
+
+
+def test_a_datetime_value_is_no_date() -> None:
+    from datetime import datetime
+
+    from scoring.loader import Document, Node
+
+    doc = Document("rules.yaml")
+    assert Node(datetime(2026, 3, 1, 8), doc, 3, 9, "valid.from").day() is None
+    assert [p.code for p in doc.problems] == ["bad_date_time"]
+
+
+@pytest.mark.parametrize(("text", "place", "code"), [
+    ("title: !!int 0x\n", (1, 8), "yaml_value"),
+    ("title: !!float abc\n", (1, 8), "yaml_value"),
+    ("title: a\nrules:\n  - {id: R1,\x0c name: 一}\n", (3, 13), "yaml_control_char"),
+    ("title: a\nnote: " + "[" * 3000 + "]" * 3000 + "\n", (2, 56), "yaml_too_deep"),
+    ("title: a\nnote:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(2000)), (52, 101), "yaml_too_deep"),
+])
+def test_text_the_parser_refuses_is_a_placed_problem_never_a_crash(text: str, place: tuple[int, int], code: str) -> None:
+    [problem] = check_rules(text)
+    assert ((problem.line, problem.column), problem.code) == (place, code)
+    for lang in ("zh", "en"):  # every parameter filled in
+        assert not re.search(r"\{\w+\}", problem.message(lang)), problem.message(lang)

@@ -110,3 +110,71 @@ def test_messages_name_the_fix_in_both_languages(old: str, new: str, zh: str, en
     [problem] = check_rules(SHIPPED.replace(old, new, 1))
     assert problem.format("zh") == zh
     assert problem.format("en") == en
+
+
+VALID = "valid: {from: 2026-03-01, to: 2026-12-31}"
+LH01_NAME = "    name: 走访联系户\n"
+
+
+@pytest.mark.parametrize(("old", "new", "zh", "en"), [
+    # -- dates: no such day, or a time of day (which would crash scoring, or the check beside a `to`)
+    (VALID, "valid: {from: 2026-02-30, to: 2026-12-31}",
+     "rules.yaml:406:19: “2026-02-30” 不是日历上有的日期(这个月没有这一天);请核对月份和日子,如 2026-03-01",
+     "rules.yaml:406:19: '2026-02-30' is not a day of the calendar (the month has no such day); check the month and day, e.g. 2026-03-01"),
+    (VALID, "valid: {from: 2026-03-01 08:00:00}",
+     "rules.yaml:406:19: “2026-03-01 08:00:00” 带有时刻;这里只写日期,如 2026-03-01(有效期按整天算,首尾两天都算在内)",
+     "rules.yaml:406:19: '2026-03-01 08:00:00' has a time of day; write a date only, like 2026-03-01 (validity counts whole days, both ends included)"),
+    (VALID, "valid: {from: 2026-03-01T08:00:00+08:00, to: 2026-12-31}",
+     "rules.yaml:406:19: “2026-03-01T08:00:00+08:00” 带有时刻;这里只写日期,如 2026-03-01(有效期按整天算,首尾两天都算在内)",
+     "rules.yaml:406:19: '2026-03-01T08:00:00+08:00' has a time of day; write a date only, like 2026-03-01 (validity counts whole days, both ends included)"),
+    # -- text the parser itself refuses: a pasted form feed, brackets nested past any need
+    (LH01_NAME, "    name: 走访\x0c联系户\n",
+     "rules.yaml:185:13: 这里有一个看不见的控制字符 U+000C(常从 Word、网页或聊天软件复制时带入);请删去它,或重新输入这段文字",
+     "rules.yaml:185:13: there is an invisible control character U+000C here (often pasted from Word, a web page or a chat); delete it, or type the text again"),
+    (LH01_NAME, "    name: " + "[" * 2000 + "]" * 2000 + "\n",
+     "rules.yaml:185:58: 括号或缩进在这里嵌套超过 50 层,规则文件用不到这么多层;请检查是否多写了 [ 或 {",
+     "rules.yaml:185:58: brackets or indentation nest more than 50 levels deep here, deeper than any rules file needs; look for stray [ or {"),
+    # -- caps: more than 0, with their own message (not "the points are above the cap")
+    ("      - {window: month, max: 40}\n  - key: party_conduct", "      - {window: month, max: -40}\n  - key: party_conduct",
+     "rules.yaml:162:30: 上限 “-40” 必须大于 0;请写成正数,如 40(要让规则停止计分,请用 valid 写明截止日期)",
+     "rules.yaml:162:30: cap '-40' must be more than 0; write a positive number such as 40 (to stop a rule scoring, give it an end date with valid)"),
+    ("      - {window: quarter, max: 30}", "      - {window: quarter, max: -30}",
+     "rules.yaml:253:32: 上限 “-30” 必须大于 0;请写成正数,如 40(要让规则停止计分,请用 valid 写明截止日期)",
+     "rules.yaml:253:32: cap '-30' must be more than 0; write a positive number such as 40 (to stop a rule scoring, give it an end date with valid)"),
+    ("      - {window: quarter, max: 30}", "      - {window: quarter, max: 0}",
+     "rules.yaml:253:32: 上限 “0” 必须大于 0;请写成正数,如 40(要让规则停止计分,请用 valid 写明截止日期)",
+     "rules.yaml:253:32: cap '0' must be more than 0; write a positive number such as 40 (to stop a rule scoring, give it an end date with valid)"),
+    ("floor: {base: 20, window: year}", "floor: {base: -20, window: year}",
+     "rules.yaml:166:19: 扣分底数 “-20” 必须大于 0;请写成正数,如 20(底数为 0 时这一类的扣分全部不扣)",
+     "rules.yaml:166:19: floor base '-20' must be more than 0; write a positive number such as 20 (a base of 0 would cancel every deduction of the category)"),
+    # -- factors: more than 0 and at most 100
+    ("red: 2}", "red: -2}",
+     "rules.yaml:190:66: 倍数 “-2” 应大于 0、不超过 100,最多四位小数,如 1.5 或 2",
+     "rules.yaml:190:66: factor '-2' must be more than 0 and at most 100, with at most four decimals, e.g. 1.5 or 2"),
+    ("factor: 2}", "factor: -2}",
+     "rules.yaml:261:39: 倍数 “-2” 应大于 0、不超过 100,最多四位小数,如 1.5 或 2",
+     "rules.yaml:261:39: factor '-2' must be more than 0 and at most 100, with at most four decimals, e.g. 1.5 or 2"),
+    ("factor: 2}", "factor: 1e300}",
+     "rules.yaml:261:39: 倍数 “1e+300” 应大于 0、不超过 100,最多四位小数,如 1.5 或 2",
+     "rules.yaml:261:39: factor '1e+300' must be more than 0 and at most 100, with at most four decimals, e.g. 1.5 or 2"),
+    # -- numbers of days and percentages within their range (a date past 9999 crashed the claims flow)
+    ("notice_days: 7", "notice_days: 100000000",
+     "rules.yaml:283:45: notice_days 应为 0 到 365 之间的整数,这里写的是 “100000000”;请改正",
+     "rules.yaml:283:45: notice_days must be a whole number from 0 to 365, not '100000000'; correct it"),
+    ("percent: 20}", "percent: 150}",
+     "rules.yaml:47:40: percent 应为 0 到 100 之间的整数,这里写的是 “150”;请改正",
+     "rules.yaml:47:40: percent must be a whole number from 0 to 100, not '150'; correct it"),
+    ("    spendable: true", "    spendable: true\n    validity_days: 100000000",
+     "rules.yaml:49:20: validity_days 应为 0 到 36500 之间的整数,这里写的是 “100000000”;请改正",
+     "rules.yaml:49:20: validity_days must be a whole number from 0 to 36500, not '100000000'; correct it"),
+])
+def test_values_that_crashed_or_misled_are_one_placed_problem(old: str, new: str, zh: str, en: str) -> None:
+    assert old in SHIPPED
+    [problem] = check_rules(SHIPPED.replace(old, new, 1))
+    assert problem.format("zh") == zh
+    assert problem.format("en") == en
+
+
+@pytest.mark.parametrize("factor", ["100", "1.5", "0.25", "1.0001"])
+def test_factors_within_bounds_pass(factor: str) -> None:
+    assert check_rules(SHIPPED.replace("factor: 2}", f"factor: {factor}}}", 1)) == []

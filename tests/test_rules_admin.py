@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from scoring.errors import RulesFileError
 from services import rules_admin
 from services.actors import Actor
 from services.context import AppContext
@@ -152,3 +153,54 @@ def test_rolling_back_to_a_text_already_published_for_that_day_is_refused_naming
     rules_admin.rollback(ctx, a.id, date(2026, 9, 2), ADMIN)
     ruleset = ctx.ledger.versions().at(date(2026, 9, 2))
     assert ruleset is not None and ruleset.title.endswith("(甲)")
+
+
+BROKEN = [  # (what the shipped file says, what an editor typed, the message code)
+    ("valid: {from: 2026-03-01,", "valid: {from: 2026-02-30,", "bad_date_day"),
+    ("valid: {from: 2026-03-01, to: 2026-12-31}", "valid: {from: 2026-03-01 08:00:00, to: 2026-12-31}", "bad_date_time"),
+    ("valid: {from: 2026-03-01, to: 2026-12-31}", "valid: {from: 2026-03-01 08:00:00}", "bad_date_time"),
+    ("    name: 走访联系户\n", "    name: 走访\x0c联系户\n", "yaml_control_char"),
+    ("    name: 走访联系户\n", "    name: " + "[" * 2000 + "]" * 2000 + "\n", "yaml_too_deep"),
+    ("      - {window: month, max: 40}", "      - {window: month, max: -40}", "cap_not_positive"),
+    ("red: 2}", "red: -2}", "bad_factor"),
+    ("factor: 2}", "factor: 1e300}", "bad_factor"),
+    ("notice_days: 7", "notice_days: 100000000", "bad_int_range"),
+    ("percent: 20}", "percent: 150}", "bad_int_range"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "code"), BROKEN)
+def test_the_editor_places_each_bad_value_and_publishes_nothing(ctx: AppContext, rules_text: str, old: str, new: str,
+                                                                 code: str) -> None:
+    assert old in rules_text
+    broken = rules_text.replace(old, new, 1)
+    line = next(i for i, text in enumerate(broken.splitlines(), 1) if new.strip().splitlines()[0][:20] in text)
+    for lang in ("zh", "en"):
+        [problem] = rules_admin.validate(broken, lang)
+        assert (problem["code"], problem["line"]) == (code, line) and problem["column"] > 1
+        assert problem["message"] and "Traceback" not in problem["message"]
+    before = rules_repo.history(ctx.engine)
+    with pytest.raises(ServiceError) as err:
+        rules_admin.publish(ctx, broken, date(2026, 7, 1), ADMIN)
+    assert err.value.code == "rules_invalid"
+    assert rules_repo.history(ctx.engine) == before and rules_admin.live_text(ctx) == rules_text
+    with pytest.raises(RulesFileError):
+        rules_admin.dry_run(ctx, broken, "2026-05")
+
+
+@pytest.mark.parametrize("period", ["0001", "0001-01", "0001-Q1", "9999", "2026-13", "soon"])
+def test_a_dry_run_of_a_period_out_of_reach_is_refused_as_a_form_error(ctx: AppContext, rules_text: str, period: str) -> None:
+    with pytest.raises(ServiceError) as err:
+        rules_admin.dry_run(ctx, rules_text, period)
+    assert err.value.field == "period" and err.value.code == "dryrun_period"
+    assert f"期间 “{period}” 无法试算" in err.value.message("zh") and "2026-Q1" in err.value.message("en")
+
+
+def test_a_dry_run_reads_a_date_like_text_as_text(ctx: AppContext, ledger: Ledger, county: County, rules_text: str) -> None:
+    # The loader keeps "2026-02-30" as the text it is; the dry run's own reading of the file did not (ValueError).
+    visits(ledger)
+    titled = rules_text.replace("title: 示范县积分制治理细则(2026 版)", "title: 2026-02-30", 1)
+    assert titled != rules_text and rules_admin.validate(titled) == []
+    result = rules_admin.dry_run(ctx, titled, "2026-05")
+    assert (result.events, result.kept_events) == (0, 4)  # a title reaches no event: the kept points stand
+    assert result.changes == [] and result.totals["party_work"] == (600, 600)

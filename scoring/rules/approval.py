@@ -11,6 +11,10 @@ if TYPE_CHECKING:
     from scoring.loader import Node
 
 
+# A public notice (公示) runs days or weeks, never past a year; the claims flow adds it to a date.
+MAX_NOTICE_DAYS = 365
+
+
 @register
 class Approval(Feature):
     """Review (审核) and public notice (公示): who may enter the rule, whether it waits for approval."""
@@ -28,7 +32,7 @@ class Approval(Feature):
             return None
         node.only_keys(("required", "notice_days", "roles"))
         required = node.get("required", lambda n: n.flag(), True)
-        days = node.get("notice_days", lambda n: n.count(), 0)
+        days = node.get("notice_days", lambda n: n.count_within(0, MAX_NOTICE_DAYS), 0)
         roles: tuple[str, ...] = ()
         if (r := node.child("roles")) is not None:
             roles = tuple(i.text() or "" for i in r.items())

@@ -53,6 +53,9 @@ class RuleEval:
     amount: int = 0
     steps: list[Step] = field(default_factory=list)
     writes: list[tuple[str, int]] = field(default_factory=list)  # (counter key, new value)
+    # (cap counter key, what it had used): the engine writes used + the final amount once every
+    # limit (the rule's caps, then its category's) has run, so each counter keeps what was awarded.
+    caps_used: list[tuple[str, int]] = field(default_factory=list)
     approved: bool = True
 
     def step(self, code: str, **params: Any) -> None:

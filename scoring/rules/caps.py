@@ -44,6 +44,11 @@ class Caps(Feature):
             w, m = item.require("window"), item.require("max")
             window = w.choice(WINDOWS) if w else None
             cap = m.amount() if m else None
+            if m and cap is not None and cap <= 0:
+                # A cap of 0 or less would take every award away (a negative one even more): to stop a
+                # rule scoring, end it with ``valid: {to: …}`` instead.
+                m.error("cap_not_positive", value=m.value)
+                cap = None
             if window and cap is not None:
                 caps.append((window, cap))
         scope = "category" if "event" not in owner else "rule"
@@ -62,10 +67,13 @@ class Caps(Feature):
         return [f"cap|{owner}|{window}|{windows[window]}" for window, _ in self.caps]
 
     def apply(self, ev: RuleEval) -> bool:
-        """Cut a positive amount to what every window still allows; count what is kept."""
+        """Cut a positive amount to what every window still allows; the engine counts what is kept.
+
+        Each counter is written with the amount finally awarded (``RuleEval.caps_used``), not the
+        amount this cap let through: a category's cap applied after the rule's may cut it further.
+        """
         if ev.amount <= 0:
             return True
-        keys = []
         for (window, cap), key in zip(self.caps, self.counter_keys(ev.rule, ev.event, ev.windows), strict=True):
             used = ev.state.get(ev.holder, key)
             allowed = max(0, cap - used)
@@ -73,7 +81,5 @@ class Caps(Feature):
                 ev.amount = allowed
                 scope = ev.rule.category if self.scope == "category" else ev.rule.id
                 ev.step("step_cap", scope=scope, window=WINDOW_LABELS[window], cap=fmt(cap), used=fmt(used), amount=fmt(allowed, signed=True))
-            keys.append((key, used))
-        for key, used in keys:
-            ev.writes.append((key, used + ev.amount))
+            ev.caps_used.append((key, used))
         return True

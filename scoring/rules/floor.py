@@ -33,6 +33,10 @@ class Floor(Feature):
         node.only_keys(("base", "window"))
         b = node.require("base")
         base = b.amount() if b else None
+        if b and base is not None and base <= 0:
+            # A base of 0 or less would cancel every deduction of the category (扣完为止 with nothing to take).
+            b.error("floor_not_positive", value=b.value)
+            base = None
         window = node.get("window", lambda n: n.choice(WINDOWS), "year")
         return cls(base, window) if base is not None and window else None
 

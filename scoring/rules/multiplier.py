@@ -6,7 +6,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from scoring.model import EventType, Rule, Ruleset
-from scoring.points import AmountError, fmt, parse_fraction, round_ratio
+from scoring.points import MAX_FACTOR, AmountError, fmt, parse_factor, round_ratio
 from scoring.rules.base import Feature, RuleEval, register
 from scoring.rules.condition import names_of
 
@@ -38,15 +38,15 @@ class Multiplier(Feature):
                 child = values_n.child(str(k))
                 assert child is not None
                 try:
-                    values[str(k)] = parse_fraction(child.value)
+                    values[str(k)] = parse_factor(child.value)
                 except AmountError:
-                    child.error("bad_amount", value=child.value)
+                    child.error("bad_factor", value=child.value, max=MAX_FACTOR)
         default = Fraction(1)
         if (d := node.child("default")) is not None:
             try:
-                default = parse_fraction(d.value)
+                default = parse_factor(d.value)
             except AmountError:
-                d.error("bad_amount", value=d.value)
+                d.error("bad_factor", value=d.value, max=MAX_FACTOR)
         return cls(attr, values, default) if attr else None
 
     def check(self, node: Node, event_type: EventType, ruleset: Ruleset, rule: Rule) -> None:

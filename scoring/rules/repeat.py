@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from scoring.points import AmountError, fmt, parse_fraction, round_ratio
+from scoring.points import MAX_FACTOR, AmountError, fmt, parse_factor, round_ratio
 from scoring.rules.base import Feature, RuleEval, register
 from scoring.rules.multiplier import _show
 
@@ -35,9 +35,9 @@ class Repeat(Feature):
         factor = None
         if f:
             try:
-                factor = parse_fraction(f.value)
+                factor = parse_factor(f.value)
             except AmountError:
-                f.error("bad_amount", value=f.value)
+                f.error("bad_factor", value=f.value, max=MAX_FACTOR)
         return cls(days, factor) if days and factor is not None else None
 
     def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
