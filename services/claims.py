@@ -37,7 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import filetype  # type: ignore[import-untyped]
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, false, or_, select, update
 
 from scoring.engine import parse_moment, parse_points_field
 from scoring.errors import Problem
@@ -82,6 +82,18 @@ add({
     "wf_member_linked": ("党员只能为自己的联系户申报", "a Party member may enter claims for their linked households only"),
     "wf_out_of_scope": ("该农户不在您的管辖范围内", "that household is outside your area"),
     "wf_subject_required": ("请指明申报所涉村民或农户", "name the villager or household the claim is about"),
+    "wf_person_required": ("规则 {rule}({name})须指明是哪位村民:请选择或填写村民编号", "rule {rule} ({name}) is about one villager: choose them or give their code"),
+    # A code outside the enterer's sight reads exactly as one that does not exist (the same words, field and status).
+    "wf_no_person_own": ("本户没有村民 “{value}”:村民只能为本户申报", "there is no villager '{value}' in your household: a villager may enter claims for their own household only"),
+    "wf_no_household_own": ("“{value}” 不是本户户号:村民只能为本户申报", "'{value}' is not your household's code: a villager may enter claims for their own household only"),
+    "wf_no_person_linked": ("您本户和联系户中没有村民 “{value}”:党员只能为自己的联系户申报",
+                            "there is no villager '{value}' in your household or your linked households: a Party member may enter claims for their linked households only"),
+    "wf_no_household_linked": ("“{value}” 不是本户或您的联系户:党员只能为自己的联系户申报",
+                               "'{value}' is neither your household nor one of your linked households: a Party member may enter claims for their linked households only"),
+    "wf_no_person_area": ("找不到村民 “{value}”:编号有误,或不在您的管辖范围内", "there is no villager '{value}' within your area: check the code"),
+    "wf_no_household_area": ("找不到农户 “{value}”:户号有误,或不在您的管辖范围内", "there is no household '{value}' within your area: check the household code"),
+    "wf_before_rules": ("发生日期 {day} 早于积分细则的生效日期 {first}:只能申报 {first} 及以后发生的事项",
+                        "the date {day} is before the rules came into force on {first}: only what happened on or after {first} can be declared"),
     "wf_in_future": ("发生时间 {value} 晚于现在", "the time {value} is in the future"),
     "wf_invalid": ("申报未被接受:{detail}", "the claim was not accepted: {detail}"),
     "wf_no_points": ("按规则 {rule} 这项申报不计分:{detail}", "rule {rule} gives no points for this: {detail}"),
@@ -369,12 +381,39 @@ def _state_error(claim: Any, action: str) -> Conflict:
     return Conflict("wf_state", status=STATUS_NAMES.get(s, (s, s)), action=_ACTION_NAMES.get(action, (action, action)))
 
 
-def _visible(actor: Actor, claim: Any) -> bool:
+def _today(conn: Connection, ledger: Ledger) -> date:
+    """The county's local date now."""
+    return local_date(ledger.clock(), county_tz(ledger, conn))
+
+
+def _linked_today(conn: Connection, ledger: Ledger, actor: Actor) -> set[int]:
+    """Households a Party member is linked to today (党员联户); none for any other role."""
+    if actor.role != "party_member" or actor.person_id is None:
+        return set()
+    day = _today(conn, ledger)
+    return set(conn.execute(select(Linkage.household_id).where(  # type: ignore[call-overload]
+        Linkage.member_id == actor.person_id, Linkage.valid_from <= day,
+        or_(Linkage.valid_to.is_(None), Linkage.valid_to > day))).scalars())  # type: ignore[union-attr, operator]
+
+
+def _visible(conn: Connection, ledger: Ledger, actor: Actor, claim: Any) -> bool:
+    """Whether the actor may read a claim (its people, amounts, photos); callers answer 404 otherwise.
+
+    Whoever entered it and the person it is about; then the household's sight (``Actor.sees_household``):
+    a villager their household, a Party member their own household and those linked to them today,
+    village staff their village, the county roles all. A shopkeeper reads no claims.
+    """
+    if actor.role == "shopkeeper":
+        return False
     if actor.username and claim["entered_by"] == actor.username:
         return True
     if actor.person_id is not None and claim["person_id"] == actor.person_id:
         return True
-    return actor.sees_household(claim["household_id"], claim["village_id"])
+    hid = claim["household_id"]
+    near: set[int] = set()
+    if actor.role == "party_member" and actor.person_id is not None and hid is not None and hid != actor.household_id:
+        near = {hid} if linked(conn, actor.person_id, hid, _today(conn, ledger)) else set()
+    return actor.sees_household(hid, claim["village_id"], near)
 
 
 def _require_village_reviewer(actor: Actor, claim: Any) -> None:
@@ -440,7 +479,7 @@ def add_evidence(ledger: Ledger, actor: Actor, claim_id: int, files: Sequence[Up
     checked = check_uploads(files, config)
     with ledger.write_engine.begin() as conn:
         claim = _load(conn, claim_id)
-        if not _visible(actor, claim):
+        if not _visible(conn, ledger, actor, claim):
             raise NotFound("not_found", field="claim")
         if claim["entered_by"] != actor.username and actor.role not in REVIEWER_ROLES:
             raise Forbidden("forbidden")
@@ -463,14 +502,14 @@ def evidence_file(ledger: Ledger, actor: Actor, evidence_id: int, config: Workfl
     config = config or WorkflowConfig.from_env()
     with ledger.engine.connect() as conn:
         ev = conn.execute(select(EVIDENCE).where(EVIDENCE.c.id == evidence_id)).mappings().first()
-        if ev is None or not _visible(actor, _load(conn, ev["claim_id"])):
+        if ev is None or not _visible(conn, ledger, actor, _load(conn, ev["claim_id"])):
             raise NotFound("not_found", field="evidence")
         return config.upload_dir / ev["path"], ev["content_type"], ev["filename"]
 
 
 # ---------------------------------------------------------------- submitting
 def check_entry(conn: Connection, actor: Actor, rule: Rule, household_id: int | None, person_id: int | None,
-                day: date, *, about_self: bool = True) -> None:
+                day: date, *, about_self: bool = True, subject_field: str | None = None) -> None:
     """May this actor enter this rule for this person and household? (rules file roles, then scope).
 
     The one entry check of every path that records points for a caller: claims (``submit``) and
@@ -478,12 +517,10 @@ def check_entry(conn: Connection, actor: Actor, rule: Rule, household_id: int | 
     that day). ``about_self=False`` also refuses a record about the actor itself or its household
     (``wf_self_entry``): the API's events pass it for every event type but the 党员联户 (``linked``)
     ones, which a Party member records about itself by design. Raises ``Forbidden`` or
-    ``ServiceError`` naming the field at fault.
+    ``ServiceError`` naming the field at fault; ``subject_field`` names the input the household
+    concerned came from (``person`` when it is the named person's home), for the scope refusals.
     """
-    refuse_read_only(actor)
-    allowed = rule.roles or STAFF_ROLES
-    if actor.role not in allowed and actor.role != "admin":
-        raise Forbidden("wf_role_refused", field="rule", role=actor.role, rule=rule.id, name=rule.name)
+    _check_role(actor, rule)
     if household_id is None:
         raise ServiceError("wf_subject_required", field="person")
     if not about_self and ((actor.person_id is not None and actor.person_id == person_id)
@@ -493,20 +530,49 @@ def check_entry(conn: Connection, actor: Actor, rule: Rule, household_id: int | 
         return
     if actor.role == "villager":
         if actor.household_id != household_id:
-            raise Forbidden("wf_villager_own", field="person")
+            raise Forbidden("wf_villager_own", field=subject_field or "person")
         return
     if actor.role == "party_member":
         own = actor.person_id is not None and actor.person_id == person_id
         if not own and not (actor.person_id is not None and linked(conn, actor.person_id, household_id, day)):
-            raise Forbidden("wf_member_linked", field="household")
+            raise Forbidden("wf_member_linked", field=subject_field or "household")
         return
-    village = conn.execute(select(Household.village_id).where(Household.id == household_id)).scalar()  # type: ignore[arg-type]
+    if not _household_in_sight(conn, actor, household_id, day):
+        raise Forbidden("wf_out_of_scope", field=subject_field or "household")
+
+
+def _check_role(actor: Actor, rule: Rule) -> None:
+    """The rules file's roles for a rule (``roles`` of its approval; none named: any staff role); never a read-only one."""
+    refuse_read_only(actor)
+    allowed = rule.roles or STAFF_ROLES
+    if actor.role not in allowed and actor.role != "admin":
+        raise Forbidden("wf_role_refused", field="rule", role=actor.role, rule=rule.id, name=rule.name)
+
+
+def _household_in_sight(conn: Connection, actor: Actor, household_id: int, day: date) -> bool:
+    """Whether an enterer may name this household on a day: the enterer's scope, as ``check_entry`` applies it.
+
+    A villager their household; a Party member their own household and those linked to them that day;
+    a grid worker the households of their grid; other village staff their village; the county roles all.
+    """
+    if actor.county_wide:
+        return True
+    if actor.role == "villager":
+        return household_id == actor.household_id
+    if actor.role == "party_member":
+        return household_id == actor.household_id or (actor.person_id is not None and linked(conn, actor.person_id, household_id, day))
     if actor.role == "grid_worker" and actor.grid_id is not None:
-        if grid_of(conn, household_id, day) != actor.grid_id:
-            raise Forbidden("wf_out_of_scope", field="household")
-        return
-    if actor.village_id is None or village != actor.village_id:
-        raise Forbidden("wf_out_of_scope", field="household")
+        return grid_of(conn, household_id, day) == actor.grid_id
+    village = conn.execute(select(Household.village_id).where(Household.id == household_id)).scalar()  # type: ignore[arg-type]
+    return actor.village_id is not None and village == actor.village_id
+
+
+def _unknown_or_out_of_sight(actor: Actor, field: str, value: str) -> ServiceError:
+    """The one answer for a code that does not exist and for one outside the enterer's sight (nothing leaks)."""
+    if actor.county_wide:
+        return ServiceError(f"unknown_{field}", field=field, value=value)
+    sight = {"villager": "own", "party_member": "linked"}.get(actor.role, "area")
+    return ServiceError(f"wf_no_{field}_{sight}", field=field, value=value)
 
 
 def submit(ledger: Ledger, actor: Actor, rule_id: str, *, person: str | None = None, household: str | None = None,
@@ -530,6 +596,9 @@ def submit(ledger: Ledger, actor: Actor, rule_id: str, *, person: str | None = N
         raise ServiceError("wf_in_future", field="occurred_at", value=moment.astimezone(tz).strftime("%Y-%m-%d %H:%M"))
     day = local_date(moment, tz)
     ruleset: Ruleset | None = versions.at(day)
+    if ruleset is None and versions.versions:  # before the first rules: no rule applies, whichever was asked for
+        first = versions.versions[0].effective.isoformat()
+        raise ServiceError("wf_before_rules", field="occurred_at", day=day.isoformat(), first=first)
     rule = ruleset.rules.get(rule_id) if ruleset else None
     if rule is None:
         raise NotFound("wf_unknown_rule", field="rule", rule=rule_id)
@@ -537,6 +606,11 @@ def submit(ledger: Ledger, actor: Actor, rule_id: str, *, person: str | None = N
         chosen = parse_points_field(points)
     except ValueError:
         raise ServiceError("bad_amount", field="points", value=points) from None
+    assert ruleset is not None
+    _check_role(actor, rule)  # before any code is looked up: the answer may not depend on what exists
+    event_type = ruleset.event_types[rule.event_type]
+    if event_type.subject == "person" and not person:  # its points go to that villager (or their household)
+        raise ServiceError("wf_person_required", field="person", rule=rule.id, name=rule.name)
     if not person and not household:
         raise ServiceError("wf_subject_required", field="person")
     with ledger.engine.connect() as conn:
@@ -544,16 +618,22 @@ def submit(ledger: Ledger, actor: Actor, rule_id: str, *, person: str | None = N
         directory.prepare([person] if person else [], [household] if household else [])
         pid = directory.person_ids.get(person) if person else None
         hid = directory.household_ids.get(household) if household else None
-        if person and pid is None:
-            raise ServiceError("unknown_person", field="person", value=person)
-        if household and hid is None:
-            raise ServiceError("unknown_household", field="household", value=household)
-        concerned = hid if hid is not None else (directory.home(pid, day) if pid is not None else None)
+        home = directory.home(pid, day) if pid is not None else None
+        # A code outside the enterer's sight is answered exactly as one that does not exist, on its own field.
+        household_seen = hid is not None and _household_in_sight(conn, actor, hid, day)
+        if person and (pid is None or not (
+                pid == actor.person_id or (home is not None and _household_in_sight(conn, actor, home, day))
+                # 党员联户 types name the Party member who looks after the household concerned
+                or (event_type.linked and household_seen and linked(conn, pid, hid, day)))):  # type: ignore[arg-type]
+            raise _unknown_or_out_of_sight(actor, "person", person)
+        if household and not household_seen:
+            raise _unknown_or_out_of_sight(actor, "household", household)
+        concerned = hid if hid is not None else home
         # A claim about oneself (one's household) goes through review: allowed for a rule that needs
         # approval, which puts it on notice, or for one's own household-linking work; never for a rule
         # that would post at once (a member crediting its own tally, a villager its own balance).
-        assert ruleset is not None
-        check_entry(conn, actor, rule, concerned, pid, day, about_self=rule.approval or ruleset.event_types[rule.event_type].linked)
+        check_entry(conn, actor, rule, concerned, pid, day, about_self=rule.approval or event_type.linked,
+                    subject_field="household" if hid is not None else "person")
     checked = check_uploads(evidence, config)
     key = key or f"claim:{uuid.uuid4().hex}"
     record = {"id": key, "type": rule.event_type, "occurred_at": moment.isoformat(), "person": person, "household": household,
@@ -622,7 +702,7 @@ def approve(ledger: Ledger, actor: Actor, claim_id: int, amount: Any = None, not
     now = ledger.clock()
     with ledger.write_engine.begin() as conn:
         claim = _load(conn, claim_id)
-        if not _visible(actor, claim):
+        if not _visible(conn, ledger, actor, claim):
             raise NotFound("not_found", field="claim")
         _check_reviewer(actor, claim)
         if claim["status"] != SUBMITTED:
@@ -685,7 +765,7 @@ def reject(ledger: Ledger, actor: Actor, claim_id: int, reason: str) -> ClaimVie
     now = ledger.clock()
     with ledger.write_engine.begin() as conn:
         claim = _load(conn, claim_id)
-        if not _visible(actor, claim):
+        if not _visible(conn, ledger, actor, claim):
             raise NotFound("not_found", field="claim")
         _check_reviewer(actor, claim)
         if claim["status"] != SUBMITTED:
@@ -833,7 +913,7 @@ def appeal(ledger: Ledger, actor: Actor, claim_id: int, reason: str) -> int:
             actor.role == "villager" and actor.household_id is not None and actor.household_id == claim["household_id"])
         officer = actor.role == "admin" or (actor.role in REVIEWER_ROLES and actor.village_id == claim["village_id"])
         if not (concerned or officer):
-            if not _visible(actor, claim):
+            if not _visible(conn, ledger, actor, claim):
                 raise NotFound("not_found", field="claim")
             raise Forbidden("wf_appeal_who")
         if claim["status"] != POSTED or claim["entry_id"] is None:
@@ -933,7 +1013,7 @@ def get_claim(ledger: Ledger, actor: Actor, claim_id: int) -> ClaimView:
     """One claim with its history, photos, objections and appeals; NotFound outside the actor's scope."""
     with ledger.engine.connect() as conn:
         claim = _load(conn, claim_id)
-        if not _visible(actor, claim):
+        if not _visible(conn, ledger, actor, claim):
             raise NotFound("not_found", field="claim")
         return _view(conn, ledger, claim, full=True)
 
@@ -948,12 +1028,19 @@ def list_claims(ledger: Ledger, actor: Actor, status: str | Sequence[str] | None
         q = q.where(CLAIM.c.village_id == village_id)
     if household_id is not None:
         q = q.where(CLAIM.c.household_id == household_id)
-    if actor.role == "villager":
-        q = q.where(CLAIM.c.household_id == (actor.household_id or -1))
-    elif not actor.county_wide:
-        q = q.where((CLAIM.c.village_id == (actor.village_id or -1)) | (CLAIM.c.entered_by == actor.username))
     q = q.order_by(CLAIM.c.created_at.desc(), CLAIM.c.id.desc()).limit(limit).offset(offset)
     with ledger.engine.connect() as conn:
+        # The same sight as _visible, as a filter.
+        if actor.role == "shopkeeper":
+            q = q.where(false())
+        elif actor.role == "villager":
+            q = q.where(CLAIM.c.household_id == (actor.household_id or -1))
+        elif actor.role == "party_member":
+            homes = _linked_today(conn, ledger, actor) | ({actor.household_id} if actor.household_id is not None else set())
+            q = q.where(or_(CLAIM.c.entered_by == actor.username, CLAIM.c.person_id == (actor.person_id or -1),
+                            CLAIM.c.household_id.in_(sorted(homes))))
+        elif not actor.county_wide:
+            q = q.where((CLAIM.c.village_id == (actor.village_id or -1)) | (CLAIM.c.entered_by == actor.username))
         rows = conn.execute(q).mappings().all()
         names = _names(conn, rows)
         return [_view(conn, ledger, r, names=names) for r in rows]

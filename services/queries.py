@@ -228,11 +228,22 @@ def leaderboard(conn: Connection, point_type: str, period: str, scope: str = "co
     for i, r in enumerate(rows):
         code, name = names.get((r.holder_kind, r.holder_id), ("", ""))
         rank = board.rows[i - 1]["rank"] if i and rows[i - 1].amount == r.amount else i + 1
-        board.rows.append({"kind": r.holder_kind, "id": r.holder_id, "code": code, "score": int(r.amount), "rank": rank,
-                           "name": name if r.amount > 0 else mask_name(name)})
+        board.rows.append(_public_row(r.holder_kind, r.holder_id, code, name, int(r.amount), rank))
     if me is not None:
         board.mine = _rank_of(conn, where, me, names)
     return board
+
+
+def _public_row(kind: str, ident: int, code: str, name: str, score: int, rank: int) -> dict[str, Any]:
+    """One ranked row as boards show it: by name above zero; at zero or below masked (张**) and without the code.
+
+    A masked row carries no code: the same code beside the full name on another board (another period,
+    scope or a custom range) would undo the mask. ``id`` stays for the caller's own-row marker and the
+    benchmark's comparison; no page or API answer shows it.
+    """
+    if score > 0:
+        return {"kind": kind, "id": ident, "code": code, "score": score, "rank": rank, "name": name}
+    return {"kind": kind, "id": ident, "code": "", "score": score, "rank": rank, "name": mask_name(name)}
 
 
 def _rank_of(conn: Connection, where: list[Any], me: tuple[str, int], names: dict[tuple[str, int], tuple[str, str]]) -> dict[str, Any] | None:
@@ -289,12 +300,11 @@ def leaderboard_range(conn: Connection, point_type: str, start: date, end: date,
     ranked = []
     for r in rows:
         code, name = names.get((r.holder_kind, r.holder_id), ("", ""))
-        ranked.append({"kind": r.holder_kind, "id": r.holder_id, "code": code, "score": int(r.score),
-                       "name": name if r.score > 0 else mask_name(name)})
+        ranked.append({"kind": r.holder_kind, "id": r.holder_id, "code": code, "score": int(r.score), "name": name})
     ranked.sort(key=lambda x: (-x["score"], x["code"]))
     for i, row in enumerate(ranked):
         row["rank"] = ranked[i - 1]["rank"] if i and ranked[i - 1]["score"] == row["score"] else i + 1
-    board.rows = ranked
+    board.rows = [_public_row(x["kind"], x["id"], x["code"], x["name"], x["score"], x["rank"]) for x in ranked]
     if me is not None:
         board.mine = _rank_of(conn, grouped, me, names)
     return board

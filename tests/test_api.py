@@ -301,7 +301,9 @@ def test_balances(api: Api) -> None:
     assert theirs.json["message"].replace("H2", "X") == missing.json["message"].replace("H404", "X")
     assert api.get("admin", "/balances/H404").status_code == 404
     assert api.get("sec", "/balances/H5").status_code == 404
-    assert api.get("keeper", "/balances/H2").status_code == 200
+    # The shop reads no accounts: the counter's own answers (reservations, redemption) carry what it needs.
+    assert api.get("keeper", "/balances/H2").status_code == 404
+    assert api.get("keeper", "/balances/H2/entries").status_code == 404
 
 
 def test_history_and_explanation(api: Api, engine: Engine) -> None:
@@ -344,6 +346,22 @@ def test_leaderboards(api: Api, county: County) -> None:
     bad = api.get("h1", "/leaderboards/moral?scope=planet&top=0&lang=en")
     assert set(bad.json["errors"]) == {"scope", "top"}
     assert api.get("h1", "/leaderboards/moral?me=H5").status_code == 404
+
+
+def test_a_masked_leaderboard_row_carries_no_code_to_match_against_another_board(api: Api, county: County) -> None:
+    """H2 scores −10 in April (masked there) and +20 over the year (by name): April's row must not name H2."""
+    neg = {"id": "neg-1", "type": "civility", "occurred_at": "2026-04-10T10:00:00", "person": "P2", "rule": "MB-23"}
+    assert api.post("system", "/events", {"events": [neg]}).json["results"][0]["status"] == "recorded"
+    v1 = county.ids["V1"]
+    april = api.get("h1", f"/leaderboards/moral?scope=village&scope_id={v1}&period=2026-04").json
+    assert [(r["name"], r["score"]) for r in april["rows"]] == [("李**", "-10")]
+    assert april["rows"][0]["code"] == "" and set(april["rows"][0]) == {"rank", "kind", "code", "name", "score"}
+    year = api.get("h1", f"/leaderboards/moral?scope=village&scope_id={v1}&period=2026").json
+    assert ("H2", "李四户") in [(r["code"], r["name"]) for r in year["rows"]]
+    assert "H2" not in json.dumps(april, ensure_ascii=False)
+    # The household itself still finds its own rank (its own code, which it asked with).
+    mine = api.get("h2", f"/leaderboards/moral?scope=village&scope_id={v1}&period=2026-04&me=H2").json["mine"]
+    assert (mine["rank"], mine["code"], mine["name"]) == (1, "H2", "李**")
 
 
 # ---------------------------------------------------------------- shop
@@ -481,8 +499,49 @@ def test_claims_submit_approve_reject_object(api: Api, county: County) -> None:
     unknown = api.post("h1", "/claims", {"rule": "NOPE-1", "person": "P1"})
     assert unknown.status_code == 404 and "rule" in unknown.json["errors"]
     foreign = api.post("h1", "/claims", {"rule": "MB-05", "person": "P5"})
-    assert foreign.status_code == 403
+    assert foreign.status_code == 400 and foreign.json["errors"] == {"person": ["本户没有村民 “P5”:村民只能为本户申报"]}
 
+
+def test_a_code_outside_ones_area_is_answered_as_one_that_does_not_exist(api: Api, ctx: AppContext) -> None:
+    """Whether a villager or household exists elsewhere is not told: the same status, field and words as a made-up code."""
+    _tokens(api, ctx, pm=("party_member", {"village": "V1", "person": "M1"}), grid=("grid_worker", {"grid": "G1"}))
+    cases = [  # (caller, rule, field, a code outside the caller's sight, a villager within it)
+        ("h1", "MB-05", "person", "P5", "P1"), ("h1", "MB-05", "household", "H5", "P1"),
+        ("pm", "LH-01", "household", "H3", "M1"), ("pm", "MB-04", "person", "P3", "P1"),
+        ("grid", "MB-05", "person", "P3", "P1"), ("grid", "MB-05", "household", "H3", "P1"),
+        ("com", "MB-09", "person", "P5", "P1"), ("com", "MB-09", "household", "H5", "P1"),
+    ]
+    for who, rule, fld, theirs, mine in cases:
+        body: dict[str, Any] = {"rule": rule, "person": mine, "fields": {"level": "major"}}
+        outside = api.post(who, "/claims", {**body, fld: theirs}, lang="en")
+        missing = api.post(who, "/claims", {**body, fld: "X404"}, lang="en")
+        assert outside.status_code == missing.status_code == 400, (who, fld, outside.json, missing.json)
+        assert list(outside.json["errors"]) == [fld], (who, fld, outside.json)
+        assert outside.json["errors"][fld][0].replace(theirs, "X") == missing.json["errors"][fld][0].replace("X404", "X")
+        assert outside.json["code"] == missing.json["code"] and outside.json["message"].replace(theirs, "X") == \
+            missing.json["message"].replace("X404", "X")
+    assert api.get("sec", "/claims").json["claims"] == []  # nothing was recorded
+    # A caller who may enter nothing (the shop) or not this rule is refused before any code is looked up.
+    for who, rule, code in (("keeper", "wf_read_only", "MB-05"), ("h1", "wf_role_refused", "MB-09")):
+        answers = {api.post(who, "/claims", {"rule": code, "person": p}).json["code"] for p in ("P1", "P2", "X404")}
+        assert answers == {rule}, (who, answers)
+    # County-wide callers see everything: a made-up code is simply unknown.
+    assert api.post("admin", "/claims", {"rule": "MB-05", "person": "X404"}).json["code"] == "unknown_person"
+
+
+
+def test_claims_outside_a_party_members_links_or_to_a_shopkeeper_read_as_missing(api: Api, ctx: AppContext) -> None:
+    """M1 looks after H1 and H2: H3's claim is 404 to M1 and left out of its list; the shop sees no claims at all."""
+    _tokens(api, ctx, pm=("party_member", {"village": "V1", "person": "M1"}))
+    linked = api.post("com", "/claims", {"rule": "MB-09", "person": "P2"}).json["claim"]["id"]
+    far = api.post("com", "/claims", {"rule": "MB-20", "person": "P3", "description": "聚众赌博"}).json["claim"]["id"]
+    assert api.get("pm", f"/claims/{linked}").status_code == 200
+    theirs, missing = api.get("pm", f"/claims/{far}", lang="en"), api.get("pm", "/claims/987654", lang="en")
+    assert theirs.status_code == missing.status_code == 404 and theirs.json == missing.json
+    assert [c["id"] for c in api.get("pm", "/claims").json["claims"]] == [linked]
+    assert api.get("keeper", f"/claims/{linked}").status_code == 404
+    assert api.get("keeper", "/claims").json["claims"] == []
+    assert {c["id"] for c in api.get("com", "/claims").json["claims"]} == {linked, far}
 
 
 def test_init_app_exempts_the_api_from_csrf(ctx: AppContext, world: dict[str, str], app: Flask) -> None:

@@ -135,15 +135,15 @@ EXPECT: dict[str, dict[str, int]] = {
     "/notice": dict.fromkeys(WHO, 200),
     "/shop": dict.fromkeys(WHO, 200),
     "/passbook/H2": {"anonymous": 302, "villager": 404, "party_member": 200, "grid_worker": 200, "steward": 200, "secretary": 200,
-                     "committee": 200, "shopkeeper": 200, "admin": 200, "auditor": 200, "villager2": 404, "committee2": 404},
+                     "committee": 200, "shopkeeper": 404, "admin": 200, "auditor": 200, "villager2": 404, "committee2": 404},
     "/passbook/H1": {"anonymous": 302, "villager": 200, "party_member": 200, "grid_worker": 200, "steward": 200, "secretary": 200,
-                     "committee": 200, "shopkeeper": 200, "admin": 200, "auditor": 200, "villager2": 404, "committee2": 404},
+                     "committee": 200, "shopkeeper": 404, "admin": 200, "auditor": 200, "villager2": 404, "committee2": 404},
     "/passbook/H5": {"anonymous": 302, "villager": 404, "party_member": 404, "grid_worker": 404, "steward": 404, "secretary": 404,
                      "committee": 404, "shopkeeper": 404, "admin": 200, "auditor": 200, "villager2": 200, "committee2": 200},
     "/passbook/P2": {"anonymous": 302, "villager": 404, "party_member": 404, "grid_worker": 200, "steward": 200, "secretary": 200,
-                     "committee": 200, "shopkeeper": 200, "admin": 200, "auditor": 200, "villager2": 404, "committee2": 404},
+                     "committee": 200, "shopkeeper": 404, "admin": 200, "auditor": 200, "villager2": 404, "committee2": 404},
     "/passbook/M1": {"anonymous": 302, "villager": 404, "party_member": 200, "grid_worker": 404, "steward": 200, "secretary": 200,
-                     "committee": 200, "shopkeeper": 200, "admin": 200, "auditor": 200, "villager2": 404, "committee2": 404},
+                     "committee": 200, "shopkeeper": 404, "admin": 200, "auditor": 200, "villager2": 404, "committee2": 404},
     "/admin/rules": {**dict.fromkeys(WHO, 403), "anonymous": 302, "admin": 200, "auditor": 200},
     "/admin/audit": {**dict.fromkeys(WHO, 403), "anonymous": 302, "admin": 200, "auditor": 200},
     "/admin/users": {**dict.fromkeys(WHO, 403), "anonymous": 302, "admin": 200, "auditor": 200, "committee": 200, "committee2": 200},
@@ -284,3 +284,92 @@ def test_unknown_claim_ids_and_pages_are_404_never_500(world: World) -> None:
                  "/leaderboard?scope=grid&area=99999", "/leaderboard?period=2026-13", "/desk?period=garbage&threshold=abc"):
         code = c.get(path).status_code
         assert code in (200, 400, 404), f"{path} → {code}"
+
+
+def test_claims_and_photos_outside_a_party_members_links_or_to_a_shopkeeper_read_as_missing(
+        tmp_path: Path, sqlite_engine: Any, clock: Clock) -> None:
+    """M1 looks after H1 and H2: a claim about H3 (and its photo) is 404 to M1, as every claim is to the shop counter."""
+    import base64
+
+    w = build_world(sqlite_engine, clock, tmp_path / "uploads", WTF_CSRF_ENABLED=False)
+    config = wf.WorkflowConfig(upload_dir=tmp_path / "uploads")
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    photo = [wf.Upload("a.png", png)]
+    linked = wf.submit(w.ctx.ledger, w.actor("committee"), "MB-09", person="P2", evidence=photo, config=config).claim
+    far = wf.submit(w.ctx.ledger, w.actor("committee"), "MB-20", person="P3", description="聚众赌博", evidence=photo, config=config).claim
+    assert linked is not None and far is not None
+    member, keeper, committee = w.client("party_member"), w.client("shopkeeper"), w.client("committee")
+    for c, sees in ((member, {linked.id}), (keeper, set()), (committee, {linked.id, far.id})):
+        for claim in (linked, far):
+            want = 200 if claim.id in sees else 404
+            assert c.get(f"/claims/{claim.id}").status_code == want
+            photo_page = c.get(f"/claims/evidence/{claim.evidence[0]['id']}")
+            photo_page.close()  # the file a 200 sends
+            assert photo_page.status_code == want
+    # Not yours and not there read the same.
+    strip = re.compile(rf"/claims/(?:{far.id}|987654)\b|name=\"csrf_token\" value=\"[^\"]*\"")
+    assert strip.sub("", member.get(f"/claims/{far.id}").get_data(as_text=True)) == strip.sub("", member.get("/claims/987654").get_data(as_text=True))
+    assert "聚众赌博" not in member.get("/claims/mine?all=1").get_data(as_text=True)
+    # The counter still finds a household's balance and reservations by its code, without the passbook.
+    counter = keeper.get("/shop/counter?household=H1")
+    assert counter.status_code == 200 and "张三户" in counter.get_data(as_text=True)
+    assert keeper.get("/passbook/H1").status_code == 404
+
+
+def _alerts(html: str) -> dict[str, str]:
+    """The error text shown beside each input (``e-<name>``), and the form's own (``_``)."""
+    found = dict(re.findall(r'id="e-([\w-]+)" role="alert">([^<]*)<', html))
+    top = re.search(r'<div class="flash error" role="alert">(.*?)</div>', html, re.S)
+    if top:
+        found["_"] = top.group(1).strip()
+    return found
+
+
+def test_a_villager_declares_a_person_rule_with_the_forms_own_choices(tmp_path: Path, sqlite_engine: Any, clock: Clock) -> None:
+    """MB-05/06/08/10 are about one villager: the picker lists the household's members, the login's own person chosen."""
+    from web.testing import add_user
+
+    w = build_world(sqlite_engine, clock, tmp_path / "uploads", WTF_CSRF_ENABLED=False)
+    add_user(w, "villager3", "villager", {"household_id": w.ids["H5"], "person_id": w.ids["M2"]})  # H5: P5 and M2
+    for login, default in (("villager3", "M2"), ("villager1", "P1")):  # H1 has one member: P1
+        c = w.client(login, lang="en")
+        for rule in ("MB-05", "MB-06", "MB-08", "MB-10"):
+            html = c.get(f"/claims/new?rule={rule}").get_data(as_text=True)
+            picker = re.search(r'<select id="f-person".*?</select>', html, re.S)
+            assert picker is not None and "our household" not in picker.group(0) and 'value=""' not in picker.group(0)
+            assert re.findall(r'<option value="(\w+)" selected>', picker.group(0)) == [default]
+            r = c.post(f"/claims/new?rule={rule}", data={"rule": rule, "person": default, "description": "x",
+                                                          **({"points": "3"} if rule == "MB-06" else {})})
+            assert r.status_code == 302, (login, rule, _alerts(r.get_data(as_text=True)))
+            view = wf.get_claim(w.ctx.ledger, w.actor("admin"), int(r.headers["Location"].rsplit("/", 1)[1]))
+            assert (view.rule_id, view.person_id) == (rule, w.ids[default])
+    # Without a person of its own in a household of two, the picker asks; sent blank, the error is beside it.
+    c = w.client("villager2", lang="en")
+    picker = re.search(r'<select id="f-person".*?</select>', c.get("/claims/new?rule=MB-08").get_data(as_text=True), re.S)
+    assert picker is not None and '<option value="">— choose —</option>' in picker.group(0) and " selected" not in picker.group(0)
+    r = c.post("/claims/new?rule=MB-08", data={"rule": "MB-08", "person": "", "description": "x"})
+    assert r.status_code == 400
+    alerts = _alerts(r.get_data(as_text=True))
+    assert "MB-08" in alerts.get("person", "") and "villager" in alerts["person"] and "household" not in alerts["person"], alerts
+
+
+def test_the_claim_form_answers_a_code_outside_ones_area_as_one_that_does_not_exist(world: World) -> None:
+    """The grid worker (G1) names P3 (grid G2) or a made-up code: the same words beside the same input."""
+    c = world.client("grid_worker", lang="en")
+    answers = {}
+    for code in ("P3", "X404"):
+        r = c.post("/claims/new?rule=MB-05", data={"rule": "MB-05", "person": code, "description": "x"})
+        assert r.status_code == 400
+        answers[code] = _alerts(r.get_data(as_text=True))
+    assert list(answers["P3"]) == ["person"] and "within your area" in answers["P3"]["person"]
+    assert answers["P3"]["person"].replace("P3", "X") == answers["X404"]["person"].replace("X404", "X")
+
+
+def test_a_claim_dated_before_the_rules_says_when_they_came_into_force(world: World) -> None:
+    """Not 'there is no rule MB-06': the date is before 2026-01-01, said beside the date."""
+    r = world.client("villager", lang="en").post("/claims/new?rule=MB-06", data={
+        "rule": "MB-06", "person": "P1", "points": "3", "occurred_on": "1900-01-01", "description": "x"})
+    assert r.status_code == 400
+    alerts = _alerts(r.get_data(as_text=True))
+    assert list(alerts) == ["occurred_on"], alerts
+    assert "1900-01-01" in alerts["occurred_on"] and "2026-01-01" in alerts["occurred_on"] and "no rule" not in alerts["occurred_on"]

@@ -160,14 +160,25 @@ def test_a_refused_objection_keeps_what_was_typed_on_the_notice_board(world: Wor
 
 # ---------------------------------------------------------------- 3. a claim refused about an input not on the form
 def test_a_refusal_about_an_input_the_form_does_not_draw_shows_on_top(world: World) -> None:
+    c = world.client("villager")
+    form = form_inputs(c.get("/claims/new?rule=MB-05").get_data(as_text=True), "/claims/new?rule=MB-05")
+    before = count(world, Claim)
+    # a household posted beside the villager's own person: the rule's form draws no household input
+    r = c.post("/claims/new?rule=MB-05", data={**form, "rule": "MB-05", "person": "P1", "household": "H2", "description": "照顾老人"})
+    assert r.status_code == 400
+    html = r.get_data(as_text=True)
+    assert 'id="f-household"' not in html  # no household field to show it beside
+    assert re.search(r'class="flash error" role="alert">[^<]*“H2” 不是本户户号', html), html
+    assert count(world, Claim) == before
+
+
+def test_a_code_outside_ones_area_is_refused_beside_the_field_that_held_it(world: World) -> None:
     c = world.client("secretary")
     form = form_inputs(c.get("/claims/new?rule=MB-05").get_data(as_text=True), "/claims/new?rule=MB-05")
     before = count(world, Claim)
     r = c.post("/claims/new?rule=MB-05", data={**form, "rule": "MB-05", "person": "P5", "description": "照顾老人"})
     assert r.status_code == 400
-    html = r.get_data(as_text=True)
-    assert 'name="household"' not in html  # the rule's form has no household input to show it beside
-    assert re.search(r'class="flash error" role="alert">[^<]*该农户不在您的管辖范围内', html)
+    assert re.search(r'id="e-person" role="alert">[^<]*不在您的管辖范围内', r.get_data(as_text=True))
     assert count(world, Claim) == before
 
 

@@ -76,3 +76,24 @@ def test_leaderboard_masks_every_name_to_the_same_shape(world: World) -> None:
     assert "<td>赵**</td>" in html
     for leak in ("欧阳小明", "赵六户"):
         assert leak not in html
+
+
+def test_a_masked_leaderboard_row_carries_no_code_on_any_board(world: World) -> None:
+    """H2 and H4 are below zero: their rows (a period's board or a custom range) keep no code to match elsewhere."""
+    from datetime import date
+
+    from services import queries
+
+    v1 = world.ids["V1"]
+    with world.ctx.engine.connect() as conn:
+        boards = (queries.leaderboard(conn, "moral", "2026", "village", v1),
+                  queries.leaderboard_range(conn, "moral", date(2026, 1, 1), date(2026, 12, 31), "village", v1))
+    for board in boards:
+        masked = [r for r in board.rows if r["score"] <= 0]
+        assert sorted(r["name"] for r in masked) == ["欧**", "赵**"]
+        assert [r["code"] for r in masked] == ["", ""]
+        assert all(r["code"] for r in board.rows if r["score"] > 0)
+    for query in ("kind=year&period=2026", "kind=custom&start=2026-01-01&end=2026-12-31"):
+        html = world.client("committee").get(f"/leaderboard?type=moral&scope=village&area={v1}&{query}").get_data(as_text=True)
+        assert "<td>欧**</td>" in html and "<td>赵**</td>" in html
+        assert not re.search(r"\bH[24]\b", html)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,9 @@ from sqlmodel import SQLModel
 
 from services import claims
 from services.actors import Actor
-from services.errors import Conflict, Forbidden, ServiceError
+from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from store.ledger import Ledger
-from store.models import Claim, Entry
+from store.models import Claim, Entry, Linkage
 from store.models_workflow import ClaimTransition, Evidence
 from tests.builders import County
 
@@ -134,3 +135,76 @@ def test_no_one_credits_themselves_through_a_claim_that_would_post_without_revie
     assert claims.submit(ledger, sec, "PM-02", person="M1", config=config).status == "posted"
     assert claims.submit(ledger, member, "LH-01", person="M1", household="H1", config=config).status == "posted"
     assert ledger.balance("party_work", "p", county.ids["M1"])[0] == 1000 + 200  # PM-02 +10, LH-01 red +2
+
+
+def test_a_party_member_reads_only_claims_of_its_linked_households_and_a_shopkeeper_none(
+        ledger: Ledger, county: County, clock, config) -> None:
+    """M1 (household H4) is linked to H1 and H2 only: H3's claim and its photo read as missing, as for a shopkeeper."""
+    a = actors(county)
+    v1 = county.ids["V1"]
+    member = Actor("m1", "party_member", person_id=county.ids["M1"], household_id=county.ids["H4"], village_id=v1,
+                   branch_id=county.ids["B-V1"])
+    keeper = Actor("keeper", "shopkeeper", village_id=v1)
+    photo = [claims.Upload("a.png", PNG)]
+    linked = claims.submit(ledger, a["com"], "MB-09", person="P2", evidence=photo, config=config).claim
+    far = claims.submit(ledger, a["com"], "MB-20", person="P3", description="聚众赌博", evidence=photo, config=config).claim
+    own = claims.submit(ledger, a["com"], "MB-09", person="M1", config=config).claim
+    entered = claims.submit(ledger, member, "LH-01", person="M1", household="H1", config=config).claim
+    assert linked and far and own and entered
+    assert claims.get_claim(ledger, member, linked.id).id == linked.id
+    assert claims.get_claim(ledger, member, own.id).id == own.id
+    assert claims.evidence_file(ledger, member, linked.evidence[0]["id"], config)[1] == "image/png"
+    for who in (member, keeper):
+        with pytest.raises(NotFound):
+            claims.get_claim(ledger, who, far.id)
+        with pytest.raises(NotFound):
+            claims.evidence_file(ledger, who, far.evidence[0]["id"], config)
+    assert {c.id for c in claims.list_claims(ledger, member)} == {linked.id, own.id, entered.id}
+    assert claims.list_claims(ledger, keeper) == []
+    with pytest.raises(NotFound):
+        claims.get_claim(ledger, keeper, linked.id)
+    # The linkage roll is read for today: once M1 no longer looks after H2, H2's claims are out of sight.
+    county._close(Linkage, Linkage.household_id, county.ids["H2"], date(2026, 1, 1))
+    with pytest.raises(NotFound):
+        claims.get_claim(ledger, member, linked.id)
+    assert {c.id for c in claims.list_claims(ledger, member)} == {own.id, entered.id}
+    assert {c.id for c in claims.list_claims(ledger, a["com"])} == {linked.id, far.id, own.id, entered.id}
+
+
+def test_a_person_rule_needs_its_villager_and_a_date_before_the_rules_says_so(ledger: Ledger, county: County, config) -> None:
+    """Named by household alone, MB-05 asks for the villager (not 'household is missing'); 1900 is before the rules."""
+    a = actors(county)
+    before = snapshot(ledger.engine)
+    for rule in ("MB-05", "MB-06", "MB-08", "MB-10"):
+        with pytest.raises(ServiceError) as exc:
+            claims.submit(ledger, a["p1"], rule, household="H1", points="3" if rule == "MB-06" else None, config=config)
+        assert (exc.value.code, exc.value.field) == ("wf_person_required", "person")
+        assert rule in exc.value.message("en") and "household" not in exc.value.message("en")
+    with pytest.raises(ServiceError) as exc:
+        claims.submit(ledger, a["p1"], "MB-06", person="P1", points="3", occurred_at="1900-01-01T12:00:00", config=config)
+    assert (exc.value.code, exc.value.field) == ("wf_before_rules", "occurred_at")
+    assert "2026-01-01" in exc.value.message("en") and "1900-01-01" in exc.value.message("zh")
+    assert snapshot(ledger.engine) == before
+    assert claims.submit(ledger, a["p1"], "MB-06", person="P1", points="3", config=config).status == "pending"
+
+
+def test_a_code_outside_ones_area_reads_as_one_that_does_not_exist(ledger: Ledger, county: County, config) -> None:
+    """Each enterer gets the same refusal, on the field it filled, for a code elsewhere and for a made-up one."""
+    county.village("V2")
+    county.grid("G3", "V2")
+    county.household("H5", "G3", head="孙七")
+    county.person("P5", "H5", name="孙七")
+    a = actors(county)
+    member = Actor("m1", "party_member", person_id=county.ids["M1"], household_id=county.ids["H4"], village_id=county.ids["V1"])
+    cases = [(a["p1"], "MB-05", {}, "person", "P2"), (a["p1"], "MB-05", {"person": "P1"}, "household", "H2"),
+             (a["grid"], "MB-05", {}, "person", "P3"), (a["grid"], "MB-05", {"person": "P1"}, "household", "H3"),
+             (a["com"], "MB-09", {}, "person", "P5"), (a["com"], "MB-09", {"person": "P1"}, "household", "H5"),
+             (member, "LH-01", {"person": "M1"}, "household", "H3"), (member, "MB-04", {}, "person", "P3")]
+    for who, rule, given, fld, theirs in cases:
+        answers = []
+        for code in (theirs, "X404"):
+            with pytest.raises(ServiceError) as exc:
+                claims.submit(ledger, who, rule, **{**given, fld: code}, fields={"level": "major"}, config=config)  # type: ignore[arg-type]
+            answers.append((type(exc.value), exc.value.code, exc.value.field, exc.value.message("en").replace(code, "X")))
+        assert answers[0] == answers[1], (who.username, fld, answers)
+        assert answers[0][2] == fld

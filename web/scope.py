@@ -3,7 +3,8 @@
 A villager sees their own household and its members; a Party member themself,
 their household and the households they are linked to (党员联户); a grid worker
 the households of their grid; village staff their village (a secretary also the
-members of their branch); administrators and auditors the whole county. Views
+members of their branch); a shopkeeper none (the counter shows what the shop
+needs); administrators and auditors the whole county. Views
 answer 404 both for "not yours" and "does not exist", so nothing leaks.
 """
 
@@ -84,7 +85,12 @@ def linked_households(conn: Connection, member_id: int, day: date) -> set[int]:
 
 
 def can_view(conn: Connection, actor: Actor, place: Place, day: date) -> bool:
-    """Whether the actor may open this holder's passbook."""
+    """Whether the actor may open this holder's passbook (and read its balances and entries in the API).
+
+    A shopkeeper opens none: the shop counter reads the balance and the reservations of the household
+    whose code is typed there itself (``shop.list_redemptions`` checks the village), and needs no
+    passbook, entries or people of the village.
+    """
     role = actor.role
     if actor.county_wide:
         return True
@@ -100,7 +106,7 @@ def can_view(conn: Connection, actor: Actor, place: Place, day: date) -> bool:
         if actor.grid_id is not None:
             return place.grid_id == actor.grid_id
         return place.village_id is not None and place.village_id == actor.village_id
-    if role in ("steward", "committee", "shopkeeper", "secretary"):
+    if role in ("steward", "committee", "secretary"):
         if role == "secretary" and place.branch_id is not None and place.branch_id == actor.branch_id:
             return True
         return place.village_id is not None and place.village_id == actor.village_id

@@ -221,11 +221,15 @@ class LeaderboardQuery(Query):
 
 
 class LeaderRowOut(Schema):
-    """One ranked holder; names of scores at or below zero are masked."""
+    """One ranked holder; names of scores at or below zero are masked (张**), and such a row's code is empty.
+
+    A masked row carries no code nor any other stable identifier of its holder: the same code beside the
+    full name on another board (another period or scope) would undo the mask.
+    """
 
     rank = Int64()
     kind = fields.String()
-    code = fields.String()
+    code = fields.String(metadata={"description": "the holder's code; empty when the name is masked"})
     name = fields.String()
     score = Points()
 

@@ -195,8 +195,8 @@ def new() -> Any:
             else:
                 person = data.get("person")
                 household = data.get("household")
-                if actor.role == "villager" and not person and not household:
-                    household = _own_household_code(actor.household_id)
+                if actor.role == "villager" and not person and not household and event_type is not None and event_type.subject != "person":
+                    household = _own_household_code(actor.household_id)  # 「— 本户 —」: a rule about the household
                 request_key = posted_request_key()
                 uploads = [wf.Upload(f.filename or "photo", f.read()) for f in request.files.getlist("evidence") if f and f.filename]
                 try:
@@ -224,6 +224,7 @@ def new() -> Any:
     options = [(r.id, rule_label(ruleset, r)) for r in rules]
     spec_fields = list(event_type.fields.values()) if event_type else []
     members = household_members(actor.household_id, today) if actor.role == "villager" else []
+    own_person = _own_person_code(actor.person_id, members)
     rng = rule.points_range if rule else None
     on_page = _inputs_on_page(event_type, spec_fields, bool(members), rng is not None)
     stray = [k for k in errors if k != "_" and k not in on_page]
@@ -231,7 +232,7 @@ def new() -> Any:
         errors["_"] = ";".join([*([errors["_"]] if errors.get("_") else []), *(errors.pop(k) for k in stray)])
     values["request_key"] = new_request_key()
     return render_template("claims/new.html", options=options, rule=rule, event_type=event_type, spec_fields=spec_fields,
-                           values=values, errors=errors, members=members, today=today, rng=rng,
+                           values=values, errors=errors, members=members, own_person=own_person, today=today, rng=rng,
                            rng_text=(fmt(rng[0]), fmt(rng[1])) if rng else None), (400 if errors and request.method == "POST" else 200)
 
 
@@ -257,6 +258,18 @@ def _form_field(name: str) -> str:
     """Where a service names a field, which input it is on the form."""
     return {"occurred_at": "occurred_on", "evidence": "evidence", "points": "points", "person": "person",
             "household": "household", "rule": "rule", "key": "_"}.get(name, f"f_{name}" if name else "_")
+
+
+def _own_person_code(person_id: int | None, members: list[tuple[str, str]]) -> str | None:
+    """The person picker's default: the login's own villager when one of the household's members, else a sole member."""
+    if not members:
+        return None
+    if person_id is not None:
+        with jifen().engine.connect() as conn:
+            code = conn.execute(select(Person.code).where(Person.id == person_id)).scalar()  # type: ignore[arg-type]
+        if code in {c for c, _name in members}:
+            return code  # type: ignore[no-any-return]
+    return members[0][0] if len(members) == 1 else None
 
 
 def _own_household_code(household_id: int | None) -> str | None:
