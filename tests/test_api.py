@@ -295,6 +295,8 @@ def test_balances(api: Api) -> None:
     assert (moral["balance"], moral["score"], moral["grade_key"]) == ("60", "60", "star3")
     assert resp.json["holder"] == {"kind": "h", "code": "H1", "name": "张三户"}
     assert api.get("h1", "/balances/P1").status_code == 200  # a member of one's own household
+    english = next(a for a in api.get("h1", "/balances/H1", lang="en").json["accounts"] if a["point_type"] == "moral")
+    assert (english["name"], english["unit"]) == ("Moral credit", "pts")  # rules.yaml's name_en, the unit in English
     theirs = api.get("h1", "/balances/H2", lang="en")
     missing = api.get("h1", "/balances/H404", lang="en")
     assert theirs.status_code == missing.status_code == 404

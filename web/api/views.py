@@ -16,6 +16,7 @@ from marshmallow import Schema
 from sqlalchemy import Connection, select
 
 from scoring.errors import Problem
+from scoring.messages import unit_label
 from scoring.model import VersionTable
 from scoring.periods import local_date, parse_period, period_key
 from services import queries, shop
@@ -260,6 +261,10 @@ def get_balances(code: str) -> Any:
             raise NotFound("api_no_rules")
         holder, _ = visible(conn, code, day=day)
         lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, day)
+    if lang() == "en":  # the rules file names types and units in Chinese; English ones where it gives them
+        for line in lines:
+            pt = ruleset.point_types[line.point_type]
+            line.name, line.unit = pt.name_en or pt.key, unit_label(pt.unit, "en")
     return out(s.BalancesOut, {"holder": holder, "accounts": lines})
 
 

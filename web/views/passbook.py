@@ -36,7 +36,7 @@ def month_labels() -> list[str]:
 
 # Labels are translated one at a time, when a line needs one (not a whole table of them per line).
 KIND_LABELS = {
-    "award": _l("记分"), "reversal": _l("冲正"), "spend": _l("兑换"), "refund": _l("退回"),
+    "award": _l("加分"), "deduction": _l("扣分"), "reversal": _l("冲正"), "spend": _l("兑换"), "refund": _l("退回"),
     "close": _l("年度结转"), "expire": _l("到期"),
 }
 SOURCE_LABELS = {
@@ -45,9 +45,9 @@ SOURCE_LABELS = {
 }
 
 
-def kind_label(kind: str) -> str:
-    """What kind of ledger line it is, for people."""
-    label = KIND_LABELS.get(kind)
+def kind_label(kind: str, amount: int = 0) -> str:
+    """What kind of ledger line it is, for people: a rule's award below zero is a deduction (扣分)."""
+    label = KIND_LABELS.get("deduction" if kind == "award" and amount < 0 else kind)
     return str(label) if label is not None else kind
 
 
@@ -150,14 +150,15 @@ def history_lines(conn: Connection, ruleset: Ruleset, place: Place, point_type: 
         if tz is not None:
             info["occurred_at"], info["recorded_at"] = _local(info["occurred_at"], tz), _local(info["recorded_at"], tz)
         pt = ruleset.point_types.get(r["point_type"])
-        if r["kind"] not in kinds:
-            kinds[r["kind"]] = kind_label(r["kind"])
+        kind = "deduction" if r["kind"] == "award" and r["amount"] < 0 else r["kind"]
+        if kind not in kinds:
+            kinds[kind] = kind_label(r["kind"], r["amount"])
         if r["source"] not in sources:
             sources[r["source"]] = source_label(r["source"])
         if r["point_type"] not in pt_names:
             pt_names[r["point_type"]] = point_type_name(pt) if pt else r["point_type"]
         out.append({
-            **info, "day": r["local_day"], "amount_raw": r["amount"], "kind_label": kinds[r["kind"]],
+            **info, "day": r["local_day"], "amount_raw": r["amount"], "kind_label": kinds[kind],
             "source_label": sources[r["source"]], "point_type_name": pt_names[r["point_type"]],
             "unit": pt.unit if pt else "", "version_info": versions.get(r["rules_version"]), "evidence": evidence.get(r["key"], []),
             "description": notes.get(r["event_key"], ""), "note": r["note"],

@@ -1,0 +1,36 @@
+"""The passbook page and the desk as their readers see them, in Chinese and in English."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import store.all_models  # noqa: F401
+from store.db import make_engine
+from tests.conftest import Clock
+from web.testing import build_world
+
+
+def test_the_bar_shows_the_share_of_the_next_grade_reached(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    world = build_world(engine, Clock(datetime(2026, 6, 1, 0, 0, tzinfo=UTC)), tmp_path / "uploads")
+    # H1: 3 + 2 volunteer hours at 2 points an hour, 10 points this year; the first grade (一星文明户) starts at 20.
+    page = world.client("villager").get("/passbook/H1?type=moral").get_data(as_text=True)
+    assert "再得 10 分 可评为一星文明户" in page
+    assert re.search(r'aria-label="完成 50%"><div class="bar-fill" style="width: 50%"', page), page
+    engine.dispose()
+
+
+def test_a_deduction_is_labelled_a_deduction_and_lists_read_as_lists_in_english(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    world = build_world(engine, Clock(datetime(2026, 6, 1, 0, 0, tzinfo=UTC)), tmp_path / "uploads")
+    # H2: −10 for rubbish (MB-23, a rule's award below zero)
+    zh = world.client("admin").get("/passbook/H2?type=moral").get_data(as_text=True)
+    en = world.client("admin", lang="en").get("/passbook/H2?type=moral").get_data(as_text=True)
+    assert "扣分 · 道德积分" in zh and "Deduction · Moral credit" in en and "Award · " not in en
+    plus = world.client("admin", lang="en").get("/passbook/H1?type=moral").get_data(as_text=True)
+    assert "Award · Moral credit" in plus
+    desk = world.client("secretary", lang="en").get("/desk?type=volunteer_hours").get_data(as_text=True)
+    assert "Alert line (hours)" in desk and "、" not in desk
+    engine.dispose()
