@@ -242,6 +242,18 @@ class VersionTable:
         """The ruleset with the latest effective date."""
         return self.versions[-1].ruleset if self.versions else None
 
+    def retired(self, ruleset: Ruleset) -> dict[str, PointType]:
+        """Point types an earlier version declared and ``ruleset`` does not (the newest declaration of each).
+
+        Points already held in such a type stay in the ledger: they are still shown, never silently hidden.
+        """
+        out: dict[str, PointType] = {}
+        for v in self.versions:
+            for key, pt in v.ruleset.point_types.items():
+                if key not in ruleset.point_types:
+                    out[key] = pt
+        return out
+
 
 @dataclass
 class Event:

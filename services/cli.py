@@ -398,11 +398,12 @@ def balance(ctx: click.Context, code: str) -> None:
     ruleset = a.ruleset()
     if ruleset is None:
         refuse(ctx, "尚未发布规则:请先运行 jifen rules publish", "no rules published yet: run `jifen rules publish` first")
+    known = {**ruleset.point_types, **(retired := a.ledger.versions().retired(ruleset))}
     with a.engine.connect() as conn:
-        lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, a.today())
+        lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, a.today(), retired)
     click.echo(f"{holder.code} {holder.name}")
     for line in lines:
-        pt = ruleset.point_types[line.point_type]
+        pt = known[line.point_type]
         g = grade_label(ctx, pt, line.grade, line.vetoed)
         nxt = grade_label(ctx, pt, line.next_grade)
         unit = unit_label(line.unit, ctx.obj["lang"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy import (
 
 from scoring.grades import grade
 from scoring.messages import render, unit_label
-from scoring.model import Ruleset, VersionTable
+from scoring.model import PointType, Ruleset, VersionTable
 from scoring.periods import period_key
 from scoring.points import fmt
 from services.privacy import mask_name
@@ -122,15 +123,23 @@ _SCORES = (select(Tally.point_type, Tally.period, func.sum(Tally.amount), func.s
            .group_by(Tally.point_type, Tally.period))
 
 
-def account_lines(conn: Connection, ruleset: Ruleset, kind: str, ident: int, today: date) -> list[AccountLine]:
-    """Every point type the holder can hold, with balance and this period's grade (two queries in all)."""
+def account_lines(conn: Connection, ruleset: Ruleset, kind: str, ident: int, today: date,
+                  retired: Mapping[str, PointType] | None = None) -> list[AccountLine]:
+    """Every point type the holder can hold, with balance and this period's grade (two queries in all).
+
+    ``retired``: types of earlier rules versions the live ones dropped (``VersionTable.retired``);
+    one the holder has an account in is listed after the live ones, so no points vanish from view.
+    """
     holder = "person" if kind == "p" else "household"
     types = [pt for pt in ruleset.point_types.values() if pt.holder == holder]
-    if not types:
+    old = [pt for pt in (retired or {}).values() if pt.holder == holder]
+    if not types and not old:
         return []
-    periods = {pt.key: period_key(pt.period, today) for pt in types}
-    params = {"kind": kind, "ident": ident, "types": [pt.key for pt in types]}
+    params = {"kind": kind, "ident": ident, "types": [pt.key for pt in types + old]}
     balances = {r.point_type: (int(r.amount), int(r.earned)) for r in conn.execute(_BALANCES, params)}
+    types += [pt for pt in old if pt.key in balances]
+    periods = {pt.key: period_key(pt.period, today) for pt in types}
+    params["types"] = [pt.key for pt in types]
     scores = {(pt, per): (int(amount or 0), int(vetoes or 0))
               for pt, per, amount, vetoes in conn.execute(_SCORES, {**params, "periods": sorted(set(periods.values()))})}
     out = []

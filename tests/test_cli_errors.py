@@ -242,3 +242,18 @@ def test_explain_names_the_rule_as_the_version_that_scored_the_entry_named_it(db
     explained = run(db, "explain", str(_entry_of(db, "a1")))
     assert "规则名称: 志愿服务(每小时 2 分)" in explained.output, explained.output
     assert "修订" not in explained.output
+
+
+def test_points_of_a_type_the_live_rules_dropped_still_show(db: str, tmp_path: Path) -> None:
+    """A version added 绿色积分 and credited it; a later version without it does not hide what was credited."""
+    text = RULES.read_text(encoding="utf-8")
+    green = text.replace("point_types:\n", "point_types:\n  - {key: green, name: 绿色积分, name_en: Green credit, holder: household, "
+                         "unit: 分, step: 0.5, period: year, year_end: {policy: never}, spendable: true}\n", 1)
+    green += "  - {id: GC-01, name: 绿色出行, point_type: green, event: volunteer_service, points: {fixed: 3}}\n"
+    (tmp_path / "green.yaml").write_text(green, encoding="utf-8")
+    assert run(db, "rules", "publish", str(tmp_path / "green.yaml"), "--effective", "2026-02-01").exit_code == 0
+    assert ingest(db, tmp_path, VOLUNTEER).exit_code == 0  # 2026-03-01: +3 绿色积分 for H1
+    assert run(db, "rules", "publish", str(RULES), "--effective", "2026-06-01").exit_code == 0  # back to the first text
+    shown = run(db, "balance", "H1")
+    assert shown.exit_code == 0 and "绿色积分:余额 3 分" in shown.output, shown.output
+    assert "Green credit: balance 3 pts" in run(db, "--lang", "en", "balance", "H1").output

@@ -34,3 +34,27 @@ def test_a_deduction_is_labelled_a_deduction_and_lists_read_as_lists_in_english(
     desk = world.client("secretary", lang="en").get("/desk?type=volunteer_hours").get_data(as_text=True)
     assert "Alert line (hours)" in desk and "、" not in desk
     engine.dispose()
+
+
+def test_the_passbook_still_shows_points_of_a_type_the_live_rules_dropped(tmp_path: Path) -> None:
+    import json
+    from datetime import date
+
+    from services.ingest import ingest_text
+    from store.rules_repo import publish
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    clock = Clock(datetime(2026, 6, 1, 0, 0, tzinfo=UTC))
+    world = build_world(engine, clock, tmp_path / "uploads")
+    text = (Path(__file__).resolve().parent.parent / "rules.yaml").read_text(encoding="utf-8")
+    green = text.replace("point_types:\n", "point_types:\n  - {key: green, name: 绿色积分, holder: household, unit: 分, "
+                         "step: 0.5, period: year, year_end: {policy: never}, spendable: true}\n", 1)
+    green += "  - {id: GC-01, name: 绿色出行, point_type: green, event: volunteer_service, points: {fixed: 3}}\n"
+    publish(engine, green, date(2026, 5, 10), "admin", clock())
+    event = {"id": "g1", "type": "volunteer_service", "occurred_at": "2026-05-12T10:00:00", "person": "P1", "fields": {"hours": 1}}
+    ingest_text(world.ctx.ledger, json.dumps(event), "jsonl", "import", "clerk")
+    publish(engine, text, date(2026, 5, 20), "admin", clock())  # the live rules no longer know 绿色积分
+    page = world.client("villager").get("/passbook/H1").get_data(as_text=True)
+    assert "绿色积分" in page
+    assert world.client("villager").get("/passbook/H1?type=green").status_code == 200
+    engine.dispose()

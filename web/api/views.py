@@ -256,14 +256,17 @@ def get_balances(code: str) -> Any:
     """Every point type a person or household (by code) holds: balance, this period's score, grade, what the next grade needs."""
     c = ctx()
     with c.engine.connect() as conn:
-        ruleset, day, _tz = queries.in_force(c.ledger.versions(conn), c.now())  # one look at the versions
+        versions = c.ledger.versions(conn)
+        ruleset, day, _tz = queries.in_force(versions, c.now())  # one look at the versions
         if ruleset is None:
             raise NotFound("api_no_rules")
         holder, _ = visible(conn, code, day=day)
-        lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, day)
+        retired = versions.retired(ruleset)
+        lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, day, retired)
     if lang() == "en":  # the rules file names types and units in Chinese; English ones where it gives them
+        known = {**ruleset.point_types, **retired}
         for line in lines:
-            pt = ruleset.point_types[line.point_type]
+            pt = known[line.point_type]
             line.name, line.unit = pt.name_en or pt.key, unit_label(pt.unit, "en")
     return out(s.BalancesOut, {"holder": holder, "accounts": lines})
 

@@ -217,13 +217,16 @@ def show(code: str) -> Any:
     except ValueError:
         page = 1
     with ctx.engine.connect() as conn:
-        ruleset, day, tz = queries.in_force(ctx.ledger.versions(conn), ctx.now())  # one look, not one per use
+        versions = ctx.ledger.versions(conn)
+        ruleset, day, tz = queries.in_force(versions, ctx.now())  # one look, not one per use
         if ruleset is None:
             abort(404)
         place = holder_place(conn, code, day)
-        lines = queries.account_lines(conn, ruleset, place.kind, place.id, day)
+        retired = versions.retired(ruleset)  # a type the live rules dropped still shows the points held in it
+        known = {**ruleset.point_types, **retired}
+        lines = queries.account_lines(conn, ruleset, place.kind, place.id, day, retired)
         for line in lines:
-            pt = ruleset.point_types[line.point_type]
+            pt = known[line.point_type]
             line.display_name = point_type_name(pt)  # type: ignore[attr-defined]
             # Toward the grade the line names next ("再得 7 分可评为…"): its threshold is the score plus what is needed.
             target = line.score + line.needed if line.next_grade else (pt.grades[0].min if pt.grades else 0)
@@ -235,7 +238,7 @@ def show(code: str) -> Any:
         if chosen:
             year_start, year_end = date(day.year, 1, 1), date(day.year, 12, 31)
             opening, series = queries.balance_series(conn, chosen, place.kind, place.id, year_start, year_end)
-            pt = ruleset.point_types[chosen]
+            pt = known[chosen]
             chart = balance_chart(opening, series, year_start, year_end, day,
                                   _("%(name)s %(year)s 年余额走势", name=point_type_name(pt), year=day.year), month_labels(), unit_name(pt.unit))
             table = monthly_balances(opening, series, day.year, day)
