@@ -35,6 +35,21 @@ def window_keys(local_day: date) -> dict[str, str]:
     return dict(zip(WINDOWS, _keys_for_date(local_day), strict=True))
 
 
+def window_start(kind: str, local_day: date) -> date:
+    """The first local day of the window of ``kind`` (day … total) that holds ``local_day``."""
+    if kind == "day":
+        return local_day
+    if kind == "week":
+        return local_day - timedelta(days=local_day.weekday())  # ISO weeks start on Monday
+    if kind == "month":
+        return local_day.replace(day=1)
+    if kind == "quarter":
+        return local_day.replace(month=(local_day.month - 1) // 3 * 3 + 1, day=1)
+    if kind == "year":
+        return local_day.replace(month=1, day=1)
+    return date.min  # total
+
+
 def period_key(kind: str, local_day: date) -> str:
     """The key of one window kind (``month`` → ``2026-03``) for a local date."""
     return _keys_for_date(local_day)[WINDOWS.index(kind)]

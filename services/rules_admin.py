@@ -160,8 +160,12 @@ def dry_run(ctx: AppContext, text: str, period: str | None = None, lang: str = "
     """Score a past period's events again under ``text`` and compare with the standings kept.
 
     Events are re-scored in the order they happened with counters kept in
-    memory; events that never posted (claims still under review or refused)
-    stay out, as they are in the kept standings. Nothing is written.
+    memory, starting as the ledger's were when the period began: the events
+    before it that its windows still count (a year cap's, a repeat's) are
+    scored first by the versions then in force, their amounts not compared.
+    So a change that alters no points shows no change. Events that never
+    posted (claims still under review or refused) stay out, as they are in
+    the kept standings. Nothing is written.
 
     Only the events the change can reach are scored again (``full`` scores
     them all): an event type is reached when its definition, one of its rules
@@ -193,9 +197,19 @@ def dry_run(ctx: AppContext, text: str, period: str | None = None, lang: str = "
             _add_kept_entries(conn, span, reach[1], new_scores)
         in_period = _count_events(conn, start, end)
         if reach is None or reach[0]:
-            posted = _posted_events(conn, start, end)
+            types = None if reach is None else reach[0]
             directory = Directory(conn, places=False)
-            for rows in _event_pages(conn, start, end, None if reach is None else reach[0], batch):
+            # Counters as the ledger had them when the period began: the events before it that a cap,
+            # floor, cooldown or repeat window reaching into the period still counts, scored again by the
+            # versions that were in force (their amounts are not compared, only their counters kept).
+            kept_versions = ctx.ledger.versions(conn)
+            warm = _warm_up_start(span, ruleset, kept_versions)
+            kept_engine = ScoringEngine(kept_versions)
+            posted_before = _posted_events(conn, warm, start)
+            for rows in _event_pages(conn, warm, start, types, batch):
+                _score_page(rows, ruleset.timezone, kept_engine, state, directory, posted_before, {})
+            posted = _posted_events(conn, start, end)
+            for rows in _event_pages(conn, start, end, types, batch):
                 count += _score_page(rows, ruleset.timezone, engine, state, directory, posted, scored)
     for (pt, who), amount in scored.items():
         kind, _, ident = who.partition(":")
@@ -214,6 +228,23 @@ def dry_run(ctx: AppContext, text: str, period: str | None = None, lang: str = "
     result.changes.sort(key=lambda c: (-abs(c.delta), c.point_type, c.holder_kind, c.holder_id))
     result.seconds = _time.perf_counter() - started
     return result
+
+
+def _warm_up_start(span: Period, ruleset: Ruleset, versions: VersionTable) -> datetime | None:
+    """From when events before the period still weigh on its counters (None: from the first event).
+
+    Each feature of the new text and of every version says how far back its counters reach from the
+    period's first day (``Feature.reaches_back``): a year cap to the year's start, a repeat window by
+    its days, a ``total`` cap to the beginning.
+    """
+    earliest = span.start
+    for rs in [ruleset, *(v.ruleset for v in versions.versions)]:
+        for owner in [*rs.rules.values(), *rs.categories.values()]:
+            for feature in owner.features:
+                earliest = min(earliest, feature.reaches_back(span.start))
+    if earliest == date.min:
+        return None
+    return datetime.combine(earliest, time.min, tzinfo=ruleset.timezone).astimezone(UTC)
 
 
 def _utc_bounds(span: Period, ruleset: Ruleset) -> tuple[datetime, datetime]:
@@ -313,16 +344,18 @@ def _count_events(conn: Connection, start: datetime, end: datetime) -> int:
     return int(conn.execute(q).scalar() or 0)
 
 
-def _posted_events(conn: Connection, start: datetime, end: datetime) -> set[str]:
+def _posted_events(conn: Connection, start: datetime | None, end: datetime) -> set[str]:
     # No DISTINCT: the set drops repeats, and SQLite would walk ix_entry_event for it (0.64 s against 0.34 s a year).
-    rows = conn.execute(select(Entry.event_key).where(Entry.kind == "award", Entry.occurred_at >= start, Entry.occurred_at < end, Entry.approver != ""))
+    q = select(Entry.event_key).where(Entry.kind == "award", Entry.occurred_at < end, Entry.approver != "")
+    rows = conn.execute(q if start is None else q.where(Entry.occurred_at >= start))
     return set(rows.scalars())
 
 
-def _event_pages(conn: Connection, start: datetime, end: datetime, types: set[str] | None, size: int) -> Iterator[Sequence[Any]]:
-    """The period's events (key, payload, source) in the order they happened, ``size`` at a time, from one query."""
-    q = select(EventRecord.event_key, EventRecord.payload, EventRecord.source).where(
-        EventRecord.occurred_at >= start, EventRecord.occurred_at < end)  # type: ignore[arg-type]
+def _event_pages(conn: Connection, start: datetime | None, end: datetime, types: set[str] | None, size: int) -> Iterator[Sequence[Any]]:
+    """The events from ``start`` (None: the first) to ``end`` (key, payload, source) in the order they happened, ``size`` at a time."""
+    q = select(EventRecord.event_key, EventRecord.payload, EventRecord.source).where(EventRecord.occurred_at < end)  # type: ignore[arg-type]
+    if start is not None:
+        q = q.where(EventRecord.occurred_at >= start)  # type: ignore[arg-type]
     if types is not None:
         q = q.where(EventRecord.type.in_(sorted(types)))  # type: ignore[attr-defined]
     result = conn.execution_options(stream_results=True, yield_per=size).execute(q.order_by(EventRecord.occurred_at, EventRecord.event_key))

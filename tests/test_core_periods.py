@@ -98,3 +98,13 @@ def test_a_period_closes_once_ended_and_in_order_and_never_before_a_later_one_al
     assert _closing_codes("year", "2027", date(2028, 1, 1), {"2026"}) == []
     # Closed before this check existed: a later year already closed bars an earlier one.
     assert _closing_codes("year", "2026", date(2029, 1, 1), {"2027"}) == ["close_later_closed"]
+
+
+def test_window_start_is_the_first_day_of_each_window_holding_a_day() -> None:
+    from scoring.periods import window_start
+
+    day = date(2026, 10, 15)  # a Thursday
+    assert [window_start(w, day) for w in ("day", "week", "month", "quarter", "year")] == [
+        day, date(2026, 10, 12), date(2026, 10, 1), date(2026, 10, 1), date(2026, 1, 1)]
+    assert window_start("quarter", date(2026, 8, 31)) == date(2026, 7, 1)
+    assert window_start("total", day) == date.min

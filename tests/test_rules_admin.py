@@ -204,3 +204,19 @@ def test_a_dry_run_reads_a_date_like_text_as_text(ctx: AppContext, ledger: Ledge
     result = rules_admin.dry_run(ctx, titled, "2026-05")
     assert (result.events, result.kept_events) == (0, 4)  # a title reaches no event: the kept points stand
     assert result.changes == [] and result.totals["party_work"] == (600, 600)
+
+
+def test_a_dry_run_starts_from_the_counters_the_ledger_had_when_the_period_began(ctx: AppContext, ledger: Ledger,
+                                                                                 county: County, rules_text: str) -> None:
+    """An absence in April makes May's a repeat (PM-03, ×2 within 90 days): renaming the rule changes no score."""
+    absent = [{"id": f"a{i}", "type": "meeting_attendance", "occurred_at": day, "person": "M1", "fields": {"status": "absent"}}
+              for i, day in enumerate(["2026-04-20T10:00:00", "2026-05-06T10:00:00"])]
+    ingest_text(ledger, "\n".join(json.dumps(r) for r in absent), "jsonl", "import", "clerk")
+    assert ledger.period_score(ledger.engine.connect(), "party_work", "2026-05", "p", county.ids["M1"]) == (-200, False)
+    renamed = rules_text.replace("name: 无故缺席会议、党课", "name: 无故缺席会议或党课", 1)
+    assert renamed != rules_text
+    same = rules_admin.dry_run(ctx, renamed, "2026-05")
+    assert same.events == 1 and same.changes == []  # the May absence scored again, as the repeat it was
+    # A real change still shows, counted from the same starting point: a repeat now triples.
+    tripled = rules_admin.dry_run(ctx, rules_text.replace("repeat: {within_days: 90, factor: 2}", "repeat: {within_days: 90, factor: 3}", 1), "2026-05")
+    assert [(c.old, c.new) for c in tripled.changes] == [(-200, -300)]

@@ -95,6 +95,13 @@ class Feature:
         """The counters ``apply`` may read when this rule meets this event (storage loads them ahead)."""
         return []
 
+    def reaches_back(self, first_day: date) -> date:
+        """The earliest local day whose events still weigh, through this feature's counters, on ``first_day``.
+
+        A dry run from ``first_day`` scores those events first so its counters start as the ledger's did.
+        """
+        return first_day
+
 
 FEATURES: dict[str, type[Feature]] = {}
 

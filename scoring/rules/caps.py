@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from scoring.periods import WINDOWS
+from scoring.periods import WINDOWS, window_start
 from scoring.points import fmt
 from scoring.rules.base import Feature, RuleEval, register
 
@@ -65,6 +66,10 @@ class Caps(Feature):
         """What each window's cap has used, in the order of ``caps``."""
         owner = f"R:{rule.id}" if self.scope == "rule" else f"C:{rule.category}"
         return [f"cap|{owner}|{window}|{windows[window]}" for window, _ in self.caps]
+
+    def reaches_back(self, first_day: date) -> date:
+        """The start of the widest capped window holding ``first_day`` (a ``total`` cap: every day before)."""
+        return min((window_start(window, first_day) for window, _ in self.caps), default=first_day)
 
     def apply(self, ev: RuleEval) -> bool:
         """Cut a positive amount to what every window still allows; the engine counts what is kept.

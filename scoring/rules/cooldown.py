@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from scoring.rules.base import Feature, RuleEval, register
@@ -42,6 +43,10 @@ class Cooldown(Feature):
         """The counter that keeps the last time this rule counted."""
         suffix = f"|{event.household_id}" if self.per_household else ""
         return f"last|{rule.id}{suffix}"
+
+    def reaches_back(self, first_day: date) -> date:
+        """As many whole days back as the cooldown lasts, and the day before (it runs from the hour)."""
+        return first_day - timedelta(days=-(-self.hours // 24) + 1)
 
     def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
         """The one counter ``apply`` reads."""

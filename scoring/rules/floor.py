@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from scoring.periods import WINDOWS
+from scoring.periods import WINDOWS, window_start
 from scoring.points import fmt
 from scoring.rules.base import Feature, RuleEval, register
 
@@ -39,6 +40,10 @@ class Floor(Feature):
             base = None
         window = node.get("window", lambda n: n.choice(WINDOWS), "year")
         return cls(base, window) if base is not None and window else None
+
+    def reaches_back(self, first_day: date) -> date:
+        """The start of the floor's window holding ``first_day``: deductions since then used up the base."""
+        return window_start(self.window, first_day)
 
     def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
         """The one counter ``apply`` reads: what the category took in the window."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,10 @@ class Repeat(Feature):
             except AmountError:
                 f.error("bad_factor", value=f.value, max=MAX_FACTOR)
         return cls(days, factor) if days and factor is not None else None
+
+    def reaches_back(self, first_day: date) -> date:
+        """The repeat window's length back: an offence then makes one on ``first_day`` a repeat."""
+        return first_day - timedelta(days=self.days + 1)
 
     def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
         """The one counter ``apply`` reads: the rule's last occurrence."""
