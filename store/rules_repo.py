@@ -35,6 +35,8 @@ def publish(engine: Engine, text: str, effective: date, actor: str, now: datetim
     Raises ``RulesFileError`` with every problem; nothing is written then.
     Publishing the same text with the same effective date again changes nothing.
     """
+    # One text, one version: a browser posts CRLF line ends, an editor may save a byte-order mark.
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     ruleset: Ruleset = load_rules(text, filename)  # raises before anything is written
     with Session(writer(engine)) as session:
         existing = session.exec(

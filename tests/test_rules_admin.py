@@ -220,3 +220,10 @@ def test_a_dry_run_starts_from_the_counters_the_ledger_had_when_the_period_began
     # A real change still shows, counted from the same starting point: a repeat now triples.
     tripled = rules_admin.dry_run(ctx, rules_text.replace("repeat: {within_days: 90, factor: 2}", "repeat: {within_days: 90, factor: 3}", 1), "2026-05")
     assert [(c.old, c.new) for c in tripled.changes] == [(-200, -300)]
+
+
+def test_the_same_rules_from_the_browser_and_from_a_file_are_one_version(ctx: AppContext, rules_text: str) -> None:
+    """A browser posts CRLF line ends and Notepad may add a byte-order mark: still the text already published."""
+    before = rules_repo.history(ctx.engine)
+    again = rules_repo.publish(ctx.engine, "\ufeff" + rules_text.replace("\n", "\r\n"), date(2026, 1, 1), "admin", ctx.now())
+    assert rules_repo.history(ctx.engine) == before and again.version == before[0].version
