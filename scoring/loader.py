@@ -331,7 +331,7 @@ def load_rules(text: str, filename: str = "rules.yaml") -> Ruleset:
     try:
         data = _yaml().load(text)
     except MarkedYAMLError as exc:
-        raise RulesFileError([yaml_problem(exc, filename)]) from None
+        raise RulesFileError([yaml_problem(exc, filename, text)]) from None
     except ReaderError as exc:
         raise RulesFileError([_reader_problem(exc, text, filename)]) from None
     except RecursionError:
@@ -414,11 +414,27 @@ _YAML_CAUSES: tuple[tuple[str, str], ...] = (
 )
 
 
-def yaml_problem(exc: MarkedYAMLError, filename: str) -> Problem:
+def _unpaired_quote(text: str, first: int, last: int) -> int | None:
+    """The first line from ``first`` to ``last`` (1-based) with an odd number of double quotes, outside comments."""
+    for n, line in enumerate(text.splitlines()[max(first - 1, 0):last], max(first, 1)):
+        code = line.split(" #", 1)[0].replace('\\"', "")
+        if code.count('"') % 2:
+            return n
+    return None
+
+
+def yaml_problem(exc: MarkedYAMLError, filename: str, text: str = "") -> Problem:
     """A YAML syntax error as a problem at its place, explained with its fix when it is a common one."""
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
     detail = exc.problem or exc.context or str(exc)
+    # A double quote left open swallows the lines after it up to the next quote, and the parser trips
+    # far below: the place to fix is the line whose quotes do not pair.
+    if text and mark is not None and not re.search(r"duplicate key|'\\t'", detail):
+        start = exc.context_mark.line + 1 if exc.context_mark else 1
+        unpaired = _unpaired_quote(text, start, line)
+        if unpaired is not None and unpaired < line:
+            return Problem("yaml_quote", {"detail": detail, "open": unpaired}, filename, unpaired, 1)
     # Where the unclosed bracket or quote, or the first of two keys, was opened: the place to fix
     # is often there, not where the parser noticed.
     opened = exc.context_mark.line + 1 if exc.context_mark else line
@@ -427,6 +443,34 @@ def yaml_problem(exc: MarkedYAMLError, filename: str) -> Problem:
             params = {"detail": detail, "open": opened, **found.groupdict()}
             return Problem(code, params, filename, line, col)
     return Problem("yaml_syntax", {"detail": detail}, filename, line, col, hint="hint_yaml")
+
+
+# Full-width punctuation typed with a Chinese input method where YAML wants its ASCII separators.
+_FULL_WIDTH = {"，": ",", "：": ":", "；": ";", "［": "[", "］": "]", "｛": "{", "｝": "}"}
+
+
+def _identifier(node: Node) -> str | None:
+    """A key or reference (a role, a point type, a rule id): text with none of the full-width separators.
+
+    ``[villager，party_member]`` reads as one role named ``villager，party_member``: said once, where it
+    was typed, instead of at every rule that names ``villager``.
+    """
+    value = node.text()
+    if value is None:
+        return None
+    found = next((c for c in value if c in _FULL_WIDTH), None)
+    if found is not None:
+        node.error("full_width_separator", value=value, char=found, ascii=_FULL_WIDTH[found])
+        return None
+    return value
+
+
+def _identifiers(node: Node) -> list[str]:
+    """One list item that should be one identifier: the parts a full-width separator joined, once reported."""
+    if _identifier(node) is not None:
+        return [str(node.text())]
+    text = node.value if isinstance(node.value, str) else ""
+    return [part.strip() for part in re.split("|".join(map(re.escape, _FULL_WIDTH)), text) if part.strip()]
 
 
 def check_rules(text: str, filename: str = "rules.yaml") -> list[Problem]:
@@ -462,7 +506,9 @@ class _Builder:
         tiers = self.tiers(root.child("tiers"))
         roles: tuple[str, ...] = DEFAULT_ROLES
         if (roles_node := root.child("roles")) is not None:
-            roles = tuple(n.text() or "" for n in roles_node.items())
+            # A role typed with a full-width comma is named once and read as the roles meant, so the rules
+            # naming them are not refused one by one for it.
+            roles = tuple(part for n in roles_node.items() for part in _identifiers(n))
         point_types = self.point_types(root.require("point_types"))
         event_types = self.event_types(root.require("event_types"), tiers)
         ruleset = Ruleset(version, tz, tiers, point_types, event_types, {}, {}, roles, title=title or "")
@@ -696,7 +742,7 @@ class _Builder:
                 ruleset.categories[key] = Category(key, name or key, pt or "", features)
 
     def _ref(self, node: Node, table: dict[str, Any], kind: tuple[str, str]) -> str | None:
-        value = node.text()
+        value = _identifier(node)
         if value is None:
             return None
         if value not in table:

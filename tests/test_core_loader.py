@@ -152,7 +152,9 @@ def test_missing_keys_are_named() -> None:
      "这里不能再出现 “键: 值”:可能是缩进不对,或文字里含有 “: ”;含冒号的文字请加引号", "mapping values are not allowed here"),
     ("rules:\n  - id: a\n - id: b\n", 3, 2, "yaml_indent",
      "缩进不齐:同一层的项要用同样多的空格对齐,下一层多缩进两个空格", "expected <block end>"),
-    ('title: "细则\n', 2, 1, "yaml_quote", "第 1 行的引号没有配对;请在文字末尾补上同样的引号", "found unexpected end of stream"),
+    ('title: "细则\n', 1, 1, "yaml_quote", "第 1 行的引号没有配对;请在文字末尾补上同样的引号", "found unexpected end of stream"),
+    # an unclosed quote swallows the lines below it up to the next quote: named where it was opened
+    ('title: "细则\ntimezone: Asia/Shanghai\nrules:\n  - {id: A, name: "x"}\n', 1, 1, "yaml_quote", "第 1 行的引号没有配对;请在文字末尾补上同样的引号", ""),
     ("title: @县\n", 1, 8, "yaml_char", '值不能以 “@” 开头;请给这个值加引号,如 "@…"', "cannot start any token"),
 ])
 def test_yaml_syntax_errors_are_placed_and_explained(
@@ -269,3 +271,11 @@ def test_text_the_parser_refuses_is_a_placed_problem_never_a_crash(text: str, pl
     assert ((problem.line, problem.column), problem.code) == (place, code)
     for lang in ("zh", "en"):  # every parameter filled in
         assert not re.search(r"\{\w+\}", problem.message(lang)), problem.message(lang)
+
+
+def test_a_full_width_comma_between_roles_is_named_once_where_it_was_typed(rules_text: str) -> None:
+    broken = rules_text.replace("roles: [villager, party_member,", "roles: [villager，party_member,", 1)
+    problems = check_rules(broken)
+    line = next(i for i, text in enumerate(broken.splitlines(), 1) if text.startswith("roles:"))
+    assert [(p.line, p.code) for p in problems] == [(line, "full_width_separator")]  # not once per rule naming villager
+    assert "全角的 “，”" in problems[0].message("zh") and "ASCII ','" in problems[0].message("en")
