@@ -279,3 +279,11 @@ def test_a_full_width_comma_between_roles_is_named_once_where_it_was_typed(rules
     line = next(i for i, text in enumerate(broken.splitlines(), 1) if text.startswith("roles:"))
     assert [(p.line, p.code) for p in problems] == [(line, "full_width_separator")]  # not once per rule naming villager
     assert "全角的 “，”" in problems[0].message("zh") and "ASCII ','" in problems[0].message("en")
+
+
+def test_an_exclusive_group_across_point_types_is_refused(rules_text: str) -> None:
+    """Only the highest of a group counts: 6 moral points and 3 volunteer hours are not comparable."""
+    mixed = (rules_text.replace("  - id: MB-V1\n", "  - id: MB-V1\n    exclusive: service\n", 1)
+             .replace("  - id: VH-01\n", "  - id: VH-01\n    exclusive: service\n", 1))
+    [problem] = check_rules(mixed)
+    assert problem.code == "exclusive_types" and "MB-V1" in problem.message("zh") and "volunteer_hours" in problem.message("en")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scoring.model import Rule
+from scoring.model import EventType, Rule, Ruleset
 from scoring.rules.base import EXCLUSIVE_STAGE, Feature, register
 
 if TYPE_CHECKING:
@@ -26,6 +26,13 @@ class Exclusive(Feature):
         """The group's name."""
         group = node.text()
         return cls(group) if group else None
+
+    def check(self, node: Node, event_type: EventType, ruleset: Ruleset, rule: Rule) -> None:
+        """The group's rules compare amounts, so they must count in one point type (points are not hours)."""
+        for other in ruleset.rules.values():
+            if other.exclusive == self.group and other.point_type != rule.point_type:
+                node.error("exclusive_types", group=self.group, other=other.id, otype=other.point_type, rtype=rule.point_type)
+                return
 
     def configure(self, rule: Rule) -> None:
         """Mark the rule as a member of the group."""
