@@ -573,7 +573,7 @@ class _Builder:
                 step = None
             period = item.get("period", lambda n: n.choice(PERIODS), "year")
             year_end = self.year_end(item.child("year_end"))
-            validity = item.get("validity_days", lambda n: n.count_within(0, MAX_VALIDITY_DAYS), None)
+            validity = item.get("validity_days", lambda n: n.count_within(1, MAX_VALIDITY_DAYS), None)  # 0 would mean nothing: leave it out
             spendable = item.get("spendable", Node.flag, False)
             grades, grade_name = self.grades(item.child("grades"), step or 100)
             name_en = item.get("name_en", Node.text, "")
@@ -601,6 +601,8 @@ class _Builder:
         if policy == "carry":
             pct = node.require("percent")
             percent = (pct.count_within(0, 100) or 0) if pct else 0
+        elif policy and (pct_n := node.child("percent")) is not None:  # it would be ignored without a word
+            pct_n.error("percent_without_carry", policy=policy)
         return YearEnd(policy, percent) if policy else None
 
     def grades(self, node: Node | None, step: int) -> tuple[tuple[GradeLevel, ...], str]:

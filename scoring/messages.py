@@ -50,6 +50,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "duplicate_id": ("编号 “{id}” 重复,第一次出现在第 {line} 行", "id '{id}' is used twice; first at line {line}"),
     "exclusive_types": ("互斥组 “{group}” 里的 {other} 记 {otype},这条记 {rtype}:不同积分类型的分值无法比大小;请只把同一积分类型的规则放进一组",
                         "exclusive group '{group}' holds {other} in {otype} and this rule in {rtype}: amounts of different point types cannot be compared; group rules of one point type only"),
+    "percent_without_carry": ("percent 只在 policy: carry(按比例结转)时有用,policy: {policy} 会忽略它;请删去 percent 或改为 carry",
+                              "percent only means something with policy: carry; policy: {policy} ignores it: remove percent or use carry"),
     "full_width_separator": ("“{value}” 里有全角的 “{char}”:YAML 只认半角的 “{ascii}”,请切换到英文标点重新输入",
                              "'{value}' holds a full-width '{char}': YAML only knows the ASCII '{ascii}'; retype it with English punctuation"),
     "unknown_ref": ("未定义的{kind} “{value}”;已定义:{allowed}", "unknown {kind} '{value}'; defined: {allowed}"),

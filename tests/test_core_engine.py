@@ -184,7 +184,8 @@ def test_the_version_in_force_on_the_local_day_scores() -> None:
     ("carry", 1000, -800), ("carry", -1300, 1050), ("carry", 0, 0),
 ])
 def test_closing_deltas(policy: str, balance: int, delta: int) -> None:
-    text = RULES.replace("year_end: {policy: carry, percent: 20}", f"year_end: {{policy: {policy}, percent: 20}}")
+    year_end = "{policy: carry, percent: 20}" if policy == "carry" else f"{{policy: {policy}}}"
+    text = RULES.replace("year_end: {policy: carry, percent: 20}", f"year_end: {year_end}")
     pt = load_rules(text).point_types["moral"]
     assert closing_delta(pt, balance) == delta
 

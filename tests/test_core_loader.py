@@ -287,3 +287,14 @@ def test_an_exclusive_group_across_point_types_is_refused(rules_text: str) -> No
              .replace("  - id: VH-01\n", "  - id: VH-01\n    exclusive: service\n", 1))
     [problem] = check_rules(mixed)
     assert problem.code == "exclusive_types" and "MB-V1" in problem.message("zh") and "volunteer_hours" in problem.message("en")
+
+
+@pytest.mark.parametrize(("before", "after", "code"), [
+    ("year_end: {policy: reset}", "year_end: {policy: reset, percent: 20}", "percent_without_carry"),
+    ("repeat: {within_days: 30, factor: 2}", "repeat: {within_days: 0, factor: 2}", "bad_int_range"),
+    ("    period: year\n    year_end: {policy: never}\n", "    period: year\n    validity_days: 0\n    year_end: {policy: never}\n", "bad_int_range"),
+])
+def test_a_setting_that_would_be_silently_ignored_is_named(rules_text: str, before: str, after: str, code: str) -> None:
+    assert before in rules_text
+    [problem] = check_rules(rules_text.replace(before, after, 1))
+    assert problem.code == code

@@ -165,8 +165,8 @@ LH01_NAME = "    name: 走访联系户\n"
      "rules.yaml:47:40: percent 应为 0 到 100 之间的整数,这里写的是 “150”;请改正",
      "rules.yaml:47:40: percent must be a whole number from 0 to 100, not '150'; correct it"),
     ("    spendable: true", "    spendable: true\n    validity_days: 100000000",
-     "rules.yaml:49:20: validity_days 应为 0 到 36500 之间的整数,这里写的是 “100000000”;请改正",
-     "rules.yaml:49:20: validity_days must be a whole number from 0 to 36500, not '100000000'; correct it"),
+     "rules.yaml:49:20: validity_days 应为 1 到 36500 之间的整数,这里写的是 “100000000”;请改正",
+     "rules.yaml:49:20: validity_days must be a whole number from 1 to 36500, not '100000000'; correct it"),
 ])
 def test_values_that_crashed_or_misled_are_one_placed_problem(old: str, new: str, zh: str, en: str) -> None:
     assert old in SHIPPED

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from scoring.model import Event, Rule
 
 
+MAX_REPEAT_DAYS = 3660  # ten years: a longer window is a typing mistake
+
+
 @register
 class Repeat(Feature):
     """Multiply the points when the rule already counted for the holder within N days."""
@@ -32,7 +35,7 @@ class Repeat(Feature):
             return None
         node.only_keys(("within_days", "factor"))
         d, f = node.require("within_days"), node.require("factor")
-        days = d.count() if d else None
+        days = d.count_within(1, MAX_REPEAT_DAYS) if d else None  # 0 days would never find a repeat
         factor = None
         if f:
             try:
