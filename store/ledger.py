@@ -463,7 +463,7 @@ class Ledger:
             for row in c.execute(select(RulesVersion.version, RulesVersion.effective, RulesVersion.source).order_by(RulesVersion.id)):  # type: ignore[arg-type]
                 ruleset = self._by_hash.get(row.version)
                 if ruleset is None:
-                    ruleset = load_rules(row.source)
+                    ruleset = load_rules(row.source, published=True)  # in force already: later checks do not unpublish it
                     self._by_hash[row.version] = ruleset
                 published.append(PublishedVersion(row.effective, ruleset))
             self._versions, self._versions_stamp = VersionTable(published), stamp  # type: ignore[assignment]

@@ -7,9 +7,9 @@ The seals catch what happens then. ``seal`` appends links of at most
 its entries' every column in a canonical text (the same on SQLite and
 PostgreSQL, so a copied ledger verifies alike). ``verify`` recomputes the chain
 and names each range whose entries were changed, removed or slipped in, and
-each link that was rewritten. Only entries recorded at least ``SETTLE`` ago are
-sealed, so a transaction still open (its ids taken, not yet committed) is never
-skipped.
+each link that was rewritten. A link never passes an id a transaction may still
+commit (``committed_horizon``), and entries are sealed ``SETTLE`` after they
+were recorded.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from store.models import Entry, Seal
 
@@ -74,14 +74,35 @@ def fingerprint(conn: Connection) -> dict[str, Any] | None:
     return {"sealed_at": last["sealed_at"], "entries": int(total), "digest": last["digest"], "upto": last["upto_entry_id"]}
 
 
+def committed_horizon(engine: Engine) -> int | None:
+    """The highest entry id below which no transaction can still add one (None: writers busy, try later).
+
+    PostgreSQL hands out ids before commit, so an id may still be open below a committed one. A
+    ``SHARE`` lock on the table waits for every transaction inserting into it and holds new ones
+    back for an instant: then every id up to the largest is final. On SQLite the writer's
+    ``BEGIN IMMEDIATE`` already excludes open writers, and the largest id is final at once.
+    """
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SET LOCAL lock_timeout = '2s'"))  # behind a long import: seal next hour
+                conn.execute(text("LOCK TABLE entry IN SHARE MODE"))
+            return int(conn.execute(select(func.coalesce(func.max(ENTRY.c.id), 0))).scalar_one())
+    except OperationalError:
+        return None
+
+
 def seal(engine: Engine, now: datetime, actor: str = "scheduler") -> int:
     """Seal every settled entry not yet sealed; return how many links were added (0 if another sealer won)."""
+    final = committed_horizon(engine)
+    if final is None:
+        return 0
     added = 0
     try:
         with engine.begin() as conn:
             last = head(conn)
             link, upto, prev = (last["id"], last["upto_entry_id"], last["digest"]) if last else (0, 0, GENESIS)
-            settled = conn.execute(select(func.max(ENTRY.c.id)).where(ENTRY.c.id > upto,
+            settled = conn.execute(select(func.max(ENTRY.c.id)).where(ENTRY.c.id > upto, ENTRY.c.id <= final,
                                                                        ENTRY.c.recorded_at <= now - SETTLE)).scalar()
             while settled is not None and upto < settled:
                 rows = conn.execute(select(ENTRY).where(ENTRY.c.id > upto, ENTRY.c.id <= settled)

@@ -298,3 +298,30 @@ def test_a_setting_that_would_be_silently_ignored_is_named(rules_text: str, befo
     assert before in rules_text
     [problem] = check_rules(rules_text.replace(before, after, 1))
     assert problem.code == code
+
+
+def test_a_text_published_before_a_check_was_added_still_loads_for_the_ledger(rules_text: str) -> None:
+    """A version in force is not unpublished by a stricter check: the ledger loads it, check still names it."""
+    from scoring.errors import RulesFileError
+    from scoring.loader import load_rules
+
+    old = (rules_text.replace("year_end: {policy: reset}", "year_end: {policy: reset, percent: 0}", 1)
+           .replace("repeat: {within_days: 30, factor: 2}", "repeat: {within_days: 0, factor: 2}", 1))
+    assert [p.code for p in check_rules(old)] == ["percent_without_carry", "bad_int_range"]
+    with pytest.raises(RulesFileError):
+        load_rules(old)  # not publishable again as it is
+    ruleset = load_rules(old, published=True)
+    assert ruleset.point_types["party_work"].year_end.policy == "reset"
+    assert "MB-24" in ruleset.rules and all(f.key != "repeat" for f in ruleset.rules["MB-24"].features)
+    broken = rules_text.replace("step: 0.5", "step: zero", 1)
+    with pytest.raises(RulesFileError):
+        load_rules(broken, published=True)  # what was always refused stays refused
+
+
+def test_dates_written_as_yaml_and_python_read_them_before_are_still_dates(rules_text: str) -> None:
+    from scoring.loader import load_rules
+
+    for written in ("2026-3-1", "'20260301'", "'2026-03-01'"):
+        text = rules_text.replace("valid: {from: 2026-03-01,", f"valid: {{from: {written},", 1)
+        assert check_rules(text) == [], written
+        assert load_rules(text).rules["MB-11"].features  # the window is read

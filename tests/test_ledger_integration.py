@@ -238,3 +238,19 @@ def test_within_one_batch_a_different_event_under_the_same_id_is_refused_too(led
     same, other = {**first, "fields": {"hours": "2"}}, {**first, "person": "P2", "fields": {"hours": 3}}
     statuses = [(r.status, [p.code for p in r.problems]) for r in ingest_text(ledger, lines(first, same, other), "jsonl", "import", "clerk").results]
     assert statuses == [("recorded", []), ("duplicate", ["duplicate_event"]), ("rejected", ["duplicate_conflict"])]
+
+
+def test_a_version_published_under_looser_checks_keeps_the_ledger_working(ledger: Ledger, county: County, rules_text: str) -> None:
+    """A text stored by an earlier release (a percent beside reset) must not stop every page and command."""
+    from store.models import RulesVersion
+
+    old = rules_text.replace("year_end: {policy: reset}", "year_end: {policy: reset, percent: 0}", 1)
+    with ledger.engine.begin() as c:
+        c.execute(RulesVersion.__table__.insert().values(  # type: ignore[attr-defined]
+            version="older-release", effective=date(2026, 2, 1), title="", source=old, published_at=datetime(2026, 1, 20, tzinfo=UTC),
+            published_by="admin", note=""))
+    ledger._versions = None  # as a fresh process would load them
+    assert ledger.versions().at(date(2026, 3, 1)) is not None
+    report = ingest_text(ledger, lines(
+        {"id": "p1", "type": "party_day_signin", "occurred_at": "2026-03-01T10:00:00", "person": "M1"}), "jsonl", "api", "clerk")
+    assert report.counts["recorded"] == 1

@@ -206,3 +206,28 @@ def test_the_public_notice_board_prints_the_fingerprint_anyone_can_check_later(t
     english = world.client(lang="en").get("/notice").get_data(as_text=True)
     assert f"{v.sealed_entries} entries of the ledger are sealed" in english and v.head_digest in english
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_link_never_passes_an_id_a_transaction_may_still_commit(pg_engine: Engine, clock: Clock, rules_text: str) -> None:
+    """PostgreSQL hands out ids before commit: a reversal still open below a committed batch is not skipped."""
+    county = County(pg_engine)
+    county.village("V1")
+    county.household("H1", "G1")
+    county.household("H2", "G1")
+    county.person("P1", "H1")
+    county.person("P2", "H2")
+    publish(pg_engine, rules_text, date(2026, 1, 1), "admin", clock())
+    ledger = Ledger(pg_engine, clock)
+    ingest_text(ledger, _visits(1), "jsonl", "import", "clerk")
+    first = _entry_ids(pg_engine)[0]
+    with ledger.write_engine.connect() as open_conn:
+        open_txn = open_conn.begin()
+        ledger.reverse_in(open_conn, first, "secretary", "录错了")  # its id is taken, the row not yet committed
+        stale = Ledger(pg_engine, lambda: clock() - timedelta(minutes=11))  # a batch whose clock was read long ago
+        ingest_text(stale, _visits(1, start=1).replace('"P1"', '"P2"'), "jsonl", "import", "clerk")
+        assert seal(ledger.engine, clock() + timedelta(minutes=1)) == 0  # writers still open: wait for the next run
+        open_txn.commit()
+    assert seal(ledger.engine, clock() + timedelta(minutes=11)) >= 1
+    v = verify(ledger.engine)
+    assert v.ok and v.unsealed_entries == 0 and v.sealed_entries == len(_entry_ids(pg_engine))
