@@ -109,6 +109,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "points_not_chosen": ("记录写了分值 {value},但规则 {rules} 的分值由细则规定、不由记录选择;请删去 points,或核对是否选错了规则", "the record gives points {value}, but rule {rules} sets its own points and takes none from a record: leave points out, or check the rule"),
     "range_needs_points": ("规则 {rule} 由审核人在 {low}–{high} 分之间酌定,请填写 points", "rule {rule} is scored by the reviewer within {low}-{high}; give points"),
     "range_outside": ("分值 {value} 超出规则 {rule} 的区间 {low}–{high}", "points {value} are outside rule {rule}'s range {low}-{high}"),
+    "range_step": ("分值 {value} 在规则 {rule} 的区间 {low}–{high} 内,但须为 {step} 的整数倍,如 {low}", "points {value} are within rule {rule}'s range {low}-{high} but must be a multiple of {step}, such as {low}"),
     "amount_too_large": ("按规则 {rule} 算出的分值 {amount} 超过单条上限 {max} 分,未记录;请核对记录中的数量,或请管理员核对规则的倍数", "rule {rule} works out {amount} points, more than the {max} one entry may hold: not recorded; check the quantity in the record, or ask the administrator to check the rule's factors"),
     "no_rules_version": ("{day} 时没有生效的规则版本", "no rules version was in force on {day}"),
     "duplicate_conflict": ("编号 {value} 已用于另一条不同的事件,本条未记录;请为这件事另起一个编号(同一编号只代表一件事)", "id {value} was used for a different event: this one was not recorded; give it an id of its own (one id, one event)"),

@@ -27,6 +27,7 @@ from scoring.points import fmt
 from services import claims as svc
 from services.actors import ROLES, Actor
 from services.errors import ServiceError
+from store.db import local_minute
 from store.models import Area, Branch, Household, Membership, Person
 
 
@@ -91,7 +92,7 @@ def _actor(ctx: click.Context, kw: dict[str, Any]) -> Actor:
 
 
 def _line(ctx: click.Context, v: svc.ClaimView) -> str:
-    until = v.notice_until.strftime("%Y-%m-%d %H:%M") if v.notice_until else ""
+    until = local_minute(v.notice_until, _app(ctx).tz) if v.notice_until else ""  # the county's time, as the site shows it
     return "\t".join([f"#{v.id}", v.status_name(ctx.obj["lang"]), v.rule_id, v.rule_name, fmt(v.amount, signed=True),
                       v.person_name or v.household_name, v.household_code, until])
 
@@ -104,7 +105,7 @@ def _show(ctx: click.Context, v: svc.ClaimView) -> None:
         click.echo(f"  {_t(ctx, '证据', 'evidence')} #{e['id']}: {e['filename']} ({e['content_type']}, {e['size']} B)")
     for h in v.history:
         arrow = f"{h.from_status or '∅'} → {h.to_status}"
-        click.echo(f"  {h.at:%Y-%m-%d %H:%M}  {h.actor} ({h.actor_role})  {h.action}: {arrow}  {h.reason}")
+        click.echo(f"  {local_minute(h.at, _app(ctx).tz)}  {h.actor} ({h.actor_role})  {h.action}: {arrow}  {h.reason}")
 
 
 @click.group("claims")

@@ -722,7 +722,7 @@ class Ledger:
         scope = Scope(orig["grid_id"] or 0, orig["village_id"] or 0, orig["township_id"] or 0, orig["branch_id"] or 0)
         row = {**{k: orig[k] for k in orig if k != "id"},
                "key": f"rev:{entry_id}", "amount": -orig["amount"], "kind": kind, "reverses_id": entry_id,
-               "recorded_at": now, "actor": actor, "approver": "", "source": source, "note": reason,
+               "recorded_at": now, "actor": actor, "approver": actor, "source": source, "note": reason,  # who decided it
                "veto": False, "expires_on": None,
                "explanation": json.dumps([["step_reversal", {"entry": entry_id, "reason": reason}]], ensure_ascii=False)}
         if conn.execute(select(ENTRY.c.id).where(ENTRY.c.key == row["key"])).first():

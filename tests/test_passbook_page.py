@@ -58,3 +58,21 @@ def test_the_passbook_still_shows_points_of_a_type_the_live_rules_dropped(tmp_pa
     assert "绿色积分" in page
     assert world.client("villager").get("/passbook/H1?type=green").status_code == 200
     engine.dispose()
+
+
+def test_a_reversal_on_appeal_says_where_it_came_from_and_who_decided(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from store.models import Entry
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    world = build_world(engine, Clock(datetime(2026, 6, 1, 0, 0, tzinfo=UTC)), tmp_path / "uploads")
+    with engine.connect() as c:
+        award = c.execute(select(Entry.id).where(Entry.rule_id == "MB-V1").order_by(Entry.id)).scalars().first()
+    world.ctx.ledger.reverse(award, "secretary1", "申诉成立", source="appeal")
+    zh = world.client("admin").get("/passbook/H1?type=moral").get_data(as_text=True)
+    en = world.client("admin", lang="en").get("/passbook/H1?type=moral").get_data(as_text=True)
+    assert "申诉处理" in zh and "Appeal decision" in en and ">appeal<" not in en
+    with engine.connect() as c:
+        assert c.execute(select(Entry.approver).where(Entry.reverses_id == award)).scalar_one() == "secretary1"  # who decided it
+    engine.dispose()

@@ -72,6 +72,10 @@ def test_jobs_run_from_the_command_line(ledger: Ledger, county: County, clock, t
     runner = CliRunner()
     listed = runner.invoke(main, ["--db", url, "--lang", "en", "claims", "list", "--status", "on_notice"])
     assert listed.exit_code == 0 and f"#{cid}\ton notice\tMB-09" in listed.output
+    shown = runner.invoke(main, ["--db", url, "claims", "show", str(cid), "--by", "com1", "--role", "committee",
+                                 "--actor-village", "V1"])
+    # submitted at 00:00 UTC: 08:00 in the county, as the site shows it; the notice ends 7 days on
+    assert shown.exit_code == 0 and "2026-06-01 08:00  grid1" in shown.output and "2026-06-08 08:00" in shown.output, shown.output
     refused = runner.invoke(main, ["--db", url, "claims", "approve", str(cid), "--by", "com1", "--role", "committee",
                                    "--actor-village", "V1"])
     assert refused.exit_code == 1 and "公示中" in refused.output

@@ -125,8 +125,10 @@ class Points(Feature):
             amount = chosen if isinstance(chosen, int) else parse_amount(chosen)
         except AmountError:
             raise RangeError(Problem("bad_amount", {"value": chosen}, field="points")) from None
-        if not self.low <= amount <= self.high or amount % ev.step_size:
+        if not self.low <= amount <= self.high:
             raise RangeError(Problem("range_outside", {**params, "value": fmt(amount)}, field="points"))
+        if amount % ev.step_size:  # inside the range, between two steps: say so, not "outside"
+            raise RangeError(Problem("range_step", {**params, "value": fmt(amount), "step": fmt(ev.step_size)}, field="points"))
         ev.amount = amount
         ev.step("step_range", amount=fmt(amount, signed=True), low=fmt(self.low), high=fmt(self.high))
         return True

@@ -41,7 +41,7 @@ KIND_LABELS = {
 }
 SOURCE_LABELS = {
     "web": _l("网站"), "api": _l("接口"), "import": _l("批量导入"), "scheduler": _l("系统定时"), "shop": _l("积分超市"),
-    "cli": _l("命令行"), "claim": _l("申报审核"),
+    "cli": _l("命令行"), "claim": _l("申报审核"), "appeal": _l("申诉处理"),
 }
 
 
