@@ -76,3 +76,15 @@ def test_a_reversal_on_appeal_says_where_it_came_from_and_who_decided(tmp_path: 
     with engine.connect() as c:
         assert c.execute(select(Entry.approver).where(Entry.reverses_id == award)).scalar_one() == "secretary1"  # who decided it
     engine.dispose()
+
+
+def test_the_desk_names_a_point_type_it_does_not_know_instead_of_showing_another(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    world = build_world(engine, Clock(datetime(2026, 6, 1, 0, 0, tzinfo=UTC)), tmp_path / "uploads")
+    c = world.client("secretary")
+    page = c.get("/desk?type=nope").get_data(as_text=True)
+    assert "请从列表中选择。" in page
+    export = c.get("/desk/export.csv?type=nope")
+    assert export.status_code == 400 and "请从列表中选择。" in export.get_data(as_text=True)
+    assert c.get("/desk/export.csv?type=party_work").status_code == 200
+    engine.dispose()

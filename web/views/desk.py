@@ -67,6 +67,8 @@ def desk_data(args: Any) -> dict[str, Any]:
     if not types:
         abort(404)
     pt = next((t for t in types if t.key == data.get("type")), types[0])
+    if data.get("type") and pt.key != data["type"]:  # named, not silently shown as the first type
+        errors["type"] = _("请从列表中选择。")
     today = ctx.today()
     period = data.get("period") or period_key(pt.period, today)
     try:
@@ -130,6 +132,10 @@ def wf_linkage() -> Any:
 def export() -> Any:
     """The members' tallies as CSV (UTF-8 with BOM so Excel opens the Chinese correctly)."""
     d = desk_data(request.args)
+    if d["errors"]:  # a file of another type or period than asked would be taken for the one asked
+        from web.errors import render_error
+
+        return render_error(400, ";".join(str(v) for v in d["errors"].values()))
     out = io.StringIO()
     out.write("\ufeff")
     w = csv.writer(out)
