@@ -105,7 +105,10 @@ def _show(ctx: click.Context, v: svc.ClaimView) -> None:
         click.echo(f"  {_t(ctx, '证据', 'evidence')} #{e['id']}: {e['filename']} ({e['content_type']}, {e['size']} B)")
     for h in v.history:
         arrow = f"{h.from_status or '∅'} → {h.to_status}"
-        click.echo(f"  {local_minute(h.at, _app(ctx).tz)}  {h.actor} ({h.actor_role})  {h.action}: {arrow}  {h.reason}")
+        changed = ""
+        if h.detail.get("proposed") and h.detail.get("amount") and h.detail["proposed"] != h.detail["amount"]:
+            changed = _t(ctx, f"  分值由 {h.detail['proposed']} 改为 {h.detail['amount']}", f"  amount {h.detail['proposed']} → {h.detail['amount']}")
+        click.echo(f"  {local_minute(h.at, _app(ctx).tz)}  {h.actor} ({h.actor_role})  {h.action}: {arrow}  {h.reason}{changed}")
 
 
 @click.group("claims")

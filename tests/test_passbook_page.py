@@ -88,3 +88,17 @@ def test_the_desk_names_a_point_type_it_does_not_know_instead_of_showing_another
     assert export.status_code == 400 and "请从列表中选择。" in export.get_data(as_text=True)
     assert c.get("/desk/export.csv?type=party_work").status_code == 200
     engine.dispose()
+
+
+def test_a_claims_history_shows_the_amount_a_reviewer_changed(tmp_path: Path) -> None:
+    from services import claims as wf
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    world = build_world(engine, Clock(datetime(2026, 6, 1, 0, 0, tzinfo=UTC)), tmp_path / "uploads")
+    claim = wf.submit(world.ctx.ledger, world.actor("grid_worker"), "MB-06", person="P2", points="3").claim
+    assert claim is not None
+    wf.approve(world.ctx.ledger, world.actor("committee"), claim.id, amount="4")
+    page = world.client("committee").get(f"/claims/{claim.id}").get_data(as_text=True)
+    assert "分值由 3 改为 4" in page
+    assert "Amount changed from 3 to 4" in world.client("committee", lang="en").get(f"/claims/{claim.id}").get_data(as_text=True)
+    engine.dispose()
