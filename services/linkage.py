@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from scoring.engine import parse_moment
 from scoring.periods import local_date, period_key
 from services.actors import Actor
 from services.claims import (
+    Invalid,
     aware,
     county_tz,
     household_code,
@@ -123,6 +125,45 @@ def _moment(ledger: Ledger, value: datetime | str | None) -> datetime:
     return moment
 
 
+def _recorded_at(ledger: Ledger, key: str) -> datetime | None:
+    """When the event already recorded under ``key`` happened (None: nothing recorded under it yet)."""
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(select(EventRecord.occurred_at).where(EventRecord.event_key == key)).scalar()  # type: ignore[arg-type]
+    if stored is None:
+        return None
+    if isinstance(stored, str):
+        stored = datetime.fromisoformat(stored)
+    return aware(stored)
+
+
+def _when(ledger: Ledger, key: str | None, given: datetime | str | None) -> datetime:
+    """The moment of a piece of work: the one given, else that of the event already recorded under ``key``, else now.
+
+    A form sent again (the same request key) is the same event: it keeps the first press's time, so the ledger
+    knows it for the one it recorded instead of refusing another event under a used id.
+    """
+    if given in (None, "") and key:
+        stored = _recorded_at(ledger, key)
+        if stored is not None:
+            return stored
+    return _moment(ledger, given)
+
+
+def _record_keyed(ledger: Ledger, key: str, moment: datetime, given: datetime | str | None,
+                  make: Callable[[datetime], Incoming]) -> tuple[Any, datetime]:
+    """Record ``make(moment)``; when a copy of the same request was recorded meanwhile under ``key`` (two presses
+    racing, each stamped with its own now), the event is that copy's: recorded again at its time, a duplicate."""
+    try:
+        return record_one(ledger, make(moment)), moment
+    except Invalid as exc:
+        if given not in (None, "") or not any(p.code == "duplicate_conflict" for p in exc.problems):
+            raise
+        stored = _recorded_at(ledger, key)
+        if stored is None or stored == moment:
+            raise
+        return record_one(ledger, make(stored)), stored
+
+
 def _member_for(conn: Connection, actor: Actor, member_id: int | None, household_id: int | None) -> int:
     """The member doing the work: the actor, or one named by a secretary of the household's village."""
     refuse_read_only(actor)
@@ -147,8 +188,11 @@ def _scored(ledger: Ledger, key: str) -> int:
 
 def record_visit(ledger: Ledger, actor: Actor, household_id: int, visited_at: datetime | str | None = None,
                  note: str = "", member_id: int | None = None, key: str | None = None) -> WorkResult:
-    """A member's visit to a linked household: LH-01 points, × the household's tier, once a day."""
-    moment = _moment(ledger, visited_at)
+    """A member's visit to a linked household: LH-01 points, × the household's tier, once a day.
+
+    The same ``key`` sent again (a form pressed twice) is the same visit: recorded once, answered ``duplicate``.
+    """
+    moment = _when(ledger, key, visited_at)
     tz = county_tz(ledger)
     day = local_date(moment, tz)
     with ledger.engine.connect() as conn:
@@ -157,13 +201,17 @@ def record_visit(ledger: Ledger, actor: Actor, household_id: int, visited_at: da
             raise Forbidden("wf_not_linked", field="household")
         pcode, hcode = person_code(conn, member), household_code(conn, household_id)
     key = key or f"visit:{uuid.uuid4().hex}"
-    # The record as an import would send it: the event record then names the household like every other path.
-    record = {"id": key, "type": VISIT_EVENT, "occurred_at": moment.isoformat(), "person": pcode, "household": hcode,
-              "fields": {"note": note} if note else {}, "actor": actor.username}
-    inc = Incoming(key=key, type=VISIT_EVENT, occurred_at=moment, person=pcode, household=hcode,
-                   fields={"note": note or None}, actor=actor.username, source="web", ref=key,
-                   payload=json.dumps(record, ensure_ascii=False))
-    result = record_one(ledger, inc)
+
+    def make(at: datetime) -> Incoming:
+        # The record as an import would send it: the event record then names the household like every other path.
+        record = {"id": key, "type": VISIT_EVENT, "occurred_at": at.isoformat(), "person": pcode, "household": hcode,
+                  "fields": {"note": note} if note else {}, "actor": actor.username}
+        return Incoming(key=key, type=VISIT_EVENT, occurred_at=at, person=pcode, household=hcode,
+                        fields={"note": note or None}, actor=actor.username, source="web", ref=key,
+                        payload=json.dumps(record, ensure_ascii=False))
+
+    result, moment = _record_keyed(ledger, key, moment, visited_at, make)
+    day = local_date(moment, tz)
     # A retried visit (same key) earned nothing this time: its row keeps what the first one earned.
     amount = _scored(ledger, key) if result.status == "duplicate" else sum(e["amount"] for e in result.entries)
     try:
@@ -191,10 +239,13 @@ def _skips(result: Any) -> list[str]:
 
 def raise_problem(ledger: Ledger, actor: Actor, household_id: int, summary: str, raised_at: datetime | str | None = None,
                   member_id: int | None = None, key: str | None = None) -> WorkResult:
-    """A problem the linked household raised with its member: LH-02 points (capped weekly), × tier."""
+    """A problem the linked household raised with its member: LH-02 points (capped weekly), × tier.
+
+    The same ``key`` sent again (a form pressed twice) is the same problem: one row, answered ``duplicate``.
+    """
     if not (summary or "").strip():
         raise ServiceError("wf_summary_required", field="summary")
-    moment = _moment(ledger, raised_at)
+    moment = _when(ledger, key, raised_at)
     day = local_date(moment, county_tz(ledger))
     with ledger.engine.connect() as conn:
         member = _member_for(conn, actor, member_id, household_id)
@@ -202,16 +253,27 @@ def raise_problem(ledger: Ledger, actor: Actor, household_id: int, summary: str,
             raise Forbidden("wf_not_linked", field="household")
         pcode, hcode = person_code(conn, member), household_code(conn, household_id)
     key = key or f"problem:{uuid.uuid4().hex}"
-    result = record_one(ledger, Incoming(key=key, type="problem_raised", occurred_at=moment, person=pcode, household=hcode,
-                                         fields={"summary": summary.strip()}, actor=actor.username, source="web", ref=key))
-    amount = sum(e["amount"] for e in result.entries)
-    with ledger.write_engine.begin() as conn:
-        existing = conn.execute(select(PROBLEM.c.id).where(PROBLEM.c.raised_event_key == key)).scalar()
-        if existing:
-            return WorkResult(key, "duplicate", amount, existing)
-        res = conn.execute(PROBLEM.insert().values(member_id=member, household_id=household_id, summary=summary.strip(),
-                                                   raised_at=moment, raised_by=actor.username, raised_event_key=key, status="open"))
-        return WorkResult(key, result.status, amount, int(res.inserted_primary_key[0]), _skips(result))
+    result, moment = _record_keyed(
+        ledger, key, moment, raised_at,
+        lambda at: Incoming(key=key, type="problem_raised", occurred_at=at, person=pcode, household=hcode,
+                            fields={"summary": summary.strip()}, actor=actor.username, source="web", ref=key))
+    # A retried problem (same key) earned nothing this time: what the first press earned, from the ledger.
+    amount = _scored(ledger, key) if result.status == "duplicate" else sum(e["amount"] for e in result.entries)
+    try:
+        with ledger.write_engine.begin() as conn:
+            existing = conn.execute(select(PROBLEM.c.id).where(PROBLEM.c.raised_event_key == key)).scalar()
+            if existing:
+                return WorkResult(key, "duplicate", amount, existing)
+            res = conn.execute(PROBLEM.insert().values(member_id=member, household_id=household_id, summary=summary.strip(),
+                                                       raised_at=moment, raised_by=actor.username, raised_event_key=key, status="open"))
+            return WorkResult(key, result.status, amount, int(res.inserted_primary_key[0]), _skips(result))
+    except IntegrityError:
+        # Two copies of one request raced past the check (if the key is unique): the first one's row stands.
+        with ledger.engine.connect() as conn:
+            existing = conn.execute(select(PROBLEM.c.id).where(PROBLEM.c.raised_event_key == key)).scalar()
+        if existing is None:
+            raise
+        return WorkResult(key, "duplicate", amount, existing)
 
 
 def mark_handled(ledger: Ledger, actor: Actor, problem_id: int, note: str = "") -> None:
@@ -246,15 +308,27 @@ def confirm_resolution(ledger: Ledger, actor: Actor, problem_id: int, resolved_a
         if prob["status"] == "resolved":
             raise Conflict("wf_problem_done")
         pcode, hcode = person_code(conn, prob["member_id"]), household_code(conn, prob["household_id"])
-    days = max(0, (local_date(moment, tz) - local_date(aware(prob["raised_at"]), tz)).days)  # type: ignore[arg-type]
     key = f"problem:{problem_id}:resolved"
-    result = record_one(ledger, Incoming(key=key, type="problem_resolved", occurred_at=moment, person=pcode, household=hcode,
-                                         fields={"days_to_resolve": days}, actor=actor.username, source="web", ref=key))
+    if resolved_at in (None, ""):  # recorded already (a press whose row was not written yet): that confirmation's time
+        moment = _recorded_at(ledger, key) or moment
+    raised_day = local_date(aware(prob["raised_at"]), tz)  # type: ignore[arg-type]
+
+    def make(at: datetime) -> Incoming:
+        days = max(0, (local_date(at, tz) - raised_day).days)
+        return Incoming(key=key, type="problem_resolved", occurred_at=at, person=pcode, household=hcode,
+                        fields={"days_to_resolve": days}, actor=actor.username, source="web", ref=key)
+
+    # Two presses racing past the check above each stamp their own now: the second is the first one's event again.
+    result, moment = _record_keyed(ledger, key, moment, resolved_at, make)
+    days = max(0, (local_date(moment, tz) - raised_day).days)
     amount = _scored(ledger, key)
     with ledger.write_engine.begin() as conn:
-        conn.execute(update(PROBLEM).where(PROBLEM.c.id == problem_id, PROBLEM.c.status != "resolved").values(
+        done = conn.execute(update(PROBLEM).where(PROBLEM.c.id == problem_id, PROBLEM.c.status != "resolved").values(
             status="resolved", resolved_at=moment, confirmed_by=actor.username, days_to_resolve=days, resolved_event_key=key))
-    return WorkResult(key, result.status, amount, problem_id, _skips(result))
+    # Another press marked it resolved meanwhile: a replay. This press resolved it (its event recorded by an earlier
+    # press that stopped before marking the row): it counts as this confirmation.
+    status = "duplicate" if done.rowcount != 1 else ("recorded" if result.status == "duplicate" else result.status)
+    return WorkResult(key, status, amount, problem_id, _skips(result))
 
 
 def rate_member(ledger: Ledger, actor: Actor, rating: int, member_id: int | None = None,

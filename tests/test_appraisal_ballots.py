@@ -158,3 +158,36 @@ def test_the_link_to_rate_is_offered_only_to_those_the_rating_page_lets_in(world
     page = c.get("/appraisal").get_data(as_text=True)
     assert ("/appraisal/rate" in page) is offered
     assert (c.get("/appraisal/rate").status_code == 200) is offered
+
+
+def round_log(world: World, period: str = "2026") -> list[str]:
+    """The round page's record of who opened, closed and posted it, and when (its lines, tags stripped)."""
+    html = world.client("secretary").get(f"/appraisal/{world.ids['M1']}/{period}").get_data(as_text=True)
+    log = re.search(r'<ul class="round-log" id="round-log">(.*?)</ul>', html, re.S)
+    assert log is not None, html
+    return [re.sub(r"\s+", " ", line).strip() for line in re.findall(r"<li[^>]*>(.*?)</li>", log.group(1), re.S)]
+
+
+def test_the_round_page_keeps_who_opened_closed_and_posted_it_and_when(world: World, clock: Clock) -> None:
+    # The fixture opened the round at 08:00 local time (2026-06-01 00:00 UTC) as secretary1.
+    assert round_log(world) == ["secretary1 于 2026-06-01 08:00 开始"]
+    for rater in ("张三", "李四", "王五"):
+        ballot(world, rater)
+    clock.advance(hours=1)
+    pa.close_round(world.ctx.ledger, world.actor("secretary"), world.ids["M1"], "2026")
+    closed = ["secretary1 于 2026-06-01 08:00 开始", "secretary1 于 2026-06-01 09:00 结束,不再接受打分"]
+    assert round_log(world) == closed
+    clock.advance(hours=1)
+    pa.post_appraisal(world.ctx.ledger, world.actor("committee"), world.ids["M1"], "2026")
+    assert round_log(world) == [*closed, "结果已公布 · committee1 · 2026-06-01 10:00"]
+    html = world.client("secretary").get(f"/appraisal/{world.ids['M1']}/2026").get_data(as_text=True)
+    assert "已公布" in html
+
+
+def test_a_result_posted_while_the_round_was_open_shows_it_closed_and_posted_by_the_poster(world: World, clock: Clock) -> None:
+    for rater in ("张三", "李四", "王五"):
+        ballot(world, rater)
+    clock.advance(minutes=30)
+    pa.post_appraisal(world.ctx.ledger, world.actor("secretary"), world.ids["M1"], "2026")
+    assert round_log(world) == ["secretary1 于 2026-06-01 08:00 开始", "secretary1 于 2026-06-01 08:30 结束,不再接受打分",
+                                "结果已公布 · secretary1 · 2026-06-01 08:30"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -425,3 +426,105 @@ def test_pick_up_racing_a_cancel_on_postgres(pg_engine: Engine, clock: Any, rule
     assert len(errors) == 1 and isinstance(errors[0], Conflict), errors
     assert "cancelled" in errors[0].message("en")
     assert shop.get_redemption(ctx, ADMIN, r.id).status == "cancelled"
+
+
+# ---------------------------------------------------------------- the site: buttons pressed twice, a mistyped household
+def _shop_world(sqlite_engine: Engine, clock: Any, tmp_path: Any) -> tuple[Any, int]:
+    """The web world with a V1 item of 5 points; villager1 (H1) has points to spend."""
+    from web.testing import build_world
+
+    world = build_world(sqlite_engine, clock, tmp_path / "uploads")
+    item = shop.create_item(world.ctx, Actor("admin1", "admin"), {"name": "洗衣液", "price": 500, "stock": 10})
+    return world, item.item.id
+
+
+def _audits(world: Any, action: str) -> int:
+    from store.models_web import AuditLog
+
+    with world.ctx.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(AuditLog).where(AuditLog.action == action)).scalar_one())  # type: ignore[arg-type]
+
+
+def _press(c: Any, path: str, data: dict[str, str]) -> tuple[int, str]:
+    """Post a form and read the page it leads to (its flashed messages only)."""
+    r = c.post(path, data=data)
+    assert r.status_code == 302, r.get_data(as_text=True)
+    page = c.get(r.headers["Location"]).get_data(as_text=True)
+    return r.status_code, " ".join(re.findall(r'class="flash [a-z]+"[^>]*>([^<]*)<', page))
+
+
+def test_a_hand_over_pressed_twice_is_audited_once_and_says_so(sqlite_engine: Engine, clock: Any, tmp_path: Any) -> None:
+    from web.testing import csrf_token
+
+    world, item_id = _shop_world(sqlite_engine, clock, tmp_path)
+    red = shop.reserve(world.ctx, world.actor("villager"), item_id)
+    c = world.client("shopkeeper")
+    data = {"csrf_token": csrf_token(c, "/shop/counter"), "next": "/shop/counter"}
+    _, first = _press(c, f"/shop/counter/{red.id}/pick_up", data)
+    _, again = _press(c, f"/shop/counter/{red.id}/pick_up", data)
+    assert "洗衣液 × 1:已领取" in first
+    assert again == "已提交过,未重复记录 · 洗衣液 × 1:已领取"  # said to be done before, not done again
+    assert _audits(world, "shop.pick_up") == 1
+    _press(c, f"/shop/counter/{red.id}/complete", data)
+    _, done_again = _press(c, f"/shop/counter/{red.id}/complete", data)
+    assert done_again == "已提交过,未重复记录 · 洗衣液 × 1:已完成"
+    assert _audits(world, "shop.complete") == 1
+
+
+def test_a_cancel_pressed_twice_refunds_and_audits_once_and_does_not_say_refunded_again(
+        sqlite_engine: Engine, clock: Any, tmp_path: Any) -> None:
+    from web.testing import csrf_token
+
+    world, item_id = _shop_world(sqlite_engine, clock, tmp_path)
+    before = state(sqlite_engine, item_id, world.ids["H1"])
+    red = shop.reserve(world.ctx, world.actor("villager"), item_id)
+    c = world.client("shopkeeper")
+    data = {"csrf_token": csrf_token(c, "/shop/counter"), "next": "/shop/counter"}
+    _, first = _press(c, f"/shop/reservations/{red.id}/cancel", data)
+    _, again = _press(c, f"/shop/reservations/{red.id}/cancel", data)
+    assert "已取消,5 分已退回。" in first
+    assert again == "已提交过,未重复记录 · 洗衣液 × 1:已取消"  # not 「已取消,5 分已退回」 again
+    assert _audits(world, "shop.cancel") == 1
+    after = state(sqlite_engine, item_id, world.ids["H1"])
+    assert after[:2] == before[:2]  # balance and stock back once
+    # The household's own cancel button pressed again after that: told, not refunded again.
+    home = world.client("villager")
+    _, own = _press(home, f"/shop/reservations/{red.id}/cancel",
+                    {"csrf_token": csrf_token(home, "/shop/reservations"), "next": "/shop/reservations"})
+    assert own == "已提交过,未重复记录 · 洗衣液 × 1:已取消"
+    assert state(sqlite_engine, item_id, world.ids["H1"]) == after
+
+
+def test_a_reservation_sent_twice_is_one_and_the_second_press_says_so(sqlite_engine: Engine, clock: Any, tmp_path: Any) -> None:
+    world, item_id = _shop_world(sqlite_engine, clock, tmp_path)
+    c = world.client("villager")
+    html = c.get(f"/shop/item/{item_id}").get_data(as_text=True)
+    form = dict(re.findall(r'name="(csrf_token|request_id)" value="([^"]*)"', html))
+    data = {**form, "qty": "1"}
+    _, first = _press(c, f"/shop/item/{item_id}", data)
+    _, again = _press(c, f"/shop/item/{item_id}", data)
+    assert "已预订 洗衣液 × 1" in first
+    assert "已预订 洗衣液" not in again and "已提交过,未重复记录" in again
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Redemption)).scalar_one() == 1
+
+
+def test_a_mistyped_household_at_the_counter_is_told_beside_the_field(sqlite_engine: Engine, clock: Any, tmp_path: Any) -> None:
+    world, item_id = _shop_world(sqlite_engine, clock, tmp_path)
+    c = world.client("shopkeeper")
+    page = f"/shop/item/{item_id}?household=H999999"
+    html = c.get(page).get_data(as_text=True)
+    form = dict(re.findall(r'name="(csrf_token|request_id)" value="([^"]*)"', html))
+    before = state(sqlite_engine, item_id, world.ids["H1"])
+    for code in ("H999999", "H5"):  # no such household; one of another village: the same answer
+        r = c.post(f"/shop/item/{item_id}", data={**form, "household": code, "qty": "2"})
+        assert r.status_code == 400
+        html = r.get_data(as_text=True)
+        assert re.search(rf'id="e-household" role="alert">在本村找不到户号 {code}。<', html), html
+        assert f'name="household" type="text" value="{code}"' in html and 'name="qty" type="number" value="2"' in html
+    r = c.post(f"/shop/item/{item_id}", data={**form, "household": "", "qty": "1"})
+    assert r.status_code == 400
+    assert re.search(r'id="e-household" role="alert">请填写此项。<', r.get_data(as_text=True))
+    assert state(sqlite_engine, item_id, world.ids["H1"]) == before
+    ok = c.post(f"/shop/item/{item_id}", data={**form, "household": "H1", "qty": "1"})
+    assert ok.status_code == 302

@@ -126,3 +126,80 @@ def test_the_desk_counts_imported_and_web_form_visits(sqlite_engine: Engine, tmp
     assert coverage_line(world) == ("100", "联系户 2 户,已走访 2 户,逾期 0 户")
     page = member.get("/linkage").get_data(as_text=True)
     assert "2026-05-25" in page
+
+
+# ---------------------------------------------------------------- the same request sent again, seconds later
+def _entries(ledger: Ledger, key: str) -> int:
+    with ledger.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).where(Entry.event_key == key)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_a_visit_sent_again_later_under_its_key_is_the_same_visit(ledger: Ledger, county: County, clock: Clock) -> None:
+    member = Actor("m1", "party_member", person_id=county.ids["M1"])
+    first = linkage.record_visit(ledger, member, county.ids["H1"], note="了解春耕", key="visit:web:m1:k1")
+    clock.advance(seconds=3)  # the second press is stamped a little later: still the same event
+    again = linkage.record_visit(ledger, member, county.ids["H1"], note="了解春耕", key="visit:web:m1:k1")
+    assert first.status == "recorded" and first.amount > 0
+    assert (again.status, again.amount, again.record_id) == ("duplicate", first.amount, first.record_id)
+    assert _entries(ledger, "visit:web:m1:k1") == 1
+    with ledger.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(linkage.VISIT).where(linkage.VISIT.c.event_key == "visit:web:m1:k1")).scalar() == 1
+
+
+def test_two_presses_racing_with_their_own_times_record_one_visit(ledger: Ledger, county: County, clock: Clock,
+                                                                  monkeypatch: Any) -> None:
+    member = Actor("m1", "party_member", person_id=county.ids["M1"])
+    first = linkage.record_visit(ledger, member, county.ids["H1"], key="visit:web:m1:k2")
+    clock.advance(seconds=1)
+    looked: list[str] = []
+    real = linkage._recorded_at
+
+    def not_yet(led: Ledger, key: str) -> Any:  # the second press read before the first one was written
+        looked.append(key)
+        return None if len(looked) == 1 else real(led, key)
+
+    monkeypatch.setattr(linkage, "_recorded_at", not_yet)
+    again = linkage.record_visit(ledger, member, county.ids["H1"], key="visit:web:m1:k2")
+    assert again.status == "duplicate" and again.record_id == first.record_id
+    assert _entries(ledger, "visit:web:m1:k2") == 1
+
+
+def test_a_problem_sent_again_later_under_its_key_is_one_problem(ledger: Ledger, county: County, clock: Clock) -> None:
+    member = Actor("m1", "party_member", person_id=county.ids["M1"])
+    first = linkage.raise_problem(ledger, member, county.ids["H1"], "门前路灯坏了", key="problem:web:m1:k3")
+    clock.advance(seconds=3)
+    again = linkage.raise_problem(ledger, member, county.ids["H1"], "门前路灯坏了", key="problem:web:m1:k3")
+    assert first.status == "recorded"
+    assert (again.status, again.amount, again.record_id) == ("duplicate", first.amount, first.record_id)
+    assert _entries(ledger, "problem:web:m1:k3") == 1
+    assert len(linkage.problems(ledger, member)) == 1
+
+
+def test_a_confirmation_racing_another_is_answered_as_a_replay(ledger: Ledger, county: County, clock: Clock,
+                                                              monkeypatch: Any) -> None:
+    member = Actor("m1", "party_member", person_id=county.ids["M1"])
+    raised = linkage.raise_problem(ledger, member, county.ids["H1"], "门前路灯坏了")
+    assert raised.record_id is not None
+    home = Actor("h1", "villager", household_id=county.ids["H1"])
+    first = linkage.confirm_resolution(ledger, home, raised.record_id)
+    clock.advance(seconds=2)
+    # The second press read the problem before the first one marked it resolved ...
+    def mark(status: str) -> None:
+        with ledger.write_engine.begin() as conn:
+            conn.execute(linkage.PROBLEM.update().where(linkage.PROBLEM.c.id == raised.record_id).values(status=status))
+
+    mark("handled")
+    looked: list[str] = []
+    real = linkage._recorded_at
+
+    def not_yet(led: Ledger, key: str) -> Any:  # ... and before its event was recorded; the first then finished
+        looked.append(key)
+        if len(looked) == 1:
+            mark("resolved")
+            return None
+        return real(led, key)
+
+    monkeypatch.setattr(linkage, "_recorded_at", not_yet)
+    again = linkage.confirm_resolution(ledger, home, raised.record_id)
+    assert first.status == "recorded" and again.status == "duplicate" and again.amount == first.amount
+    assert _entries(ledger, first.event_key) == 1

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from services import claims as wf
 from store.models import Claim
 from store.models_web import AuditLog
-from store.models_workflow import Objection, Visit
+from store.models_workflow import LinkProblem, Objection, Visit
 from tests.conftest import Clock
 from web.testing import World, build_world
 
@@ -195,3 +195,35 @@ def test_a_visit_of_an_unknown_kind_is_refused_and_records_nothing(world: World)
     with world.ctx.engine.connect() as conn:
         actions = set(conn.execute(select(AuditLog.action)).scalars())  # type: ignore[call-overload]
     assert not {a for a in actions if a.startswith("linkage.")}
+
+
+# ---------------------------------------------------------------- 5. a linking form pressed again a moment later
+def test_a_visit_pressed_again_seconds_later_is_answered_as_a_replay(world: World, clock: Clock) -> None:
+    c = world.client("party_member")
+    h1 = world.ids["H1"]
+    form = form_inputs(c.get("/linkage").get_data(as_text=True), "/linkage", household=h1)
+    data = {**form, "household": str(h1), "kind": "visit", "note": "了解春耕"}
+    before = count(world, Visit, Visit.household_id == h1)
+    one = c.post("/linkage", data=data)
+    clock.advance(seconds=3)  # the second press comes a little later: it is stamped with its own now
+    two = c.post("/linkage", data=data)
+    assert one.status_code == two.status_code == 302, two.get_data(as_text=True)
+    assert count(world, Visit, Visit.household_id == h1) == before + 1
+    assert count(world, AuditLog, AuditLog.action == "linkage.visit") == 1
+    page = flashed(c, "/linkage")
+    assert REPLAYED in page and "已用于另一条不同的事件" not in page
+
+
+def test_a_problem_pressed_again_seconds_later_is_one_problem(world: World, clock: Clock) -> None:
+    c = world.client("party_member")
+    h1 = world.ids["H1"]
+    form = form_inputs(c.get("/linkage").get_data(as_text=True), "/linkage", household=h1)
+    data = {**form, "household": str(h1), "kind": "problem", "note": "门前路灯坏了"}
+    before = count(world, LinkProblem)
+    one = c.post("/linkage", data=data)
+    clock.advance(seconds=3)
+    two = c.post("/linkage", data=data)
+    assert one.status_code == two.status_code == 302, two.get_data(as_text=True)
+    assert count(world, LinkProblem) == before + 1
+    assert count(world, AuditLog, AuditLog.action == "linkage.problem") == 1
+    assert REPLAYED in flashed(c, "/linkage")

@@ -3,10 +3,11 @@
 * ``/appraisal`` — the branch secretary (committee, administrator; auditor reading) sees the members of their
   branch for a period: each round's state (not opened, scoring, closed, posted), how many raters have scored, the
   running result; and opens a round, optionally naming its raters;
-* ``/appraisal/<member>/<period>`` — one round: who opened and closed it, the designated raters (which of them have
-  scored, never what), the scores (who gave which is not shown), the highest and lowest dropped when there are three
-  or more, the average; forms to name raters, type in paper ballots from the meeting (secretary, committee), close
-  the round, and post the result through ``services.appraisal`` (rule PA-01 turns it into 零基积分);
+* ``/appraisal/<member>/<period>`` — one round: who opened, closed and posted it and when (in every state), the
+  designated raters (which of them have scored, never what), the scores (who gave which is not shown), the highest
+  and lowest dropped when there are three or more, the average; forms to name raters, type in paper ballots from
+  the meeting (secretary, committee), close the round, and post the result through ``services.appraisal`` (rule
+  PA-01 turns it into 零基积分);
 * ``/appraisal/rate`` — a rater scores the open rounds of their village they may score (designated, or any rater of
   the village when the round names none), 0–100, once each, never themselves.
 
@@ -34,6 +35,7 @@ from scoring.points import fmt
 from services import appraisal as pa
 from services.errors import ServiceError
 from store.models import Branch, PartyMember, Person
+from store.models_workflow import AppraisalResult
 from web.appctx import jifen
 from web.auth import audit, current_actor, require
 from web.forms import FormSchema, integer, load_form, text
@@ -308,6 +310,7 @@ def _round_page(member: dict[str, Any], period: str, errors: dict[str, str], sta
     is_open = rnd is not None and rnd.is_open and not res.posted
     scored = pa.who_scored(ledger, member["id"], period)
     return render_template("appraisal/round.html", m=line, res=res, rnd=rnd, marks=marks, errors=errors, values=values or {},
+                           posted=posted_record(member["id"], period) if res.posted else None,
                            rules=_scoring_rules(), min_raters=pa.MIN_RATERS, scored=scored,
                            listed_done=pa.listed_scored(ledger, member["id"], period) if rnd is not None and rnd.raters else set(),
                            paper=sum(1 for e in scored.values() if e),
@@ -316,6 +319,14 @@ def _round_page(member: dict[str, Any], period: str, errors: dict[str, str], sta
                            can_name=actor.role in POSTERS and not own and is_open and bool(rnd and (rnd.raters or not res.scores)),
                            can_ballot=actor.role in BALLOT_ENTRY and not own and is_open,
                            rate_url=url_for("appraisal.rate", period=period)), status
+
+
+def posted_record(member_id: int, period: str) -> dict[str, Any] | None:
+    """Who posted a member's result for the period and when (None: not posted)."""
+    with jifen().engine.connect() as conn:
+        row = conn.execute(select(AppraisalResult.posted_by, AppraisalResult.posted_at).where(  # type: ignore[call-overload]
+            AppraisalResult.member_id == member_id, AppraisalResult.period == period)).first()
+    return {"by": row.posted_by, "at": row.posted_at} if row is not None else None
 
 
 def _scoring_rules() -> list[tuple[str, str]]:

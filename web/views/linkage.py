@@ -177,6 +177,9 @@ def confirm(problem_id: int) -> Any:
     except ServiceError as exc:
         audit("linkage.confirm_refused", f"problem:{problem_id}", reason=exc.code)
         return _problems_page({"_": exc.message(lang())}, exc.status)
+    if result.status == "duplicate":  # two presses at once: the other one confirmed it, nothing was scored twice
+        flash(replayed_message(), "info")
+        return redirect(url_for("linkage.problems"))
     audit("linkage.confirm", f"problem:{problem_id}", event=result.event_key, amount=fmt(result.amount))
     flash(_("已确认问题解决,谢谢您!为您服务的党员因此得 %(n)s 分。", n=fmt(result.amount, signed=True)), "success")
     return redirect(url_for("linkage.problems"))

@@ -31,6 +31,7 @@ from web.auth import audit, current_actor, require, safe_next
 from web.extensions import login_manager
 from web.forms import FormSchema, integer, load_form, text
 from web.i18n import lang
+from web.views.claims import replayed_message
 
 bp = Blueprint("shop", __name__, url_prefix="/shop")
 COUNTER_ROLES = ("shopkeeper", "admin", "auditor")
@@ -57,6 +58,11 @@ def status_name(status: str) -> str:
     """A redemption's state for people."""
     return {"reserved": _("已预订,待领取"), "picked_up": _("已领取"), "done": _("已完成"), "cancelled": _("已取消"),
             "lapsed": _("已过期,积分已退回")}.get(status, status)
+
+
+def replayed_note(out: Any) -> str:
+    """「已提交过,未重复记录」 and where the redemption stands now: said when a button's action was done before."""
+    return f"{replayed_message()} · " + _("%(item)s × %(qty)s:%(status)s", item=out.item_name, qty=out.qty, status=status_name(out.status))
 
 
 def picture_url(item: Any) -> str:
@@ -107,21 +113,31 @@ def item(item_id: int) -> Any:
         values = request.form.to_dict()
         values.pop("csrf_token", None)
         data, errors = load_form(RedeemForm(), request.form)
-        if data is not None:
-            household = data.get("household") if actor.role in ("shopkeeper", "admin") else None
+        at_counter = actor.role in ("shopkeeper", "admin")
+        if data is not None and at_counter and not data.get("household"):
+            errors["household"] = _("请填写此项。")  # the counter always names the household it reserves for
+        elif data is not None:
+            household = data.get("household") if at_counter else None
             try:
                 out = shop.reserve(ctx, actor, item_id, household=household, qty=data["qty"],
                                    request_id=data.get("request_id"), person=data.get("person"))
             except ServiceError as exc:
-                if exc.status == 404:
+                if exc.status == 404 and exc.field == "household" and household:
+                    # A mistyped code (or another village's: the same answer) is told beside the field, the form kept.
+                    errors["household"] = _("在本村找不到户号 %(code)s。", code=household)
+                elif exc.status == 404:
                     abort(404)
-                errors[exc.field if exc.field in ("qty", "household", "person") else "_"] = exc.message(lang())
+                else:
+                    errors[exc.field if exc.field in ("qty", "household", "person") else "_"] = exc.message(lang())
             else:
                 msg = _("已预订 %(item)s × %(qty)s,扣 %(amount)s 分。请在 %(until)s 前到积分超市领取。",
                         item=out.item_name, qty=out.qty, amount=out.amount_text,
                         until=out.expires_at.astimezone(ctx.tz).strftime("%Y-%m-%d") if out.expires_at.tzinfo else out.expires_at.strftime("%Y-%m-%d"))
-                flash(msg, "success")
-                if actor.role in ("shopkeeper", "admin"):
+                if out.replayed:  # the same form sent again: the first press reserved it, nothing was paid twice
+                    flash(replayed_message(), "info")
+                else:
+                    flash(msg, "success")
+                if at_counter:
                     return redirect(url_for("shop.counter", household=out.household_code))
                 return redirect(url_for("shop.reservations"))
     return render_template("shop/item.html", it=it, errors=errors, values=values, balance=my_balance(), picture_url=picture_url,
@@ -162,6 +178,9 @@ def cancel(redemption_id: int) -> Any:
             abort(404)
         flash(exc.message(lang()), "error")
     else:
+        if out.replayed:  # cancelled (or lapsed) before: its points came back then, not again now; nothing to audit
+            flash(replayed_note(out), "info")
+            return redirect(back)
         if current_actor().role in ("shopkeeper", "admin"):
             audit("shop.cancel", f"redemption:{redemption_id}", household=out.household_code, reason=data.get("reason", ""))
         flash(_("已取消,%(amount)s 分已退回。", amount=out.amount_text), "success")
@@ -210,6 +229,9 @@ def counter_action(redemption_id: int, action: str) -> Any:
             abort(404)
         flash(exc.message(lang()), "error")
     else:
+        if out.replayed:  # handed over (or completed) before, by this press's twin or another keeper: nothing new to audit
+            flash(replayed_note(out), "info")
+            return redirect(back)
         audit(f"shop.{action}", f"redemption:{redemption_id}", household=out.household_code, item=out.item_name, qty=out.qty)
         flash(_("%(item)s × %(qty)s:%(status)s", item=out.item_name, qty=out.qty, status=status_name(out.status)), "success")
     return redirect(back)
