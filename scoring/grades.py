@@ -8,7 +8,7 @@ from datetime import date
 
 from scoring.errors import Problem
 from scoring.model import GradeLevel, PointType
-from scoring.periods import parse_period, period_key, previous_period
+from scoring.periods import Period, parse_period, period_key, previous_period
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,22 @@ def closing_delta(point_type: PointType, balance: int) -> int:
     kept = balance * point_type.year_end.carry_percent // 100
     kept -= kept % point_type.step if kept >= 0 else -((-kept) % point_type.step)
     return kept - balance
+
+
+def kept_after(point_type: PointType, amount: int, periods: Collection[Period]) -> tuple[int, list[tuple[str, int, int]]]:
+    """What is left of ``amount`` after each of ``periods`` (closed, oldest first) reset or carried it.
+
+    Also each close that changed it: (period, before, kept). Points that come or go after a close
+    (a late award, a reversal, a refund, an expiring deduction) are cut as the close would have
+    cut them had they been there, so none escapes the year-end policy and none is cut twice.
+    """
+    cuts: list[tuple[str, int, int]] = []
+    for p in periods:
+        delta = closing_delta(point_type, amount)
+        if delta:
+            cuts.append((p.key, amount, amount + delta))
+            amount += delta
+    return amount, cuts
 
 
 def closable_kinds(point_type: PointType) -> tuple[str, ...]:

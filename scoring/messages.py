@@ -141,10 +141,12 @@ CATALOG: dict[str, tuple[str, str]] = {
     "close_out_of_order": ("请先结转 {earlier}:期末结转须按时间先后进行", "close {earlier} first: periods are closed in order"),
     "close_point_type": ("未知积分类型 “{value}”;已定义:{allowed}", "unknown point type '{value}'; defined: {allowed}"),
     "step_close": ("{period} 期末结转({policy}),结转前 {before}", "period {period} closed ({policy}), balance before {before}"),
+    "step_late_closed": ("这笔分记在 {period},入账时 {period} 已期末结转({policy}):余额按结转计,{before} 只计 {kept}(事件 {entry})", "this counts in {period}, closed ({policy}) before it was recorded: the balance takes what the close would have left, {kept} of {before} (event {entry})"),
     "step_reversal_closed": ("冲正第 {entry} 条记录的 {before} 分:其后 {period} 已期末结转({policy}),余额只扣回 {kept} 分", "reversal of entry {entry} ({before}): {period} was closed since ({policy}), so the balance loses only {kept}"),
     "step_refund_closed": ("退回第 {entry} 条消费的 {before} 分:其后 {period} 已期末结转({policy}),只退回 {kept} 分", "refund of entry {entry} ({before}): {period} was closed since ({policy}), so {kept} comes back"),
     "step_expire": ("第 {entry} 条记录超过有效期", "entry {entry} passed its validity"),
-    "step_expire_used": ("第 {entry} 条记录超过有效期:其中 {used} 分已先用掉,失效 {amount} 分", "entry {entry} passed its validity: {used} of it had been used first, {amount} expire"),
+    "step_expire_used": ("第 {entry} 条记录超过有效期:其中 {used} 分已先用掉或在期末结转中扣除,失效 {amount} 分", "entry {entry} passed its validity: {used} of it had been used first or cut by a period's close, {amount} expire"),
+    "step_expire_closed": ("其后 {period} 已期末结转({policy}),{before} 只剩 {kept},失效的是这 {kept}", "{period} was closed since ({policy}): of {before} only {kept} was left, and that is what expires"),
     "step_veto": ("一票否决项:本期不得评星", "one-vote veto: no grade this period"),
 }
 

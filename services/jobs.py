@@ -39,6 +39,7 @@ tests call them directly with a clock they control; the scheduler only triggers 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -273,7 +274,15 @@ class Leadership:
         self.held = False
 
     def acquire(self) -> bool:
-        """Try to become the leader (again); True while this process leads."""
+        """Try to become the leader (again); True while this process leads.
+
+        On PostgreSQL the lock lives as long as its session: a restart of the server, an idle
+        timeout or a dropped connection ends it and lets a standby lead. So a leader asks its
+        session each time whether it still holds the lock, and stops leading when it does not.
+        """
+        if self.held and self._conn is not None and not self._still_held():
+            log.warning("the leader's database session was lost: no longer leading")
+            self._drop_session()
         if self.held:
             return True
         if is_postgres(self.engine):
@@ -304,14 +313,29 @@ class Leadership:
             return None
         return Path(f"{db}.scheduler.lock")
 
+    def _still_held(self) -> bool:
+        """Whether this process's session is alive and holds the leader's lock."""
+        try:
+            return bool(self._conn.execute(text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted "
+                "AND objid = :lo AND classid = :hi AND objsubid = 1)"), {"lo": LEADER_KEY & 0xFFFFFFFF, "hi": LEADER_KEY >> 32}).scalar())
+        except Exception:  # the session is gone (server restarted, connection dropped): it holds nothing
+            return False
+
+    def _drop_session(self) -> None:
+        with contextlib.suppress(Exception):  # already broken
+            self._conn.close()
+        self._conn, self.held = None, False
+
     def release(self) -> None:
-        """Stop leading (on shutdown)."""
+        """Stop leading (on shutdown); a session already lost has nothing to unlock."""
         if self._conn is not None:
             try:
                 self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LEADER_KEY})
+            except Exception:  # the session is gone, and its lock with it
+                log.info("leader's session already closed at shutdown")
             finally:
-                self._conn.close()
-                self._conn = None
+                self._drop_session()
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -21,12 +21,24 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Engine, String, and_, cast, func, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    and_,
+    cast,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from scoring.engine import Engine as ScoringEngine
 from scoring.errors import Problem, ScoringError
-from scoring.grades import closing_delta, closing_problems
+from scoring.grades import closing_problems, kept_after
 from scoring.loader import load_rules
 from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
 from scoring.periods import PERIODS, local_date, parse_period, window_keys
@@ -300,6 +312,7 @@ class _Batch:
         self.events: list[tuple[Any, ...]] = []  # event records in EVENT's column order
         self.balances: dict[tuple[str, str, int], list[int]] = {}
         self.tallies: dict[tuple[str, str, str, int], list[Any]] = {}
+        self.regrade: set[tuple[str, str, str, int]] = set()  # (type, closed period, holder): frozen grades a late award moves
 
     def add_entry(self, row: dict[str, Any], scope: Scope, scoring: bool) -> None:
         """Queue an entry and its effect on the balance and (for rule entries) the tallies."""
@@ -371,6 +384,7 @@ class _Txn:
         self.state = CounterState({})
         self.out = _Batch()
         self.directory: Directory | None = None
+        self.closed: dict[str, list[str]] | None = None  # closed periods by point type, read once
 
 
 def _plain(fields: Any) -> dict[str, str]:
@@ -439,6 +453,18 @@ def _explain(draft: Draft) -> str:
     return text
 
 
+def _moving_closes(pt: Any, closed: Iterable[str], day: date) -> list[Any]:
+    """The closed periods after ``day`` that moved the type's balances (its own kind: a quarterly type's year close freezes grades only)."""
+    return sorted((p for p in map(parse_period, closed) if p.kind == pt.period and day < p.end), key=lambda p: p.start)
+
+
+def _cut_steps(pt: Any, cuts: list[tuple[str, int, int]], step: str, entry: Any) -> list[list[Any]]:
+    """The explanation's steps for what closes cut (``scoring.grades.kept_after``)."""
+    policy = "reset" if pt.year_end.policy == "reset" else f"carry {pt.year_end.carry_percent}%"
+    return [[step, {"period": period, "policy": policy, "before": fmt(before), "kept": fmt(kept), "entry": entry}]
+            for period, before, kept in cuts]
+
+
 class Ledger:
     """Records events, reversals, spending and period closes for one database."""
 
@@ -502,7 +528,7 @@ class Ledger:
                 with self.write_engine.begin() as conn:
                     txn = _Txn()
                     results = self._record(conn, batch, approved, False, txn)
-                    txn.out.flush(conn, txn.state)
+                    self._finish(conn, txn)
                     return results
             except IntegrityError as exc:
                 if attempt == _RETRIES - 1 or not _event_id_race(exc):
@@ -549,13 +575,17 @@ class Ledger:
                     chunk = next(it, None)
                     if scored >= per_transaction:
                         break
-                txn.out.flush(conn, txn.state)
+                self._finish(conn, txn)
 
     def _record(self, conn: Connection, batch: Sequence[Incoming], approved: bool | None, claim_posting: bool,
                 txn: _Txn | None = None) -> list[RecordResult]:
         own = txn is None
         if txn is None:
             txn = _Txn()
+        if txn.closed is None and is_postgres(conn):
+            # Shared with every other batch, exclusive with a close: the closed periods this batch reads
+            # (``_closed``) stay true until it commits, so no award slips past a close uncut.
+            conn.execute(text("SELECT pg_advisory_xact_lock_shared(:a, 0)"), {"a": _CLOSE_LOCK})
         versions = self.versions(conn)
         engine = ScoringEngine(versions)
         tz = engine.tz
@@ -621,7 +651,7 @@ class Ledger:
                 continue
             assert outcome.ruleset is not None
             res.skipped = outcome.skipped
-            self._queue(out, inc, event, day, outcome.drafts, outcome.ruleset, directory, res, now, tz)
+            self._queue(out, inc, event, day, outcome.drafts, outcome.ruleset, directory, res, now, tz, self._closed(conn, txn))
             if not claim_posting:
                 # EVENT's column order: event_key, type, occurred_at, recorded_at, source, actor, payload.
                 out.events.append((inc.key, inc.type, inc.occurred_at, now, inc.source, inc.actor, inc.payload))
@@ -633,7 +663,7 @@ class Ledger:
                 results[0].status = "duplicate"
                 return results
         if own:
-            out.flush(conn, state)
+            self._finish(conn, txn)
         else:
             out.flush_rows(conn)  # balances, tallies and counters: once, when the transaction ends
         return results
@@ -669,8 +699,29 @@ class Ledger:
             self._cached_directory = directory
         return directory
 
+    @staticmethod
+    def _closed(conn: Connection, txn: _Txn) -> dict[str, list[str]]:
+        """The closed periods of each point type (read once per transaction: a handful of rows)."""
+        if txn.closed is None:
+            txn.closed = defaultdict(list)
+            for pt, period in conn.execute(select(PeriodClose.point_type, PeriodClose.period)):  # type: ignore[call-overload]
+                txn.closed[pt].append(period)
+        return txn.closed
+
+    def _finish(self, conn: Connection, txn: _Txn) -> None:
+        """Write what the transaction gathered, then regrade what late awards moved in closed periods."""
+        txn.out.flush(conn, txn.state)
+        by_period: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+        for pt, period, hk, hid in sorted(txn.out.regrade):
+            by_period[(pt, period)].append((hk, hid))
+        latest = self.versions(conn).latest() if by_period else None
+        for (pt, period), holders in by_period.items():
+            if latest is not None and pt in latest.point_types:
+                self._snapshot_grades(conn, latest.point_types[pt], period, self.clock(), holders)
+        txn.out.regrade.clear()
+
     def _queue(self, out: _Batch, inc: Incoming, event: Event, day: date, drafts: list[Draft], ruleset: Ruleset,
-               directory: Directory, res: RecordResult, now: datetime, tz: Any) -> None:
+               directory: Directory, res: RecordResult, now: datetime, tz: Any, closed: dict[str, list[str]]) -> None:
         occurred = to_utc(inc.occurred_at)
         for draft in drafts:
             hk, hid = split_holder(draft.holder)
@@ -704,6 +755,28 @@ class Ledger:
             }
             out.add_entry(row, scope, scoring=True)
             res.entries.append(row)
+            if closed.get(draft.point_type):
+                self._late(out, row, pt, day, closed[draft.point_type], scope, res)
+
+    @staticmethod
+    def _late(out: _Batch, row: dict[str, Any], pt: Any, day: date, closed: list[str], scope: Scope, res: RecordResult) -> None:
+        """An award dated in a period closed before it was recorded (a claim whose notice ran past New Year).
+
+        Its period's tallies and frozen grade take it whole, as they would have before the close; the
+        balance takes what the close would have left of it, by a second entry saying so, so that when
+        the scheduler ran changes nothing.
+        """
+        for period in closed:
+            if parse_period(period).start <= day < parse_period(period).end:
+                out.regrade.add((pt.key, period, row["holder_kind"], row["holder_id"]))
+        kept, cuts = kept_after(pt, row["amount"], _moving_closes(pt, closed, day))
+        if kept == row["amount"]:
+            return
+        cut = {**row, "key": f"{row['key']}:closed", "amount": kept - row["amount"], "kind": "close", "rule_id": "", "category": "",
+               "veto": False, "expires_on": None, "explanation": json.dumps(_cut_steps(pt, cuts, "step_late_closed", row["event_key"]),
+                                                                              ensure_ascii=False)}
+        out.add_entry(cut, scope, scoring=False)
+        res.entries.append(cut)
 
     # ------------------------------------------------------------------ corrections
     def reverse(self, entry_id: int, actor: str, reason: str, source: str = "web", kind: str = "reversal") -> int:
@@ -768,18 +841,8 @@ class Ledger:
         pt = latest.point_types.get(point_type) if latest is not None else None
         if pt is None:
             return amount, []
-        # Only a period of the type's own kind moves balances (a quarterly type's year close freezes grades only).
-        periods = sorted((p for p in map(parse_period, keys) if p.kind == pt.period and day < p.end), key=lambda p: p.start)
-        policy = "reset" if pt.year_end.policy == "reset" else f"carry {pt.year_end.carry_percent}%"
-        steps: list[list[Any]] = []
-        for p in periods:
-            delta = closing_delta(pt, amount)
-            if delta == 0:
-                continue
-            kept = amount + delta
-            steps.append([step, {"period": p.key, "policy": policy, "before": fmt(amount), "kept": fmt(kept), "entry": entry_id}])
-            amount = kept
-        return amount, steps
+        kept, cuts = kept_after(pt, amount, _moving_closes(pt, keys, day))
+        return kept, _cut_steps(pt, cuts, step, entry_id)
 
     def _release_counters(self, conn: Connection, orig: Any) -> CounterState | None:
         ruleset = self.ruleset_by_hash(orig["rules_version"])
@@ -891,6 +954,7 @@ class Ledger:
                 # One close of a type at a time (a second waits here, then finds the first's row below), and
                 # every balance of the type locked before anything is read: a writer that changed one commits
                 # first and the reads below see its entries; one that has not yet waits for the close.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:a, 0)"), {"a": _CLOSE_LOCK})  # batches in flight finish first
                 conn.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _CLOSE_LOCK, "b": zlib.crc32(point_type.encode()) & 0x7FFFFFFF})
                 conn.execute(select(BALANCE.c.holder_id).where(BALANCE.c.point_type == point_type)
                              .order_by(BALANCE.c.holder_kind, BALANCE.c.holder_id).with_for_update()).all()
@@ -915,7 +979,8 @@ class Ledger:
             conn.execute(PeriodClose.__table__.insert(), [{"point_type": point_type, "period": period, "closed_at": now, "closed_by": actor, "entries": entries}])  # type: ignore[attr-defined]
             return {"point_type": point_type, "period": period, "entries": entries, "already": False}
 
-    def _snapshot_grades(self, conn: Connection, pt: Any, period: str, now: datetime) -> None:
+    def _snapshot_grades(self, conn: Connection, pt: Any, period: str, now: datetime,
+                         holders: Sequence[tuple[str, int]] = ()) -> None:
         # One INSERT … SELECT: each holder's score and vetoes in the period summed from the tallies and
         # graded in SQL as scoring.grades.grade does (the first level reached, in the file's order; none
         # under a veto, vetoed meaning a non-zero veto count).
@@ -935,7 +1000,15 @@ class Ledger:
         )
         cols = ["point_type", "period", "holder_kind", "holder_id", "score", "grade", "vetoed", "frozen_at"]
         insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(snap)
-        conn.execute(insert.from_select(cols, rows).on_conflict_do_nothing())
+        if not holders:  # the close: every holder once (a second close writes nothing)
+            conn.execute(insert.from_select(cols, rows).on_conflict_do_nothing())
+            return
+        # A late award after the close: those holders' frozen grades again, from the tallies now.
+        stmt = insert.from_select(cols, rows.where(tuple_(TALLY.c.holder_kind, TALLY.c.holder_id).in_(list(holders))))
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["point_type", "period", "holder_kind", "holder_id"],
+            set_={"score": stmt.excluded.score, "grade": stmt.excluded.grade, "vetoed": stmt.excluded.vetoed,
+                  "frozen_at": stmt.excluded.frozen_at}))
 
     def _close_balances(self, conn: Connection, pt: Any, period: str, now: datetime, actor: str, tz: Any) -> int:
         # Set-based: one INSERT … SELECT writes every closing entry and the balances move by exactly those
@@ -1032,8 +1105,11 @@ class Ledger:
             now = self.clock()
             for r in due:
                 amount = used = 0
+                closed_steps: list[list[Any]] = []
                 if r["amount"] < 0:
-                    amount = r["amount"]  # a deduction that expires is lifted whole (forgiven after its time)
+                    # A deduction that expires is lifted (forgiven after its time): what the closes since left of it.
+                    amount, closed_steps = self.kept_after_closes(conn, r["point_type"], r["holder_kind"], r["holder_id"], r["amount"],
+                                                                  r["local_day"], "step_expire_closed", r["id"])
                 else:
                     account = (r["point_type"], r["holder_kind"], r["holder_id"])
                     balance, newer = held[account]
@@ -1045,7 +1121,7 @@ class Ledger:
                     ["step_expire_used", {"entry": r["id"], "used": fmt(used), "amount": fmt(amount)}]
                 row = {**{k: r[k] for k in r if k != "id"}, "key": f"exp:{r['id']}", "amount": -amount, "kind": "expire",
                        "reverses_id": r["id"], "recorded_at": now, "actor": actor, "source": "scheduler", "expires_on": None,
-                       "veto": False, "explanation": json.dumps([step], ensure_ascii=False)}
+                       "veto": False, "explanation": json.dumps([step, *closed_steps], ensure_ascii=False)}
                 out.add_entry(row, NO_SCOPE, scoring=False)
             written = len(out.entries)
             out.flush(conn, None)
