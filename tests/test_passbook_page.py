@@ -102,3 +102,13 @@ def test_a_claims_history_shows_the_amount_a_reviewer_changed(tmp_path: Path) ->
     assert "分值由 3 改为 4" in page
     assert "Amount changed from 3 to 4" in world.client("committee", lang="en").get(f"/claims/{claim.id}").get_data(as_text=True)
     engine.dispose()
+
+
+def test_the_leaderboard_heads_its_scores_with_the_types_unit(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    world = build_world(engine, Clock(datetime(2026, 6, 1, 0, 0, tzinfo=UTC)), tmp_path / "uploads")
+    hours = world.client().get("/leaderboard?type=volunteer_hours&kind=year&period=2026").get_data(as_text=True)
+    assert "得分(小时)" in hours
+    assert "Score (hours)" in world.client(lang="en").get("/leaderboard?type=volunteer_hours&kind=year&period=2026").get_data(as_text=True)
+    assert "得分(分)" in world.client().get("/leaderboard?type=moral&kind=year&period=2026").get_data(as_text=True)
+    engine.dispose()
