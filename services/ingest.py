@@ -42,8 +42,10 @@ class IngestReport:
     keep_results: bool = True
 
     def add(self, result: RecordResult) -> None:
-        """Count one record's outcome."""
+        """Count one record's outcome (and whether a period's close cut it: dated in a period already closed)."""
         self.counts[result.status] += 1
+        if any(e["kind"] == "close" for e in result.entries):
+            self.counts["after_close"] += 1
         if result.status == "rejected":
             self.problems.extend(result.problems)
         if self.keep_results:
@@ -57,10 +59,12 @@ class IngestReport:
         """One line: how many recorded, waiting for review, duplicates, rejected."""
         c = self.counts
         if lang.startswith("en"):
+            late = f"; {c['after_close']} dated in a period already closed, cut as its close would have" if c["after_close"] else ""
             return (f"{c['recorded']} recorded, {c['pending']} waiting for review, {c['nothing']} matched no points, "
-                    f"{c['duplicate']} already recorded, {c['rejected']} rejected")
+                    f"{c['duplicate']} already recorded, {c['rejected']} rejected{late}")
+        late = f";其中 {c['after_close']} 条记在已结转的期间,余额按结转计" if c["after_close"] else ""
         return (f"记分 {c['recorded']} 条,待审核 {c['pending']} 条,未计分 {c['nothing']} 条,"
-                f"已记录过 {c['duplicate']} 条,退回 {c['rejected']} 条")
+                f"已记录过 {c['duplicate']} 条,退回 {c['rejected']} 条{late}")
 
 
 SAMPLE = 1 << 20  # bytes read to tell a file's encoding

@@ -73,7 +73,9 @@ def test_a_party_members_december_work_imported_in_january_leaves_the_new_year_a
     ledger.close_period("party_work", "2026")
     report = ingest_text(ledger, json.dumps({"id": "s", "type": "party_day_signin", "occurred_at": "2026-12-20T10:00:00", "person": "M1"}),
                          "jsonl", "import", "clerk")
-    assert report.counts["recorded"] == 1
+    assert report.counts["recorded"] == 1 and report.counts["after_close"] == 1
+    assert "其中 1 条记在已结转的期间,余额按结转计" in report.summary("zh")  # the operator is told
+    assert "1 dated in a period already closed" in report.summary("en")
     assert ledger.balance("party_work", "p", m1) == (0, 500)  # 零基: 2027 starts from zero, 2026 earned 5 more
     assert _score(ledger, "party_work", "p", m1) == (500, False)
 
