@@ -1098,8 +1098,12 @@ class Ledger:
         with self.write_engine.begin() as conn:
             # Who has something due, then their locks, then what is due read again under them: a reversal
             # or an expiry committed meanwhile is seen, so no award is taken back twice.
-            lock_holders(conn, sorted({(r["holder_kind"], r["holder_id"]) for r in self._due(conn, today)}))
+            locked = {(r["holder_kind"], r["holder_id"]) for r in self._due(conn, today)}
+            lock_holders(conn, sorted(locked))
             due = self._due(conn, today)
+            if more := {(r["holder_kind"], r["holder_id"]) for r in due} - locked:  # an award backdated meanwhile
+                lock_holders(conn, sorted(more))
+                due = [r for r in self._due(conn, today) if (r["holder_kind"], r["holder_id"]) in locked | more]
             held = self._held(conn, [r for r in due if r["amount"] > 0])
             out = _Batch()
             now = self.clock()
