@@ -10,12 +10,14 @@ updated in the same transaction as the entries, never recomputed on read.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from itertools import islice
 from operator import itemgetter
@@ -387,8 +389,26 @@ class _Txn:
         self.closed: dict[str, list[str]] | None = None  # closed periods by point type, read once
 
 
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def _value(v: Any) -> str:
+    """A field's value by meaning: 1, 1.0 and "1.0" alike (JSON, CSV and a retry may spell it apart), true and "True" alike."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    text = str(v).strip()
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    if isinstance(v, int | float | Decimal) or _NUMBER.fullmatch(text):
+        try:
+            return format(Decimal(text).normalize(), "f")
+        except InvalidOperation:  # inf, nan: compared as written
+            return text
+    return text
+
+
 def _plain(fields: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (fields or {}).items() if v not in (None, "")} if isinstance(fields, dict) else {}
+    return {str(k): _value(v) for k, v in (fields or {}).items() if v not in (None, "")} if isinstance(fields, dict) else {}
 
 
 def _meaning(inc: Incoming) -> tuple[Any, ...]:

@@ -254,3 +254,14 @@ def test_a_version_published_under_looser_checks_keeps_the_ledger_working(ledger
     report = ingest_text(ledger, lines(
         {"id": "p1", "type": "party_day_signin", "occurred_at": "2026-03-01T10:00:00", "person": "M1"}), "jsonl", "api", "clerk")
     assert report.counts["recorded"] == 1
+
+
+@pytest.mark.parametrize("again", [1.0, "1.0", "1", " 1.00 "])
+def test_a_retry_spelling_a_number_otherwise_is_the_same_event(ledger: Ledger, county: County, again: object) -> None:
+    """JSON 1, a retry's 1.0, a CSV's "1.00": one event by meaning, counted once, not refused as another."""
+    first = {"id": "r1", "type": "volunteer_service", "occurred_at": "2026-03-01T10:00:00", "person": "P1", "fields": {"hours": 1}}
+    assert ingest_text(ledger, lines(first), "jsonl", "api", "clerk").counts["recorded"] == 1
+    report = ingest_text(ledger, lines({**first, "fields": {"hours": again}}), "jsonl", "api", "clerk")
+    assert report.counts["duplicate"] == 1, [p.format("en") for p in report.problems]
+    other = ingest_text(ledger, lines({**first, "fields": {"hours": 2}}), "jsonl", "api", "clerk")
+    assert other.counts["rejected"] == 1 and other.problems[0].code == "duplicate_conflict"
