@@ -107,7 +107,6 @@ add({
     "wf_evidence_big": ("照片「{name}」大小 {size} MB,超过上限 {max} MB", "the photo '{name}' is {size} MB, over the limit of {max} MB"),
     "wf_evidence_type": ("文件「{name}」不是图片(可上传 JPEG、PNG、WebP、GIF、HEIC 照片)", "the file '{name}' is not a photo (JPEG, PNG, WebP, GIF or HEIC)"),
     "wf_evidence_many": ("最多上传 {max} 张照片", "at most {max} photos"),
-    "wf_objection_village": ("只有本村村民和干部可以对本村的公示提出异议", "only people of the same village may object to its notices"),
     "wf_objection_closed": ("公示期已于 {until} 结束,不能再提出异议", "the notice period ended on {until}; objections are closed"),
     "wf_objection_own": ("不能处理自己提出的异议", "you may not decide your own objection"),
     "wf_objection_done": ("该异议已经处理过", "that objection has already been decided"),
@@ -115,6 +114,7 @@ add({
     "wf_appeal_who": ("只有当事人、本户或本村干部可以申诉", "only the person concerned, their household or village officers may appeal"),
     "wf_appeal_closed": ("申诉期已于 {until} 结束", "the appeal window closed on {until}"),
     "wf_appeal_own": ("不能处理自己提出的申诉", "you may not decide your own appeal"),
+    "wf_objection_village": ("只有本村村民和干部可以对本村的公示提出异议", "only people of the same village may object to its notices"),
     "wf_appeal_done": ("该申诉已经处理过", "that appeal has already been decided"),
     "wf_appeal_unreversible": ("这条记录已过有效期失效,没有可冲正的积分;请驳回申诉并写明原因",
                                "that entry has expired: there are no points left to reverse; dismiss the appeal and say why"),
@@ -836,6 +836,11 @@ def object_once(ledger: Ledger, actor: Actor, claim_id: int, reason: str, key: s
             prior = _objection_for_key(conn, claim_id, actor, key)
             if prior is not None:
                 return prior, True
+        # A claim that was never on a notice board (public to all) and that one may not read is answered
+        # as one that does not exist: not "another village", not "still under review".
+        public = claim["notice_until"] is not None and claim["status"] in (ON_NOTICE, OBJECTED, POSTED, APPEALED, REVERSED)
+        if not public and not _visible(conn, ledger, actor, claim):
+            raise NotFound("not_found", field="claim")
         if not actor.county_wide and actor_village(conn, actor) != claim["village_id"]:
             raise Forbidden("wf_objection_village")
         until = aware(claim["notice_until"])

@@ -157,6 +157,10 @@ def test_openapi_document_is_valid_and_public(api: Api) -> None:
     reserve = paths["/shop/redemptions"]["post"]
     assert reserve["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ReserveIn"}
     assert {"201", "400", "401", "403", "404", "409"} <= set(reserve["responses"])
+    # What the API really answers is written down: a retry's 200 beside the create's 201, a body too large.
+    for path in ("/claims", "/shop/redemptions", "/claims/{claim_id}/object"):
+        assert {"200", "201", "413"} <= set(paths[path]["post"]["responses"]), path
+    assert "413" in paths["/events"]["post"]["responses"]
     assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert doc["components"]["schemas"]["ItemOut"]["properties"]["price"]["type"] == "string"
     page = api.get(None, "/docs", lang="en")
@@ -480,12 +484,17 @@ def test_claims_submit_approve_reject_object(api: Api, county: County) -> None:
     assert api.get("h5", "/claims").json["claims"] == []
     assert api.get("h5", f"/claims/{cid}").status_code == 404
     assert api.get("admin", "/claims/99999").status_code == 404
+    # Not yet on any notice board: an objection to it reads exactly as one to a claim that does not exist.
+    hidden, missing = api.post("h2", f"/claims/{cid}/object", {"reason": "x"}), api.post("h2", "/claims/99999/object", {"reason": "x"})
+    assert hidden.status_code == missing.status_code == 404 and hidden.json["message"] == missing.json["message"]
     assert api.get("h1", f"/claims?village_id={county.ids['V2']}").status_code == 403
     assert api.post("h1", f"/claims/{cid}/approve").status_code == 403
     ok = api.post("sec", f"/claims/{cid}/approve", {"note": "属实"})
     assert ok.status_code == 200 and ok.json["status"] == "on_notice" and ok.json["history"]
-    obj = api.post("h2", f"/claims/{cid}/object", {"reason": "并无此事"})
-    assert obj.status_code == 201 and obj.json["claim_id"] == cid and obj.json["objection_id"]
+    obj = api.post("h2", f"/claims/{cid}/object", {"reason": "并无此事", "key": "o-1"})
+    assert obj.status_code == 201 and obj.json["claim_id"] == cid and obj.json["objection_id"] and not obj.json["replayed"]
+    retry = api.post("h2", f"/claims/{cid}/object", {"reason": "并无此事", "key": "o-1"})  # after a timeout: the first one
+    assert retry.status_code == 200 and retry.json["replayed"] and retry.json["objection_id"] == obj.json["objection_id"]
     assert obj.json["claim"] is None  # a neighbour objects from the notice board without reading the file
     assert api.get("sec", f"/claims/{cid}").json["status"] == "objected"
     assert api.post("h5", f"/claims/{cid}/object", {"reason": "x"}).status_code == 403

@@ -215,3 +215,13 @@ def test_an_api_token_stops_after_its_days_and_says_so(tmp_path: Path) -> None:
     assert r.status_code == 401 and r.json["code"] == "api_token_expired" and "issue a new one" in r.json["message"]
     refused = run(db, "api-token", "issue", "forever", "--role", "auditor", "--days", "100000")
     assert refused.exit_code != 0 and "--days" in refused.output and "Traceback" not in refused.output
+
+
+def test_an_api_token_scoped_to_places_in_two_villages_is_refused(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    engine = make_engine(db)
+    SQLModel.metadata.create_all(engine)
+    build_directory(engine)  # H1 lies in V1
+    mixed = run(db, "api-token", "issue", "app", "--role", "villager", "--household", "H1", "--village", "V2")
+    assert mixed.exit_code != 0 and "not in the village given" in mixed.output and "Traceback" not in mixed.output
+    assert run(db, "api-token", "issue", "app", "--role", "villager", "--household", "H1", "--village", "V1").exit_code == 0

@@ -18,11 +18,13 @@ _ERRORS = {
     403: "The caller's role or scope may not do this",
     404: "No such record within the caller's sight (another's looks the same)",
     409: "The record moved on: sold out, points short, limit reached, already handled",
+    413: "The body is larger than the server takes (8 MB): send fewer records at a time",
 }
 DESCRIPTION = """积分制治理 JSON API: events, claims, balances, leaderboards and the points supermarket (积分超市).
 
-Authenticate with `Authorization: Bearer <token>` (tokens are issued by `flask --app web api-token issue`).
-Amounts are exact decimal strings ("20", "0.5"). Errors are `{"errors": {field: [messages]}, "message": ..., "code": ...}`
+Authenticate with `Authorization: Bearer <token>` (tokens are issued by `jifen api-token issue`, and expire).
+Amounts are exact decimal strings ("20", "0.5"). Errors are
+`{"errors": {field: [messages]}, "message": ..., "code": ..., "status": ...}`
 in the caller's language: `?lang=zh|en` or `Accept-Language`, Chinese by default.
 A record outside the caller's sight answers 404 exactly as a missing one; a role or scope parameter
 the caller may not use answers 403."""
@@ -50,9 +52,13 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     if ep.out is not None:
         ok["content"] = {"application/json": {"schema": ep.out}}
     op["responses"] = {str(ep.status): ok}
+    if ep.status == 201:  # a create sent again with its key (a retry) answers the first one
+        op["responses"]["200"] = {**ok, "description": "The same request sent again with its key: the first answer"}
     codes = [400, 404] + ([] if ep.public else [401, 403])
     if ep.method in ("POST", "PATCH"):
         codes.append(409)
+    if ep.body is not None:
+        codes.append(413)
     for code in sorted(codes):
         op["responses"][str(code)] = {"description": _ERRORS[code], "content": {"application/json": {"schema": "ErrorOut"}}}
     if ep.public:

@@ -441,6 +441,12 @@ class RequiredReasonIn(Body):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
 
+class ObjectionIn(RequiredReasonIn):
+    """An objection; ``key`` makes a retry safe (the same key again returns the first objection)."""
+
+    key = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+
+
 class TransitionOut(Schema):
     """One step of a claim's history."""
 
@@ -502,4 +508,5 @@ class ObjectionOut(Schema):
 
     objection_id = Int64()
     claim_id = Int64()
+    replayed = fields.Boolean(metadata={"description": "true when this repeats an earlier objection sent with the same key"})
     claim = fields.Nested(ClaimOut, allow_none=True, metadata={"description": "null when the caller may not read the claim's file"})

@@ -45,6 +45,13 @@ class TokenError(ValueError):
     """A token that cannot be issued or revoked as asked."""
 
 
+def _same_village(given: int | None, found: int | None, kind: str, code: str) -> int | None:
+    """The village a scope code lies in, refused when it is not the village already given: a token acts in one place."""
+    if given is not None and found is not None and given != found:
+        raise TokenError(f"the {kind} {code!r} is not in the village given: issue the token for one village")
+    return given or found
+
+
 def _scope_ids(engine: Engine, village: str | None, household: str | None, person: str | None, grid: str | None,
                branch: str | None) -> dict[str, int | None]:
     """Codes to ids; an unknown code is an error (a token must never act on a guess)."""
@@ -59,19 +66,19 @@ def _scope_ids(engine: Engine, village: str | None, household: str | None, perso
             if row is None:
                 raise TokenError(f"no grid {grid!r}")
             out["grid_id"] = row.id
-            out["village_id"] = out["village_id"] or row.parent_id
+            out["village_id"] = _same_village(out["village_id"], row.parent_id, "grid", grid)
         if branch:
             row = c.execute(select(Branch.id, Branch.village_id).where(Branch.code == branch)).first()
             if row is None:
                 raise TokenError(f"no branch {branch!r}")
             out["branch_id"] = row.id
-            out["village_id"] = out["village_id"] or row.village_id
+            out["village_id"] = _same_village(out["village_id"], row.village_id, "branch", branch)
         if household:
             row = c.execute(select(Household.id, Household.village_id).where(Household.code == household)).first()
             if row is None:
                 raise TokenError(f"no household {household!r}")
             out["household_id"] = row.id
-            out["village_id"] = out["village_id"] or row.village_id
+            out["village_id"] = _same_village(out["village_id"], row.village_id, "household", household)
         if person:
             out["person_id"] = c.execute(select(Person.id).where(Person.code == person)).scalar()
             if out["person_id"] is None:

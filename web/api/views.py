@@ -522,15 +522,18 @@ def reject_claim(claim_id: int) -> Any:
     return out(s.ClaimOut, claims_module().reject(ctx().ledger, actor(), claim_id, d["reason"]))
 
 
-@endpoint("/claims/<int:claim_id>/object", "POST", "Object to a claim on notice", tag="claims", roles=WRITERS, body=s.RequiredReasonIn, out=s.ObjectionOut, status=201)
+@endpoint("/claims/<int:claim_id>/object", "POST", "Object to a claim on notice", tag="claims", roles=WRITERS, body=s.ObjectionIn, out=s.ObjectionOut, status=201)
 def object_claim(claim_id: int) -> Any:
-    """异议 during the notice period (anyone of the same village); the claim waits until it is decided."""
+    """异议 during the notice period (anyone of the same village); the claim waits until it is decided.
+
+    With ``key``, sending the same objection again (a retry after a timeout) returns the first one (200, ``replayed``).
+    """
     require(WRITERS)
-    d = body(s.RequiredReasonIn)
+    d = body(s.ObjectionIn)
     mod = claims_module()
-    oid = mod.object_to(ctx().ledger, actor(), claim_id, d["reason"])
+    oid, replayed = mod.object_once(ctx().ledger, actor(), claim_id, d["reason"], d.get("key"))
     try:
         view = mod.get_claim(ctx().ledger, actor(), claim_id)
     except NotFound:  # a neighbour may object to a claim on the notice board without reading its file
         view = None
-    return out(s.ObjectionOut, {"objection_id": oid, "claim_id": claim_id, "claim": view}, 201)
+    return out(s.ObjectionOut, {"objection_id": oid, "claim_id": claim_id, "claim": view, "replayed": replayed}, 200 if replayed else 201)
