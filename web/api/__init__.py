@@ -95,10 +95,12 @@ code{background:#eee;padding:0 .2em}td,th{text-align:left;padding:.3em .6em;bord
 table{border-collapse:collapse;width:100%}.m{font-weight:bold}</style></head><body>
 <h1>{{ 'jifen API v1' if en else '积分制治理 接口 v1' }}</h1>
 <p>{% if en %}Send <code>Authorization: Bearer &lt;token&gt;</code>. Amounts are decimal strings. Errors:
-<code>{"errors": {field: [messages]}, "message": …}</code>, in Chinese or English (<code>?lang=en</code>).
+<code>{"errors": {field: [messages]}, "message": …, "code": …, "status": …}</code>, in Chinese or English (<code>?lang=en</code>).
+Tokens come from <code>jifen api-token issue</code> and expire.
 Full schemas: <a href="{{ spec }}">openapi.json</a>.
 {% else %}请求头带 <code>Authorization: Bearer &lt;令牌&gt;</code>。分值为十进制字符串。出错时返回
-<code>{"errors": {字段: [说明]}, "message": …}</code>,中文或英文(<code>?lang=en</code>)。
+<code>{"errors": {字段: [说明]}, "message": …, "code": …, "status": …}</code>,中文或英文(<code>?lang=en</code>)。
+令牌由 <code>jifen api-token issue</code> 签发,到期失效。
 完整定义见 <a href="{{ spec }}">openapi.json</a>。{% endif %}</p>
 <table><tr><th>{{ 'Method' if en else '方法' }}</th><th>{{ 'Path' if en else '路径' }}</th>
 <th>{{ 'What' if en else '说明' }}</th><th>{{ 'Roles' if en else '角色' }}</th></tr>
