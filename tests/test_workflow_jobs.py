@@ -105,16 +105,25 @@ def test_the_scheduler_log_gives_lists_by_their_length() -> None:
 @pytest.mark.postgres
 def test_a_leader_whose_session_was_lost_stops_leading_and_one_scheduler_leads(pg_engine) -> None:
     """A restart, idle timeout or dropped connection ends the lock with its session: never two leaders."""
+    import time
+
     from sqlalchemy import text as sql
 
     first, second = jobs.Leadership(pg_engine), jobs.Leadership(pg_engine)
-    assert first.acquire() and not second.acquire()
-    pid = first._conn.execute(sql("SELECT pg_backend_pid()")).scalar()
-    with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        c.execute(sql("SELECT pg_terminate_backend(:p)"), {"p": pid})
-    assert second.acquire()  # the lock went with the session: the standby leads now
-    assert not first.acquire()  # and the old leader sees it no longer holds it
-    first.release()  # nothing to unlock: no error at shutdown
-    second.release()
-    assert first.acquire()
-    first.release()
+    try:
+        assert first.acquire() and not second.acquire()
+        pid = first._conn.execute(sql("SELECT pg_backend_pid()")).scalar()
+        with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(sql("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            for _ in range(100):  # termination is asynchronous: wait until that session is gone
+                if not c.execute(sql("SELECT 1 FROM pg_stat_activity WHERE pid = :p"), {"p": pid}).first():
+                    break
+                time.sleep(0.05)
+        assert second.acquire()  # the lock went with the session: the standby leads now
+        assert not first.acquire()  # and the old leader sees it no longer holds it
+        first.release()  # nothing to unlock: no error at shutdown
+        second.release()
+        assert first.acquire()
+    finally:
+        first.release()
+        second.release()
