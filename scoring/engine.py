@@ -274,11 +274,7 @@ class Engine:
 
 def _amount_field(rule: Rule) -> str:
     """The event field a rule's amount is counted from (per-unit points), else ``points``."""
-    for feature in rule.stages[0]:
-        field_name = getattr(feature, "field", "")
-        if getattr(feature, "kind", "") == "per_unit" and field_name:
-            return str(field_name)
-    return "points"
+    return next((f for feature in rule.features if (f := feature.counts_from())), "points")
 
 
 def _holder_of(event: Event, ruleset: Ruleset, rule: Rule) -> tuple[str, int | None]:

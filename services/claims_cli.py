@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -91,14 +92,15 @@ def _actor(ctx: click.Context, kw: dict[str, Any]) -> Actor:
     return Actor(kw.pop("by"), kw.pop("role"), person, household, village, branch, grid)
 
 
-def _line(ctx: click.Context, v: svc.ClaimView) -> str:
-    until = local_minute(v.notice_until, _app(ctx).tz) if v.notice_until else ""  # the county's time, as the site shows it
+def _line(ctx: click.Context, v: svc.ClaimView, tz: tzinfo | None = None) -> str:
+    until = local_minute(v.notice_until, tz or _app(ctx).tz) if v.notice_until else ""  # the county's time, as the site shows it
     return "\t".join([f"#{v.id}", v.status_name(ctx.obj["lang"]), v.rule_id, v.rule_name, fmt(v.amount, signed=True),
                       v.person_name or v.household_name, v.household_code, until])
 
 
 def _show(ctx: click.Context, v: svc.ClaimView) -> None:
-    click.echo(_line(ctx, v))
+    tz = _app(ctx).tz  # read once: each reading asks the database for the rules versions
+    click.echo(_line(ctx, v, tz))
     if v.description:
         click.echo(f"  {_t(ctx, '说明', 'description')}: {v.description}")
     for e in v.evidence:
@@ -108,7 +110,7 @@ def _show(ctx: click.Context, v: svc.ClaimView) -> None:
         changed = ""
         if h.detail.get("proposed") and h.detail.get("amount") and h.detail["proposed"] != h.detail["amount"]:
             changed = _t(ctx, f"  分值由 {h.detail['proposed']} 改为 {h.detail['amount']}", f"  amount {h.detail['proposed']} → {h.detail['amount']}")
-        click.echo(f"  {local_minute(h.at, _app(ctx).tz)}  {h.actor} ({h.actor_role})  {h.action}: {arrow}  {h.reason}{changed}")
+        click.echo(f"  {local_minute(h.at, tz)}  {h.actor} ({h.actor_role})  {h.action}: {arrow}  {h.reason}{changed}")
 
 
 @click.group("claims")
@@ -132,8 +134,9 @@ def list_cmd(ctx: click.Context, status: str | None, village: str | None, limit:
         if vid is None:
             sys.exit(_t(ctx, f"找不到村 {village}", f"no village {village}"))
     rows = svc.list_claims(_app(ctx).ledger, actor, status, vid, limit=limit)
+    tz = _app(ctx).tz  # once for the list: each reading asks the database for the rules versions
     for v in rows:
-        click.echo(_line(ctx, v))
+        click.echo(_line(ctx, v, tz))
     click.echo(_t(ctx, f"共 {len(rows)} 条", f"{len(rows)} claim(s)"))
 
 

@@ -596,9 +596,10 @@ def ledger_verify(ctx: click.Context, expect: str | None) -> None:
     click.echo(t(ctx, f"封存链 {v.links} 段,已封存 {v.sealed_entries} 条记录,未封存 {v.unsealed_entries} 条",
                  f"{v.links} links, {v.sealed_entries} entries sealed, {v.unsealed_entries} not yet sealed"))
     click.echo(t(ctx, f"账本指纹:{v.head_digest}", f"ledger fingerprint: {v.head_digest}"))
+    tz = a.tz
     for b in v.breaks:
         why = _pick(_BREAK[b.reason], ctx.obj["lang"])
-        when = local_minute(b.sealed_at, a.tz)
+        when = local_minute(b.sealed_at, tz)
         click.echo(t(ctx, f"第 {b.link} 段(记录 #{b.first_entry_id}–#{b.last_entry_id},封存于 {when})不一致:{why}",
                      f"link {b.link} (entries #{b.first_entry_id}–#{b.last_entry_id}, sealed {when}) no longer matches: {why}"),
                    err=True)

@@ -602,10 +602,7 @@ class Ledger:
         own = txn is None
         if txn is None:
             txn = _Txn()
-        if txn.closed is None and is_postgres(conn):
-            # Shared with every other batch, exclusive with a close: the closed periods this batch reads
-            # (``_closed``) stay true until it commits, so no award slips past a close uncut.
-            conn.execute(text("SELECT pg_advisory_xact_lock_shared(:a, 0)"), {"a": _CLOSE_LOCK})
+        closed = self._closed(conn, txn)
         versions = self.versions(conn)
         engine = ScoringEngine(versions)
         tz = engine.tz
@@ -671,7 +668,7 @@ class Ledger:
                 continue
             assert outcome.ruleset is not None
             res.skipped = outcome.skipped
-            self._queue(out, inc, event, day, outcome.drafts, outcome.ruleset, directory, res, now, tz, self._closed(conn, txn))
+            self._queue(out, inc, event, day, outcome.drafts, outcome.ruleset, directory, res, now, tz, closed)
             if not claim_posting:
                 # EVENT's column order: event_key, type, occurred_at, recorded_at, source, actor, payload.
                 out.events.append((inc.key, inc.type, inc.occurred_at, now, inc.source, inc.actor, inc.payload))
@@ -721,8 +718,15 @@ class Ledger:
 
     @staticmethod
     def _closed(conn: Connection, txn: _Txn) -> dict[str, list[str]]:
-        """The closed periods of each point type (read once per transaction: a handful of rows)."""
+        """The closed periods of each point type (read once per transaction: a handful of rows).
+
+        On PostgreSQL they are read under a lock shared with every other batch and exclusive with a
+        close, held to the commit: they stay true while the batch writes, so no award slips past a
+        close uncut.
+        """
         if txn.closed is None:
+            if is_postgres(conn):
+                conn.execute(text("SELECT pg_advisory_xact_lock_shared(:a, 0)"), {"a": _CLOSE_LOCK})
             txn.closed = defaultdict(list)
             for pt, period in conn.execute(select(PeriodClose.point_type, PeriodClose.period)):  # type: ignore[call-overload]
                 txn.closed[pt].append(period)
@@ -786,9 +790,9 @@ class Ledger:
         balance takes what the close would have left of it, by a second entry saying so, so that when
         the scheduler ran changes nothing.
         """
-        for period in closed:
-            if parse_period(period).start <= day < parse_period(period).end:
-                out.regrade.add((pt.key, period, row["holder_kind"], row["holder_id"]))
+        for span in map(parse_period, closed):
+            if span.start <= day < span.end:
+                out.regrade.add((pt.key, span.key, row["holder_kind"], row["holder_id"]))
         kept, cuts = kept_after(pt, row["amount"], _moving_closes(pt, closed, day))
         if kept == row["amount"]:
             return

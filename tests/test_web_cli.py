@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -182,11 +183,11 @@ def test_jifen_api_token_issues_lists_and_revokes_as_the_readme_says(tmp_path: P
     assert token.startswith("jf_")
     from web.api import tokens
 
-    assert tokens.actor_for(engine, token) is not None
+    assert tokens.authenticate(engine, token, datetime.now(UTC))[0] is not None
     listed = run(db, "api-token", "list")
     assert listed.exit_code == 0 and "bank\tauditor" in listed.output and token not in listed.output
     assert run(db, "api-token", "revoke", "bank").exit_code == 0
-    assert tokens.actor_for(engine, token) is None
+    assert tokens.authenticate(engine, token, datetime.now(UTC))[0] is None
     again = run(db, "api-token", "revoke", "bank")
     assert again.exit_code != 0 and "Traceback" not in again.output and "bank" in again.output
 

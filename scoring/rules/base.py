@@ -95,6 +95,10 @@ class Feature:
         """The counters ``apply`` may read when this rule meets this event (storage loads them ahead)."""
         return []
 
+    def counts_from(self) -> str | None:
+        """The event field this feature counts the amount from (a per-unit rule's quantity), if any."""
+        return None
+
     def reaches_back(self, first_day: date) -> date:
         """The earliest local day whose events still weigh, through this feature's counters, on ``first_day``.
 

@@ -95,6 +95,10 @@ class Points(Feature):
             if value % step:
                 node.error("bad_step", value=fmt(value), step=fmt(step))
 
+    def counts_from(self) -> str | None:
+        """A per-unit rule's quantity field (an amount too large is that field's fault)."""
+        return self.field if self.kind == "per_unit" else None
+
     def apply(self, ev: RuleEval) -> bool:
         """Set the base amount; a per-unit rule with no quantity does not apply."""
         if self.kind == "fixed":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select, update
 
@@ -133,7 +133,3 @@ def authenticate(engine: Engine, token: str, now: datetime) -> tuple[Actor | Non
     return Actor(f"token:{row.name}", row.role, person_id=row.person_id, household_id=row.household_id,
                  village_id=row.village_id, branch_id=row.branch_id, grid_id=row.grid_id), ""
 
-
-def actor_for(engine: Engine, token: str, now: datetime | None = None) -> Actor | None:
-    """The actor a presented token acts as, or None when unknown, revoked or expired."""
-    return authenticate(engine, token, now or datetime.now(UTC))[0]
