@@ -35,22 +35,35 @@ def holder_key(kind: str, ident: int) -> str:
     return ("p:" if kind == PERSON else "h:") + str(ident)
 
 
+class Named:
+    """Something with a Chinese ``name`` and an optional English ``name_en`` (rules.yaml's ``name_en``)."""
+
+    name: str
+    name_en: str
+
+    def label(self, lang: str = "zh") -> str:
+        """The name to show in ``lang``: the English one where the rules file gives it, else the Chinese."""
+        return self.name_en or self.name if lang == "en" else self.name
+
+
 @dataclass(frozen=True)
-class Tier:
+class Tier(Named):
     """A household attention tier (三色): key, Chinese name and display colour."""
 
     key: str
     name: str
     color: str = ""
+    name_en: str = ""
 
 
 @dataclass(frozen=True)
-class GradeLevel:
+class GradeLevel(Named):
     """One star grade or letter tier, reached at ``min`` points (hundredths)."""
 
     key: str
     name: str
     min: int
+    name_en: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,7 +75,7 @@ class YearEnd:
 
 
 @dataclass(frozen=True)
-class PointType:
+class PointType(Named):
     """One kind of points, with its holder, unit, step, period and year-end policy."""
 
     key: str
@@ -77,6 +90,11 @@ class PointType:
     grades: tuple[GradeLevel, ...] = ()
     grade_name: str = ""
     name_en: str = ""
+    grade_name_en: str = ""
+
+    def grade_label(self, lang: str = "zh") -> str:
+        """The name of this type's grades (星级文明户, Star households) in ``lang``."""
+        return self.grade_name_en or self.grade_name if lang == "en" else self.grade_name
 
     def grade_for(self, amount: int, vetoed: bool = False) -> GradeLevel | None:
         """The highest grade an amount reaches; none when vetoed (一票否决)."""
@@ -107,7 +125,7 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
-class EventType:
+class EventType(Named):
     """A kind of event (入户走访, 志愿服务 …) with its subject and declared fields."""
 
     key: str
@@ -117,20 +135,22 @@ class EventType:
     fields: dict[str, FieldSpec]
     pick_rule: bool = False  # each event names its rule (an item of the rule table)
     linked: bool = False  # the subject must be a Party member linked (联户) to the household on the day
+    name_en: str = ""
 
 
 @dataclass
-class Category:
+class Category(Named):
     """Rules that share caps and a floor."""
 
     key: str
     name: str
     point_type: str
     features: list[Feature] = field(default_factory=list)
+    name_en: str = ""
 
 
 @dataclass
-class Rule:
+class Rule(Named):
     """One line of the rule table (积分细则): an id, a name and its features in order."""
 
     id: str
@@ -146,6 +166,7 @@ class Rule:
     veto: bool = False
     exclusive: str | None = None
     order: int = 0  # position in the file: the tie-break of exclusive groups
+    name_en: str = ""
 
     @cached_property
     def fixed_points(self) -> int | None:

@@ -525,11 +525,11 @@ class Ledger:
         self.versions()
         return self._by_hash.get(version)
 
-    def rule_names(self, version: str, fallback: Ruleset | None = None) -> dict[str, str]:
-        """Rule names as the rules version that scored an entry had them (``fallback``'s for an entry of none)."""
+    def rule_names(self, version: str, fallback: Ruleset | None = None, lang: str = "zh") -> dict[str, str]:
+        """Rule names in ``lang`` as the rules version that scored an entry had them (``fallback``'s for an entry of none)."""
         ruleset = self.ruleset_by_hash(version) if version else None
         ruleset = ruleset or fallback
-        return {r.id: r.name for r in ruleset.rules.values()} if ruleset else {}
+        return {r.id: r.label(lang) for r in ruleset.rules.values()} if ruleset else {}
 
     # ------------------------------------------------------------------ scoring
     def record(self, batch: Sequence[Incoming], approved: bool | None = None) -> list[RecordResult]:
