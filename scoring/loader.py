@@ -47,7 +47,8 @@ from scoring.rules.base import FEATURES, Feature
 T = TypeVar("T")
 D = TypeVar("D")
 
-DEFAULT_TIERS = (Tier("yellow", "黄色", "#e6b800"), Tier("orange", "橙色", "#f08c00"), Tier("red", "红色", "#d9480f"))
+DEFAULT_TIERS = (Tier("yellow", "黄色", "#e6b800", "Yellow"), Tier("orange", "橙色", "#f08c00", "Orange"),
+                 Tier("red", "红色", "#d9480f", "Red"))
 DEFAULT_ROLES = ("villager", "party_member", "grid_worker", "steward", "secretary", "committee", "admin")
 FIELD_TYPES = ("int", "decimal", "text", "choice", "bool", "date")
 # Names the engine supplies itself: the household tier, whether the subject is a Party member, and
@@ -262,6 +263,14 @@ def _closest(written: str, allowed: tuple[str, ...]) -> str | None:
     """The allowed key a misspelt one most likely means ("nme" → "name"), or None."""
     found = difflib.get_close_matches(written, allowed, n=1, cutoff=0.75)
     return found[0] if found else None
+
+
+def _english(node: Node, key: str = "name_en") -> str:
+    """The English name a mapping gives beside its Chinese one (``name_en``, ``label_en``): "" when it gives none.
+
+    Optional everywhere (the site shows the Chinese name instead); a value that is not text is a problem at its place.
+    """
+    return node.get(key, Node.text, "") or ""
 
 
 class Document:
@@ -545,14 +554,15 @@ class _Builder:
         tiers = []
         for item in node.items():
             if item.is_map():
-                item.only_keys(("key", "name", "color"))
+                item.only_keys(("key", "name", "name_en", "color"))
                 key_n, name_n = item.require("key"), item.require("name")
                 color = item.child("color")
                 key = key_n.text() if key_n else None
                 name = name_n.text() if name_n else None
+                name_en = _english(item)
                 # A tier without a good name is still a tier: conditions naming it are not wrong.
                 if key:
-                    tiers.append(Tier(key, name or key, color.text() or "" if color else ""))
+                    tiers.append(Tier(key, name or key, color.text() or "" if color else "", name_en))
         return tuple(tiers)
 
     def _unique(self, node: Node, ident: str, seen: dict[str, int]) -> bool:
@@ -587,8 +597,8 @@ class _Builder:
             year_end = self.year_end(item.child("year_end"))
             validity = item.get("validity_days", lambda n: n.count_within(1, MAX_VALIDITY_DAYS), None)  # 0 would mean nothing: leave it out
             spendable = item.get("spendable", Node.flag, False)
-            grades, grade_name = self.grades(item.child("grades"), step or 100)
-            name_en = item.get("name_en", Node.text, "")
+            grades, grade_name, grade_name_en = self.grades(item.child("grades"), step or 100)
+            name_en = _english(item)
             if not (key and key_n and self._unique(key_n, key, seen)):
                 continue
             if step is None or item.near_key("step") is not None:  # "stpe: 0.5" leaves the step unknown too
@@ -597,7 +607,7 @@ class _Builder:
                 self.unsure_holder.add(key)
             result[key] = PointType(
                 key, name or key, holder or PERSON, unit or "分", step or 1, period or "year",
-                year_end or YearEnd("never"), spendable, validity or None, grades, grade_name, name_en or "",
+                year_end or YearEnd("never"), spendable, validity or None, grades, grade_name, name_en, grade_name_en,
             )
         return result
 
@@ -617,25 +627,28 @@ class _Builder:
             pct_n.error("percent_without_carry", policy=policy)
         return YearEnd(policy, percent) if policy else None
 
-    def grades(self, node: Node | None, step: int) -> tuple[tuple[GradeLevel, ...], str]:
+    def grades(self, node: Node | None, step: int) -> tuple[tuple[GradeLevel, ...], str, str]:
+        """A point type's grades: its levels from the top, and the grades' name in Chinese and English."""
         if node is None or not node.is_map():
-            return (), ""
-        node.only_keys(("name", "levels"))
+            return (), "", ""
+        node.only_keys(("name", "name_en", "levels"))
         name = node.get("name", Node.text, "")
+        name_en = _english(node)
         levels: list[GradeLevel] = []
         levels_n = node.require("levels")
         for item in levels_n.items() if levels_n else []:
             if not item.is_map():
                 continue
-            item.only_keys(("key", "name", "min"))
+            item.only_keys(("key", "name", "name_en", "min"))
             k, n, m = item.require("key"), item.require("name"), item.require("min")
+            level_en = _english(item)
             if k and n and m:
                 amount = m.amount()
                 if amount is not None:
-                    levels.append(GradeLevel(k.text() or "", n.text() or "", amount))
+                    levels.append(GradeLevel(k.text() or "", n.text() or "", amount, level_en))
         if any(a.min <= b.min for a, b in itertools.pairwise(levels)):
             node.error("grade_order")
-        return tuple(levels), name or ""
+        return tuple(levels), name or "", name_en
 
     # -- event types --------------------------------------------------------------------
     def event_types(self, node: Node | None, tiers: tuple[Tier, ...]) -> dict[str, EventType]:
@@ -646,10 +659,11 @@ class _Builder:
         for item in node.items():
             if not item.is_map():
                 continue
-            item.only_keys(("key", "name", "subject", "household", "linked", "pick_rule", "fields"))
+            item.only_keys(("key", "name", "name_en", "subject", "household", "linked", "pick_rule", "fields"))
             key_n, name_n, subj_n = item.require("key"), item.require("name"), item.require("subject")
             key = key_n.text() if key_n else None
             name = name_n.text() if name_n else None
+            name_en = _english(item)
             subject = subj_n.choice((PERSON, HOUSEHOLD)) if subj_n else None
             household_n = item.child("household")
             # Who the event is about is unknown when its subject or household flag is written wrong.
@@ -676,7 +690,7 @@ class _Builder:
                 if not f.is_map():
                     unsure_fields.add(ANY_FIELD)
                     continue
-                f.only_keys(("name", "type", "choices", "required", "label", "min", "max"))
+                f.only_keys(("name", "type", "choices", "required", "label", "label_en", "min", "max"))
                 fn, ft = f.require("name"), f.require("type")
                 fname = fn.text() if fn else None
                 ftype = ft.choice(FIELD_TYPES) if ft else None
@@ -689,6 +703,7 @@ class _Builder:
                     choices = tuple(t for t in texts if t) if all(texts) else ()
                 required = f.get("required", Node.flag, False)
                 label = f.get("label", Node.text, "")
+                label_en = _english(f, "label_en")
                 low, high = self._bounds(f, ftype)
                 if not fname or not ftype:
                     # Left out, but the rules naming it are not wrong: their checks skip it.
@@ -696,14 +711,14 @@ class _Builder:
                     continue
                 if fname in fields or fname in RESERVED_NAMES:
                     fn.error("duplicate_id", id=fname, line=f.line)  # type: ignore[union-attr]
-                fields[fname] = FieldSpec(fname, ftype, choices, required, label or "", low, high)
+                fields[fname] = FieldSpec(fname, ftype, choices, required, label or "", low, high, label_en)
             if not (key and key_n and self._unique(key_n, key, seen)):
                 continue
             if unsure:
                 self.unsure_subject.add(key)
             self.unsure_fields[key] = unsure_fields
             result[key] = EventType(
-                key, name or key, subject or PERSON, bool(household), fields, pick_rule, bool(linked)
+                key, name or key, subject or PERSON, bool(household), fields, pick_rule, bool(linked), name_en
             )
         return result
 
@@ -744,16 +759,17 @@ class _Builder:
         for item in node.items():
             if not item.is_map():
                 continue
-            item.only_keys(("key", "name", "point_type", *cat_keys))
+            item.only_keys(("key", "name", "name_en", "point_type", *cat_keys))
             key_n, name_n, pt_n = item.require("key"), item.require("name"), item.require("point_type")
             key = key_n.text() if key_n else None
             pt = self._ref(pt_n, ruleset.point_types, ("积分类型", "point type")) if pt_n else None
             features = self._features(item, {"point_type": pt}, for_category=True)
             name = name_n.text() if name_n else None
+            name_en = _english(item)
             if key and key_n and self._unique(key_n, key, seen):
                 if pt is None:
                     self.unsure_categories.add(key)
-                ruleset.categories[key] = Category(key, name or key, pt or "", features)
+                ruleset.categories[key] = Category(key, name or key, pt or "", features, name_en)
 
     def _ref(self, node: Node, table: dict[str, Any], kind: tuple[str, str]) -> str | None:
         value = node.text()
@@ -774,10 +790,11 @@ class _Builder:
         for order, item in enumerate(node.items()):
             if not item.is_map():
                 continue
-            item.only_keys(("id", "name", "point_type", "event", "category", "note", *rule_keys))
+            item.only_keys(("id", "name", "name_en", "point_type", "event", "category", "note", *rule_keys))
             id_n, name_n = item.require("id"), item.require("name")
             pt_n, ev_n = item.require("point_type"), item.require("event")
             rid = id_n.text() if id_n else None
+            name_en = _english(item)
             pt = self._ref(pt_n, ruleset.point_types, ("积分类型", "point type")) if pt_n else None
             et = self._ref(ev_n, ruleset.event_types, ("事件类型", "event type")) if ev_n else None
             cat = None
@@ -799,7 +816,7 @@ class _Builder:
                 continue
             # A rule with a duplicate id is still checked, so that every problem of the file
             # is reported at once; it just never joins the ruleset.
-            rule = Rule(rid, name_n.text() or rid, pt, et, cat, features, line=item.line, order=order)
+            rule = Rule(rid, name_n.text() or rid, pt, et, cat, features, line=item.line, order=order, name_en=name_en)
             event_type = ruleset.event_types[et]
             start = len(self.doc.problems)
             for feature in features:

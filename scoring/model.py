@@ -122,6 +122,11 @@ class FieldSpec:
     label: str = ""
     low: Decimal | None = None  # ``min``: the least value a number field may take (hours > 0, ratings 1–5)
     high: Decimal | None = None  # ``max``: the most
+    label_en: str = ""
+
+    def caption(self, lang: str = "zh") -> str:
+        """The field's label in ``lang`` (the English one where the rules file gives it), else its name."""
+        return (self.label_en if lang == "en" else "") or self.label or self.name
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.ingest import to_incoming
 from services.messages import add, render
 from services.privacy import mask_name
+from services.queries import household_name
 from store.db import aware
 from store.directory import Directory
 from store.ledger import Incoming, Ledger, RecordResult, ReversalRefused
@@ -525,7 +526,7 @@ def check_entry(conn: Connection, actor: Actor, rule: Rule, household_id: int | 
         raise ServiceError("wf_subject_required", field="person")
     if not about_self and ((actor.person_id is not None and actor.person_id == person_id)
                            or (actor.household_id is not None and actor.household_id == household_id)):
-        raise Forbidden("wf_self_entry", field="person", rule=rule.id, name=rule.name)
+        raise Forbidden("wf_self_entry", field="person", rule=rule.id, name=_rule_names(rule))
     if actor.role == "admin":
         return
     if actor.role == "villager":
@@ -541,12 +542,17 @@ def check_entry(conn: Connection, actor: Actor, rule: Rule, household_id: int | 
         raise Forbidden("wf_out_of_scope", field=subject_field or "household")
 
 
+def _rule_names(rule: Rule) -> tuple[str, str]:
+    """A rule's name as a message parameter: (中文, English), so the message names it in the reader's language."""
+    return rule.name, rule.label("en")
+
+
 def _check_role(actor: Actor, rule: Rule) -> None:
     """The rules file's roles for a rule (``roles`` of its approval; none named: any staff role); never a read-only one."""
     refuse_read_only(actor)
     allowed = rule.roles or STAFF_ROLES
     if actor.role not in allowed and actor.role != "admin":
-        raise Forbidden("wf_role_refused", field="rule", role=actor.role, rule=rule.id, name=rule.name)
+        raise Forbidden("wf_role_refused", field="rule", role=actor.role, rule=rule.id, name=_rule_names(rule))
 
 
 def _household_in_sight(conn: Connection, actor: Actor, household_id: int, day: date) -> bool:
@@ -578,11 +584,12 @@ def _unknown_or_out_of_sight(actor: Actor, field: str, value: str) -> ServiceErr
 def submit(ledger: Ledger, actor: Actor, rule_id: str, *, person: str | None = None, household: str | None = None,
            occurred_at: datetime | str | None = None, description: str = "", fields: dict[str, Any] | None = None,
            points: Any = None, evidence: Sequence[Upload] = (), key: str | None = None, source: str = "web",
-           config: WorkflowConfig | None = None) -> SubmitResult:
+           config: WorkflowConfig | None = None, lang: str = "zh") -> SubmitResult:
     """Declare (申报) an item of the rule table for a villager (``person`` code) or a household.
 
     ``points`` is the proposed amount for a range rule; ``key`` makes a retry safe (the same key
     is recorded once). Rules that need approval wait as ``submitted``; the others post at once.
+    The claim (and why it scored nothing) is told in ``lang``.
     """
     config = config or WorkflowConfig.from_env()
     now = ledger.clock()
@@ -610,7 +617,7 @@ def submit(ledger: Ledger, actor: Actor, rule_id: str, *, person: str | None = N
     _check_role(actor, rule)  # before any code is looked up: the answer may not depend on what exists
     event_type = ruleset.event_types[rule.event_type]
     if event_type.subject == "person" and not person:  # its points go to that villager (or their household)
-        raise ServiceError("wf_person_required", field="person", rule=rule.id, name=rule.name)
+        raise ServiceError("wf_person_required", field="person", rule=rule.id, name=_rule_names(rule))
     if not person and not household:
         raise ServiceError("wf_subject_required", field="person")
     with ledger.engine.connect() as conn:
@@ -649,14 +656,14 @@ def submit(ledger: Ledger, actor: Actor, rule_id: str, *, person: str | None = N
         if result.status == "rejected":
             raise Invalid(result.problems)
         if result.status == "nothing":
-            reasons = [render(step.code, "zh", **step.params) for _, step in result.skipped]
+            reasons = [render(step.code, lang, **step.params) for _, step in result.skipped]
             return SubmitResult("nothing", None, reasons)
         claim = conn.execute(select(CLAIM).where(CLAIM.c.event_key == key)).mappings().first()
         if result.status == "duplicate":
             if claim is None:
                 raise Conflict("duplicate_event", field="key", value=key)
             if conn.execute(select(TRANSITION.c.id).where(TRANSITION.c.claim_id == claim["id"])).first():
-                return SubmitResult("duplicate", _view(conn, ledger, claim, full=True))
+                return SubmitResult("duplicate", _view(conn, ledger, claim, full=True, lang=lang))
         if claim is None:  # posted at once: keep a claim so the entry can be appealed and explained
             claim = _claim_for_posted(conn, ledger, inc, actor, description, now, config)
             _log(conn, claim["id"], "submit", "", POSTED, actor, now, "", note="no review needed", entry=claim["entry_id"])
@@ -664,7 +671,7 @@ def submit(ledger: Ledger, actor: Actor, rule_id: str, *, person: str | None = N
             _log(conn, claim["id"], "submit", "", SUBMITTED, actor, now, "")
         _attach(conn, claim["id"], checked, actor, now, config)
         claim = _load(conn, claim["id"])
-        return SubmitResult(POSTED if claim["status"] == POSTED else "pending", _view(conn, ledger, claim, full=True))
+        return SubmitResult(POSTED if claim["status"] == POSTED else "pending", _view(conn, ledger, claim, full=True, lang=lang))
 
 
 def _claim_for_posted(conn: Connection, ledger: Ledger, inc: Incoming, actor: Actor, description: str,
@@ -691,12 +698,12 @@ def _claim_for_posted(conn: Connection, ledger: Ledger, inc: Incoming, actor: Ac
 
 # ---------------------------------------------------------------- review
 def approve(ledger: Ledger, actor: Actor, claim_id: int, amount: Any = None, note: str = "",
-            start_notice: bool = True, config: WorkflowConfig | None = None) -> ClaimView:
+            start_notice: bool = True, config: WorkflowConfig | None = None, lang: str = "zh") -> ClaimView:
     """审核通过. For a range rule the reviewer may set ``amount`` within the range.
 
     The claim then goes on notice for its rule's days (at once, unless ``start_notice`` is
     False: it waits as ``approved`` until ``start_notice`` is called for it); with no notice
-    days it posts at once.
+    days it posts at once. The claim comes back named in ``lang``.
     """
     config = config or WorkflowConfig.from_env()
     now = ledger.clock()
@@ -731,7 +738,7 @@ def approve(ledger: Ledger, actor: Actor, claim_id: int, amount: Any = None, not
         _log(conn, claim_id, "approve", SUBMITTED, APPROVED, actor, now, note.strip(), **detail)
         if start_notice:
             _begin_notice(conn, ledger, _load(conn, claim_id), actor, now, config)
-        return _view(conn, ledger, _load(conn, claim_id), full=True)
+        return _view(conn, ledger, _load(conn, claim_id), full=True, lang=lang)
 
 
 def start_notice(ledger: Ledger, actor: Actor, claim_ids: Iterable[int], config: WorkflowConfig | None = None) -> int:
@@ -759,8 +766,8 @@ def _begin_notice(conn: Connection, ledger: Ledger, claim: Any, actor: Actor, no
     _log(conn, claim["id"], "notice", APPROVED, ON_NOTICE, actor, now, "", until=until, days=claim["notice_days"])
 
 
-def reject(ledger: Ledger, actor: Actor, claim_id: int, reason: str) -> ClaimView:
-    """驳回, with the reason the villager will read."""
+def reject(ledger: Ledger, actor: Actor, claim_id: int, reason: str, lang: str = "zh") -> ClaimView:
+    """驳回, with the reason the villager will read; the claim comes back named in ``lang``."""
     reason = need_reason(reason)
     now = ledger.clock()
     with ledger.write_engine.begin() as conn:
@@ -772,7 +779,7 @@ def reject(ledger: Ledger, actor: Actor, claim_id: int, reason: str) -> ClaimVie
             raise _state_error(claim, "reject")
         _move(conn, claim, [SUBMITTED], REJECTED, "reject", now, reviewed_by=actor.username, reviewed_at=now, reason=reason)
         _log(conn, claim_id, "reject", SUBMITTED, REJECTED, actor, now, reason)
-        return _view(conn, ledger, _load(conn, claim_id), full=True)
+        return _view(conn, ledger, _load(conn, claim_id), full=True, lang=lang)
 
 
 # ---------------------------------------------------------------- posting
@@ -869,8 +876,8 @@ def _objection_for_key(conn: Connection, claim_id: int, actor: Actor, key: str) 
 
 
 def resolve_objection(ledger: Ledger, actor: Actor, objection_id: int, upheld: bool, reason: str,
-                      config: WorkflowConfig | None = None) -> ClaimView:
-    """Decide an objection: upheld withdraws the claim; dismissed lets it post when notice ends."""
+                      config: WorkflowConfig | None = None, lang: str = "zh") -> ClaimView:
+    """Decide an objection: upheld withdraws the claim; dismissed lets it post when notice ends (the claim named in ``lang``)."""
     config = config or WorkflowConfig.from_env()
     reason = need_reason(reason)
     now = ledger.clock()
@@ -903,7 +910,7 @@ def resolve_objection(ledger: Ledger, actor: Actor, objection_id: int, upheld: b
                 until = aware(claim["notice_until"])
                 if until is not None and now >= until:  # notice ran out while the objection was heard
                     post_claim(conn, ledger, _load(conn, claim["id"]), actor, now, config)
-        return _view(conn, ledger, _load(conn, claim["id"]), full=True)
+        return _view(conn, ledger, _load(conn, claim["id"]), full=True, lang=lang)
 
 
 # ---------------------------------------------------------------- appeals (申诉)
@@ -934,8 +941,8 @@ def appeal(ledger: Ledger, actor: Actor, claim_id: int, reason: str) -> int:
         return aid
 
 
-def resolve_appeal(ledger: Ledger, actor: Actor, appeal_id: int, upheld: bool, reason: str) -> ClaimView:
-    """Decide an appeal: upheld writes an entry reversing the claim's entry; dismissed keeps it."""
+def resolve_appeal(ledger: Ledger, actor: Actor, appeal_id: int, upheld: bool, reason: str, lang: str = "zh") -> ClaimView:
+    """Decide an appeal: upheld writes an entry reversing the claim's entry; dismissed keeps it (the claim named in ``lang``)."""
     reason = need_reason(reason)
     with ledger.engine.connect() as conn:
         ap = conn.execute(select(APPEAL).where(APPEAL.c.id == appeal_id)).mappings().first()
@@ -973,7 +980,7 @@ def resolve_appeal(ledger: Ledger, actor: Actor, appeal_id: int, upheld: bool, r
         _move(conn, claim, [APPEALED], dst, "resolve", now, **({"reversal_entry_id": reversal} if upheld else {}))
         _log(conn, claim["id"], "uphold_appeal" if upheld else "dismiss_appeal", APPEALED, dst, actor, now, reason,
              appeal=appeal_id, reversal=reversal)
-        return _view(conn, ledger, _load(conn, claim["id"]), full=True)
+        return _view(conn, ledger, _load(conn, claim["id"]), full=True, lang=lang)
 
 
 # ---------------------------------------------------------------- reading
@@ -987,14 +994,15 @@ def _names(conn: Connection, claims: Sequence[Any]) -> tuple[dict[int, str], dic
 
 
 def _view(conn: Connection, ledger: Ledger, claim: Any, full: bool = False,
-          names: tuple[dict[int, str], dict[int, tuple[str, str]]] | None = None) -> ClaimView:
+          names: tuple[dict[int, str], dict[int, tuple[str, str]]] | None = None, lang: str = "zh") -> ClaimView:
+    """A claim as shown, its rule and household named in ``lang`` (the rule as the claim's rules version names it)."""
     people, homes = names or _names(conn, [claim])
     rule = _rule(ledger, claim["rules_version"], claim["rule_id"])
     hcode, hhead = homes.get(claim["household_id"], ("", ""))
     view = ClaimView(
-        claim["id"], claim["key"], claim["event_key"], claim["status"], claim["rule_id"], rule.name if rule else "",
+        claim["id"], claim["key"], claim["event_key"], claim["status"], claim["rule_id"], rule.label(lang) if rule else "",
         claim["point_type"], claim["amount"], rule.points_range if rule else None, claim["person_id"],
-        people.get(claim["person_id"], ""), claim["household_id"], hcode, f"{hhead}户" if hhead else "",
+        people.get(claim["person_id"], ""), claim["household_id"], hcode, household_name(hhead, lang) if hhead else "",
         claim["village_id"], claim["branch_id"], claim["description"], claim["entered_by"], claim["entered_role"],
         claim["reviewed_by"], aware(claim["reviewed_at"]), claim["reason"], claim["notice_days"],
         aware(claim["notice_until"]), aware(claim["occurred_at"]), aware(claim["created_at"]),  # type: ignore[arg-type]
@@ -1014,18 +1022,18 @@ def _view(conn: Connection, ledger: Ledger, claim: Any, full: bool = False,
     return view
 
 
-def get_claim(ledger: Ledger, actor: Actor, claim_id: int) -> ClaimView:
-    """One claim with its history, photos, objections and appeals; NotFound outside the actor's scope."""
+def get_claim(ledger: Ledger, actor: Actor, claim_id: int, lang: str = "zh") -> ClaimView:
+    """One claim with its history, photos, objections and appeals, named in ``lang``; NotFound outside the actor's scope."""
     with ledger.engine.connect() as conn:
         claim = _load(conn, claim_id)
         if not _visible(conn, ledger, actor, claim):
             raise NotFound("not_found", field="claim")
-        return _view(conn, ledger, claim, full=True)
+        return _view(conn, ledger, claim, full=True, lang=lang)
 
 
 def list_claims(ledger: Ledger, actor: Actor, status: str | Sequence[str] | None = None, village_id: int | None = None,
-                household_id: int | None = None, limit: int = 50, offset: int = 0) -> list[ClaimView]:
-    """Claims the actor may see, newest first, optionally by state, village or household."""
+                household_id: int | None = None, limit: int = 50, offset: int = 0, lang: str = "zh") -> list[ClaimView]:
+    """Claims the actor may see, newest first, optionally by state, village or household; named in ``lang``."""
     q = select(CLAIM)
     if status:
         q = q.where(CLAIM.c.status.in_([status] if isinstance(status, str) else list(status)))
@@ -1048,11 +1056,11 @@ def list_claims(ledger: Ledger, actor: Actor, status: str | Sequence[str] | None
             q = q.where((CLAIM.c.village_id == (actor.village_id or -1)) | (CLAIM.c.entered_by == actor.username))
         rows = conn.execute(q).mappings().all()
         names = _names(conn, rows)
-        return [_view(conn, ledger, r, names=names) for r in rows]
+        return [_view(conn, ledger, r, names=names, lang=lang) for r in rows]
 
 
-def review_queue(ledger: Ledger, actor: Actor, limit: int = 100) -> list[ClaimView]:
-    """Submitted claims this reviewer may decide (their village; none they entered themselves)."""
+def review_queue(ledger: Ledger, actor: Actor, limit: int = 100, lang: str = "zh") -> list[ClaimView]:
+    """Submitted claims this reviewer may decide (their village; none they entered themselves), named in ``lang``."""
     if actor.role not in REVIEWER_ROLES:
         return []
     q = select(CLAIM).where(CLAIM.c.status == SUBMITTED, CLAIM.c.entered_by != actor.username)
@@ -1063,13 +1071,13 @@ def review_queue(ledger: Ledger, actor: Actor, limit: int = 100) -> list[ClaimVi
                 if not ((actor.person_id is not None and r["person_id"] == actor.person_id)
                         or (actor.household_id is not None and r["household_id"] == actor.household_id))]
         names = _names(conn, rows)
-        return [_view(conn, ledger, r, names=names) for r in rows]
+        return [_view(conn, ledger, r, names=names, lang=lang) for r in rows]
 
 
-def notice_board(ledger: Ledger, village_id: int) -> list[NoticeItem]:
+def notice_board(ledger: Ledger, village_id: int, lang: str = "zh") -> list[NoticeItem]:
     """A village's notice board (公示栏): claims on notice or under objection, public to the village.
 
-    Praise is shown by name; deductions with the name masked (张**), as the guide asks.
+    Praise is shown by name; deductions with the name masked (张**), as the guide asks. Rules are named in ``lang``.
     """
     with ledger.engine.connect() as conn:
         rows = conn.execute(select(CLAIM).where(CLAIM.c.village_id == village_id, CLAIM.c.status.in_([ON_NOTICE, OBJECTED]))
@@ -1083,7 +1091,7 @@ def notice_board(ledger: Ledger, village_id: int) -> list[NoticeItem]:
     for r in rows:
         rule = _rule(ledger, r["rules_version"], r["rule_id"])
         name = people.get(r["person_id"], "") or homes.get(r["household_id"], ("", ""))[1]
-        out.append(NoticeItem(r["id"], r["rule_id"], rule.name if rule else "", r["amount"],
+        out.append(NoticeItem(r["id"], r["rule_id"], rule.label(lang) if rule else "", r["amount"],
                               name if r["amount"] > 0 else mask_name(name), homes.get(r["household_id"], ("", ""))[0],
                               r["description"], r["status"], aware(r["notice_until"]), counts.get(r["id"], 0)))
     return out

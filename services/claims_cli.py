@@ -133,7 +133,7 @@ def list_cmd(ctx: click.Context, status: str | None, village: str | None, limit:
             vid = conn.execute(select(Area.id).where(Area.code == village)).scalar()
         if vid is None:
             sys.exit(_t(ctx, f"找不到村 {village}", f"no village {village}"))
-    rows = svc.list_claims(_app(ctx).ledger, actor, status, vid, limit=limit)
+    rows = svc.list_claims(_app(ctx).ledger, actor, status, vid, limit=limit, lang=ctx.obj["lang"])
     tz = _app(ctx).tz  # once for the list: each reading asks the database for the rules versions
     for v in rows:
         click.echo(_line(ctx, v, tz))
@@ -147,7 +147,7 @@ def list_cmd(ctx: click.Context, status: str | None, village: str | None, limit:
 def show_cmd(ctx: click.Context, claim_id: int, **kw: Any) -> None:
     """一条申报及其全部流转记录 / one claim with its whole history."""
     try:
-        _show(ctx, svc.get_claim(_app(ctx).ledger, _actor(ctx, kw), claim_id))
+        _show(ctx, svc.get_claim(_app(ctx).ledger, _actor(ctx, kw), claim_id, lang=ctx.obj["lang"]))
     except ServiceError as exc:
         _fail(ctx, exc)
 
@@ -173,7 +173,8 @@ def submit_cmd(ctx: click.Context, rule_id: str, person: str | None, household: 
     uploads = [svc.Upload(Path(p).name, Path(p).read_bytes()) for p in photos]
     try:
         res = svc.submit(_app(ctx).ledger, actor, rule_id, person=person, household=household, occurred_at=occurred_at,
-                         description=description, fields=values, points=points, evidence=uploads, key=key, source="cli")
+                         description=description, fields=values, points=points, evidence=uploads, key=key, source="cli",
+                         lang=ctx.obj["lang"])
     except ServiceError as exc:
         _fail(ctx, exc)
         return
@@ -195,7 +196,7 @@ def submit_cmd(ctx: click.Context, rule_id: str, person: str | None, household: 
 def approve_cmd(ctx: click.Context, claim_id: int, amount: str | None, note: str, hold: bool, **kw: Any) -> None:
     """审核通过并公示 / approve and put on notice."""
     try:
-        v = svc.approve(_app(ctx).ledger, _actor(ctx, kw), claim_id, amount, note, start_notice=not hold)
+        v = svc.approve(_app(ctx).ledger, _actor(ctx, kw), claim_id, amount, note, start_notice=not hold, lang=ctx.obj["lang"])
     except ServiceError as exc:
         _fail(ctx, exc)
         return
@@ -210,7 +211,7 @@ def approve_cmd(ctx: click.Context, claim_id: int, amount: str | None, note: str
 def reject_cmd(ctx: click.Context, claim_id: int, reason: str, **kw: Any) -> None:
     """驳回申报(须说明理由)/ reject a claim, with a reason."""
     try:
-        v = svc.reject(_app(ctx).ledger, _actor(ctx, kw), claim_id, reason)
+        v = svc.reject(_app(ctx).ledger, _actor(ctx, kw), claim_id, reason, lang=ctx.obj["lang"])
     except ServiceError as exc:
         _fail(ctx, exc)
         return
@@ -247,7 +248,7 @@ def _decide(flag: bool | None) -> bool:
 def resolve_objection_cmd(ctx: click.Context, objection_id: int, upheld: bool | None, reason: str, **kw: Any) -> None:
     """处理异议:成立则撤销申报,不成立则公示期满后入账 / decide an objection."""
     try:
-        v = svc.resolve_objection(_app(ctx).ledger, _actor(ctx, kw), objection_id, _decide(upheld), reason)
+        v = svc.resolve_objection(_app(ctx).ledger, _actor(ctx, kw), objection_id, _decide(upheld), reason, lang=ctx.obj["lang"])
     except ServiceError as exc:
         _fail(ctx, exc)
         return
@@ -278,7 +279,7 @@ def appeal_cmd(ctx: click.Context, claim_id: int, reason: str, **kw: Any) -> Non
 def resolve_appeal_cmd(ctx: click.Context, appeal_id: int, upheld: bool | None, reason: str, **kw: Any) -> None:
     """处理申诉:成立则写冲正记录 / decide an appeal (upheld writes a reversing entry)."""
     try:
-        v = svc.resolve_appeal(_app(ctx).ledger, _actor(ctx, kw), appeal_id, _decide(upheld), reason)
+        v = svc.resolve_appeal(_app(ctx).ledger, _actor(ctx, kw), appeal_id, _decide(upheld), reason, lang=ctx.obj["lang"])
     except ServiceError as exc:
         _fail(ctx, exc)
         return

@@ -49,11 +49,6 @@ def t(ctx: click.Context, zh: str, en: str) -> str:
     return en if ctx.obj["lang"].startswith("en") else zh
 
 
-def english(ctx: click.Context) -> bool:
-    """Whether the reader asked for English."""
-    return bool(ctx.obj["lang"].startswith("en"))
-
-
 def app(ctx: click.Context) -> AppContext:
     """The process context."""
     return ctx.obj["app"]  # type: ignore[no-any-return]
@@ -340,9 +335,9 @@ def ingest_cmd(ctx: click.Context, path: str, fmt_: str | None, source: str, act
 
 # ------------------------------------------------------------------ reading
 def _holder(ctx: click.Context, code: str) -> queries.Holder:
-    """The villager or household of a code; refused (exit 1) when there is none."""
+    """The villager or household of a code, named in the reader's language; refused (exit 1) when there is none."""
     with app(ctx).engine.connect() as conn:
-        holder = queries.holder_by_code(conn, code)
+        holder = queries.holder_by_code(conn, code, ctx.obj["lang"])
     if holder is None:
         refuse(ctx, f"找不到村民或农户 “{code}”", f"no villager or household '{code}'")
     return holder
@@ -374,18 +369,11 @@ def _point_type(ctx: click.Context, key: str) -> PointType:
     return ruleset.point_types[key]
 
 
-def type_name(ctx: click.Context, pt: PointType) -> str:
-    """A point type's name in the reader's language (its key when the rules give no English name)."""
-    return (pt.name_en or pt.key) if english(ctx) else pt.name
-
-
-def grade_label(ctx: click.Context, pt: PointType, name: str, vetoed: bool = False) -> str:
-    """A grade's name in the reader's language; levels have no English name, so English shows the key."""
+def grade_label(ctx: click.Context, name: str, vetoed: bool = False) -> str:
+    """A grade as shown: its name (already in the reader's language), else vetoed or a dash."""
     if not name:
         return t(ctx, "一票否决", "vetoed") if vetoed else "—"
-    if not english(ctx):
-        return name
-    return next((level.key for level in pt.grades if level.name == name), name)
+    return name
 
 
 @main.command()
@@ -398,18 +386,17 @@ def balance(ctx: click.Context, code: str) -> None:
     ruleset = a.ruleset()
     if ruleset is None:
         refuse(ctx, "尚未发布规则:请先运行 jifen rules publish", "no rules published yet: run `jifen rules publish` first")
-    known = {**ruleset.point_types, **(retired := a.ledger.versions().retired(ruleset))}
-    with a.engine.connect() as conn:
-        lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, a.today(), retired)
+    retired = a.ledger.versions().retired(ruleset)
+    with a.engine.connect() as conn:  # point types and grades named in the reader's language (rules.yaml's name_en)
+        lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, a.today(), retired, ctx.obj["lang"])
     click.echo(f"{holder.code} {holder.name}")
     for line in lines:
-        pt = known[line.point_type]
-        g = grade_label(ctx, pt, line.grade, line.vetoed)
-        nxt = grade_label(ctx, pt, line.next_grade)
+        g = grade_label(ctx, line.grade, line.vetoed)
+        nxt = line.next_grade
         unit = unit_label(line.unit, ctx.obj["lang"])
-        more = t(ctx, f",距{nxt}还差 {fmt(line.needed)}", f", {fmt(line.needed)} to {nxt}") if line.next_grade else ""
-        click.echo(t(ctx, f"  {type_name(ctx, pt)}:余额 {fmt(line.balance)} {unit},{line.period} 得分 {fmt(line.score)},等级 {g}{more}",
-                        f"  {type_name(ctx, pt)}: balance {fmt(line.balance)} {unit}, {line.period} score {fmt(line.score)}, grade {g}{more}"))
+        more = t(ctx, f",距{nxt}还差 {fmt(line.needed)}", f", {fmt(line.needed)} to {nxt}") if nxt else ""
+        click.echo(t(ctx, f"  {line.name}:余额 {fmt(line.balance)} {unit},{line.period} 得分 {fmt(line.score)},等级 {g}{more}",
+                        f"  {line.name}: balance {fmt(line.balance)} {unit}, {line.period} score {fmt(line.score)}, grade {g}{more}"))
 
 
 @main.command("history")
@@ -448,8 +435,9 @@ def explain(ctx: click.Context, entry_id: int) -> None:
         row = conn.execute(select(Entry).where(Entry.id == entry_id)).mappings().first()  # type: ignore[arg-type]
         if row is None:
             refuse(ctx, f"没有第 {entry_id} 条记录", f"no entry {entry_id}")
-        code, name = queries.holder_names(conn, [(row["holder_kind"], row["holder_id"])]).get((row["holder_kind"], row["holder_id"]), ("", ""))
-    info = queries.explain_row(row, a.ledger.rule_names(row["rules_version"], a.ruleset()), lang)
+        holder = (row["holder_kind"], row["holder_id"])
+        code, name = queries.holder_names(conn, [holder], lang).get(holder, ("", ""))
+    info = queries.explain_row(row, a.ledger.rule_names(row["rules_version"], a.ruleset(), lang=lang), lang)
     tz = a.tz
     info.update(holder=f"{code} {name}".strip(), occurred_at=local_time(info["occurred_at"], tz),
                 recorded_at=local_time(info["recorded_at"], tz))
@@ -477,7 +465,7 @@ def tally(ctx: click.Context, point_type: str, period: str, scope: str, top: int
             scope_id = next((i for i, c, _ in queries.scope_choices(conn, level) if c == code), None)
             if scope_id is None:
                 refuse(ctx, f"找不到范围 {scope}", f"no such scope {scope}")
-        board = queries.leaderboard(conn, point_type, period, level, scope_id, top)
+        board = queries.leaderboard(conn, point_type, period, level, scope_id, top, lang=ctx.obj["lang"])
     for row in board.rows:
         click.echo(f"{row['rank']}\t{row['code']}\t{row['name']}\t{fmt(row['score'])}")
 
@@ -501,9 +489,9 @@ def grades(ctx: click.Context, point_type: str, period: str) -> None:
             g = grade(pt, int(score), bool(vetoes))
             counts[g.grade.key if g.grade else ("veto" if g.vetoed else "—")] += 1
     for level in pt.grades:
-        click.echo(f"{grade_label(ctx, pt, level.name)}\t≥{fmt(level.min)}\t{counts[level.key]}")
+        click.echo(f"{grade_label(ctx, level.label(ctx.obj['lang']))}\t≥{fmt(level.min)}\t{counts[level.key]}")
     click.echo(f"—\t\t{counts['—']}")
-    click.echo(f"{grade_label(ctx, pt, '', vetoed=True)}\t\t{counts['veto']}")
+    click.echo(f"{grade_label(ctx, '', vetoed=True)}\t\t{counts['veto']}")
 
 
 @main.command("close-period")

@@ -34,6 +34,11 @@ SCOPES = ("county", "township", "village", "grid", "branch")
 _SCOPE_COLUMN = {"township": Tally.township_id, "village": Tally.village_id, "grid": Tally.grid_id, "branch": Tally.branch_id}
 
 
+def household_name(head: str, lang: str = "zh") -> str:
+    """A household as people name it, by its head: 张三户, or "张三 household" in English."""
+    return f"{head} household" if lang == "en" else f"{head}户"
+
+
 @dataclass
 class Holder:
     """An account holder as shown to people."""
@@ -51,15 +56,15 @@ _HOLDER_BY_CODE = union_all(
 )
 
 
-def holder_by_code(conn: Connection, code: str) -> Holder | None:
-    """A person or household by its code (a person first, should both carry it)."""
+def holder_by_code(conn: Connection, code: str, lang: str = "zh") -> Holder | None:
+    """A person or household by its code (a person first, should both carry it), named in ``lang``."""
     found = {r.kind: r for r in conn.execute(_HOLDER_BY_CODE, {"code": code})}
     if "p" in found:
         p = found["p"]
         return Holder("p", p.id, p.code, p.name)
     if "h" in found:
         h = found["h"]
-        return Holder("h", h.id, h.code, f"{h.name}户")
+        return Holder("h", h.id, h.code, household_name(h.name, lang))
     return None
 
 
@@ -79,8 +84,8 @@ _PERSON_NAMES = select(Person.id, Person.code, Person.name).where(Person.id.in_(
 _HOUSEHOLD_NAMES = select(Household.id, Household.code, Household.head_name).where(Household.id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
 
 
-def holder_names(conn: Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str]]:
-    """(code, display name) of many holders in two queries."""
+def holder_names(conn: Connection, keys: list[tuple[str, int]], lang: str = "zh") -> dict[tuple[str, int], tuple[str, str]]:
+    """(code, display name in ``lang``) of many holders in two queries."""
     out: dict[tuple[str, int], tuple[str, str]] = {}
     pids = [i for k, i in keys if k == "p"]
     hids = [i for k, i in keys if k == "h"]
@@ -89,7 +94,7 @@ def holder_names(conn: Connection, keys: list[tuple[str, int]]) -> dict[tuple[st
             out[("p", r.id)] = (r.code, r.name)
     if hids:
         for r in conn.execute(_HOUSEHOLD_NAMES, {"ids": hids}):
-            out[("h", r.id)] = (r.code, f"{r.head_name}户")
+            out[("h", r.id)] = (r.code, household_name(r.head_name, lang))
     return out
 
 
@@ -124,8 +129,10 @@ _SCORES = (select(Tally.point_type, Tally.period, func.sum(Tally.amount), func.s
 
 
 def account_lines(conn: Connection, ruleset: Ruleset, kind: str, ident: int, today: date,
-                  retired: Mapping[str, PointType] | None = None) -> list[AccountLine]:
+                  retired: Mapping[str, PointType] | None = None, lang: str = "zh") -> list[AccountLine]:
     """Every point type the holder can hold, with balance and this period's grade (two queries in all).
+
+    Point types and grades are named in ``lang`` (their ``name_en`` in English, where the rules file gives it).
 
     ``retired``: types of earlier rules versions the live ones dropped (``VersionTable.retired``);
     one the holder has an account in is listed after the live ones, so no points vanish from view.
@@ -149,8 +156,8 @@ def account_lines(conn: Connection, ruleset: Ruleset, kind: str, ident: int, tod
         score, vetoes = scores.get((pt.key, period), (0, 0))
         g = grade(pt, score, bool(vetoes))
         out.append(AccountLine(
-            pt.key, pt.name, pt.unit, pt.spendable, bal, earned, period,
-            score, g.grade.name if g.grade else "", g.key, g.vetoed, g.next_grade.name if g.next_grade else "", g.needed,
+            pt.key, pt.label(lang), pt.unit, pt.spendable, bal, earned, period, score,
+            g.grade.label(lang) if g.grade else "", g.key, g.vetoed, g.next_grade.label(lang) if g.next_grade else "", g.needed,
         ))
     return out
 
@@ -215,7 +222,7 @@ _BOARD = {scope: _board_statement(scope) for scope in SCOPES}  # the top rows' s
 
 
 def leaderboard(conn: Connection, point_type: str, period: str, scope: str = "county", scope_id: int | None = None,
-                top: int = 50, me: tuple[str, int] | None = None) -> Board:
+                top: int = 50, me: tuple[str, int] | None = None, lang: str = "zh") -> Board:
     """Rank holders by their score in a period within a scope.
 
     Tie-break: equal scores share a rank (1, 2, 2, 4); among them the account
@@ -223,7 +230,7 @@ def leaderboard(conn: Connection, point_type: str, period: str, scope: str = "co
     when a tie straddles the last place shown. A holder is ranked where it was
     on the day of its latest points in the period (see ``store.models.Tally``).
     Names are shown for scores above zero and masked (张**) for scores of zero
-    or below: public boards praise by name, never shame.
+    or below: public boards praise by name, never shame. Households are named in ``lang`` (张三户).
 
     Both the top rows and one holder's rank are read from the tally's indexes
     (point type, period, place, amount): nothing is summed at read time.
@@ -232,7 +239,7 @@ def leaderboard(conn: Connection, point_type: str, period: str, scope: str = "co
     if scope != "county":
         where.append(_SCOPE_COLUMN[scope] == scope_id)
     rows = conn.execute(_BOARD[scope], {"pt": point_type, "period": period, "place": scope_id, "top": top}).all()
-    names = holder_names(conn, [(r.holder_kind, r.holder_id) for r in rows] + ([me] if me else []))
+    names = holder_names(conn, [(r.holder_kind, r.holder_id) for r in rows] + ([me] if me else []), lang)
     board = Board()
     for i, r in enumerate(rows):
         code, name = names.get((r.holder_kind, r.holder_id), ("", ""))
@@ -289,7 +296,7 @@ _ENTRY_SCOPE = {"township": Entry.township_id, "village": Entry.village_id, "gri
 
 
 def leaderboard_range(conn: Connection, point_type: str, start: date, end: date, scope: str = "county",
-                      scope_id: int | None = None, top: int = 50, me: tuple[str, int] | None = None) -> Board:
+                      scope_id: int | None = None, top: int = 50, me: tuple[str, int] | None = None, lang: str = "zh") -> Board:
     """Rank holders by the points their rule entries earned between two local dates (both included).
 
     Same tie-break and masking as ``leaderboard``: equal scores share a rank
@@ -304,7 +311,7 @@ def leaderboard_range(conn: Connection, point_type: str, start: date, end: date,
     score = func.sum(Entry.amount).label("score")
     grouped = select(Entry.holder_kind.label("holder_kind"), Entry.holder_id.label("holder_id"), score).where(*where).group_by(Entry.holder_kind, Entry.holder_id)  # type: ignore[attr-defined]
     rows = conn.execute(grouped.order_by(score.desc(), Entry.holder_kind, Entry.holder_id).limit(top)).all()
-    names = holder_names(conn, [(r.holder_kind, r.holder_id) for r in rows] + ([me] if me else []))
+    names = holder_names(conn, [(r.holder_kind, r.holder_id) for r in rows] + ([me] if me else []), lang)
     board = Board()
     ranked = []
     for r in rows:

@@ -41,6 +41,7 @@ from services.actors import SYSTEM, Actor
 from services.context import AppContext
 from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.messages import add
+from services.queries import household_name
 from store.db import aware, is_postgres, lock_holders
 from store.directory import chunks
 from store.ledger import Ledger, Overdraft
@@ -201,8 +202,9 @@ def _hidden(actor: Actor, code: str, field_name: str = "", **params: Any) -> Ser
     return NotFound(code, field_name, **params)
 
 
-def _item_out(row: Any, pt: PointType | None) -> ItemOut:
-    names = {g.key: g.name for g in pt.grades} if pt else {}
+def _item_out(row: Any, pt: PointType | None, lang: str = "zh") -> ItemOut:
+    """An item as shown, its grade named in ``lang``."""
+    names = {g.key: g.label(lang) for g in pt.grades} if pt else {}
     return ItemOut(
         id=row.id, name=row.name, description=row.description, picture=row.picture, point_type=row.point_type,
         price=int(row.price), price_text=fmt(int(row.price)), stock=row.stock, village_id=row.village_id,
@@ -256,8 +258,8 @@ def holder_grade(conn: Connection, ctx: AppContext, pt: PointType, holder_kind: 
 
 # ---------------------------------------------------------------- catalog
 def list_items(ctx: AppContext, actor: Actor, include_inactive: bool = False,
-               village_id: int | None = None) -> list[ItemOut]:
-    """Items the actor can see (county-wide ones and their village's), by name; inactive ones for managers."""
+               village_id: int | None = None, lang: str = "zh") -> list[ItemOut]:
+    """Items the actor can see (county-wide ones and their village's), by name; inactive ones for managers (grades in ``lang``)."""
     q = select(ShopItem).order_by(ShopItem.name, ShopItem.id)  # type: ignore[arg-type]
     if not (include_inactive and actor.role in (*MANAGERS, "auditor")):
         q = q.where(ShopItem.active.is_(True))  # type: ignore[attr-defined]
@@ -268,16 +270,16 @@ def list_items(ctx: AppContext, actor: Actor, include_inactive: bool = False,
     pts = _point_types(ctx)
     with ctx.engine.connect() as conn:
         rows = conn.execute(q).all()
-    return [_item_out(r, pts.get(r.point_type)) for r in rows if _sees_item(actor, r.village_id)]
+    return [_item_out(r, pts.get(r.point_type), lang) for r in rows if _sees_item(actor, r.village_id)]
 
 
-def get_item(ctx: AppContext, actor: Actor, item_id: int) -> ItemOut:
-    """One item within the actor's sight."""
+def get_item(ctx: AppContext, actor: Actor, item_id: int, lang: str = "zh") -> ItemOut:
+    """One item within the actor's sight (its grade named in ``lang``)."""
     with ctx.engine.connect() as conn:
         row = conn.execute(select(ShopItem).where(ShopItem.id == item_id)).first()
     if row is None or not _sees_item(actor, row.village_id) or (not row.active and actor.role not in (*MANAGERS, "auditor")):
         raise _hidden(actor, "shop_item_unknown", "item_id")
-    return _item_out(row, _point_types(ctx).get(row.point_type))
+    return _item_out(row, _point_types(ctx).get(row.point_type), lang)
 
 
 def _check_item_fields(ctx: AppContext, actor: Actor, data: dict[str, Any], conn: Connection) -> None:
@@ -323,7 +325,7 @@ def _snapshot(row: Any) -> dict[str, Any]:
     return {k: (int(getattr(row, k)) if k == "price" else getattr(row, k)) for k in (*EDITABLE, "stock")}
 
 
-def create_item(ctx: AppContext, actor: Actor, data: dict[str, Any]) -> Change:
+def create_item(ctx: AppContext, actor: Actor, data: dict[str, Any], lang: str = "zh") -> Change:
     """Add an item to the catalog (shop keeper of the village, or an administrator).
 
     ``data``: name, price (hundredths), and optionally description, picture,
@@ -347,7 +349,7 @@ def create_item(ctx: AppContext, actor: Actor, data: dict[str, Any]) -> Change:
         values.update(created_at=now, updated_at=now, updated_by=actor.username)
         item_id = conn.execute(ITEM.insert().values(**values)).inserted_primary_key[0]
         row = conn.execute(select(ShopItem).where(ShopItem.id == item_id)).one()
-    item = _item_out(row, _point_types(ctx).get(row.point_type))
+    item = _item_out(row, _point_types(ctx).get(row.point_type), lang)
     return Change(item, Audit(now, actor.username, actor.role, "shop.item.create", f"shop_item:{item.id}", {"after": _snapshot(row)}))
 
 
@@ -368,7 +370,7 @@ def _managed_item(conn: Connection, actor: Actor, item_id: int) -> Any:
     return row
 
 
-def update_item(ctx: AppContext, actor: Actor, item_id: int, changes: dict[str, Any]) -> Change:
+def update_item(ctx: AppContext, actor: Actor, item_id: int, changes: dict[str, Any], lang: str = "zh") -> Change:
     """Change an item's fields (not its stock: see ``restock``); the audit line keeps what changed."""
     now = ctx.now()
     with ctx.ledger.write_engine.begin() as conn:
@@ -381,11 +383,11 @@ def update_item(ctx: AppContext, actor: Actor, item_id: int, changes: dict[str, 
         row = conn.execute(select(ShopItem).where(ShopItem.id == item_id)).one()
     old, new = _snapshot(before), _snapshot(row)
     diff = {k: [old[k], new[k]] for k in new if old[k] != new[k]}
-    item = _item_out(row, _point_types(ctx).get(row.point_type))
+    item = _item_out(row, _point_types(ctx).get(row.point_type), lang)
     return Change(item, Audit(now, actor.username, actor.role, "shop.item.update", f"shop_item:{item_id}", {"changed": diff}))
 
 
-def restock(ctx: AppContext, actor: Actor, item_id: int, qty: int, note: str = "") -> Change:
+def restock(ctx: AppContext, actor: Actor, item_id: int, qty: int, note: str = "", lang: str = "zh") -> Change:
     """Add ``qty`` to the stock (a donation arrived); negative ``qty`` writes off goods, never below zero."""
     if qty == 0:
         raise ServiceError("shop_restock_zero", "qty")
@@ -397,15 +399,15 @@ def restock(ctx: AppContext, actor: Actor, item_id: int, qty: int, note: str = "
         if done.rowcount != 1:
             raise Conflict("shop_sold_out", "qty", item=before.name, stock=before.stock, qty=-qty)
         row = conn.execute(select(ShopItem).where(ShopItem.id == item_id)).one()
-    item = _item_out(row, _point_types(ctx).get(row.point_type))
+    item = _item_out(row, _point_types(ctx).get(row.point_type), lang)
     return Change(item, Audit(now, actor.username, actor.role, "shop.item.restock", f"shop_item:{item_id}",
                               {"qty": qty, "stock": [before.stock, row.stock], "note": note}))
 
 
 # ---------------------------------------------------------------- redemptions
 def _redemption_out(conn: Connection | None, row: Any, replayed: bool = False, balance: int | None = None,
-                    names: tuple[str, str, str, str | None] | None = None) -> RedemptionOut:
-    """A redemption as shown; ``names`` (item, household code, head, person code) when the caller has them."""
+                    names: tuple[str, str, str, str | None] | None = None, lang: str = "zh") -> RedemptionOut:
+    """A redemption as shown, the household named in ``lang``; ``names`` (item, household code, head, person code) when the caller has them."""
     if names is None:
         assert conn is not None
         item_name = conn.execute(select(ShopItem.name).where(ShopItem.id == row.item_id)).scalar() or ""
@@ -415,7 +417,7 @@ def _redemption_out(conn: Connection | None, row: Any, replayed: bool = False, b
     item_name, hh_code, head, person = names
     return RedemptionOut(
         id=row.id, item_id=row.item_id, item_name=item_name, household_id=row.household_id,
-        household_code=hh_code, household_name=f"{head}户" if hh_code else "", person_code=person,
+        household_code=hh_code, household_name=household_name(head, lang) if hh_code else "", person_code=person,
         point_type=row.point_type, qty=row.qty, unit_price=int(row.unit_price), amount=int(row.amount),
         amount_text=fmt(int(row.amount)), status=row.status, reserved_at=row.reserved_at, expires_at=row.expires_at,
         reserved_by=row.reserved_by, picked_up_at=row.picked_up_at, done_at=row.done_at, closed_at=row.closed_at,
@@ -464,7 +466,7 @@ def _person(conn: Connection, code: str, household_id: int, day: date) -> int:
 
 
 def reserve(ctx: AppContext, actor: Actor, item_id: int, household: str | None = None, qty: int = 1,
-            request_id: str | None = None, person: str | None = None) -> RedemptionOut:
+            request_id: str | None = None, person: str | None = None, lang: str = "zh") -> RedemptionOut:
     """Reserve ``qty`` of an item for a household (by code; the actor's own when None), paying now.
 
     One transaction: grade, limit, stock (conditional UPDATE), points
@@ -479,7 +481,7 @@ def reserve(ctx: AppContext, actor: Actor, item_id: int, household: str | None =
     redemption's INSERT carries the limit check and meets a repeated request id
     on its unique key (``ON CONFLICT DO NOTHING``); the stock UPDATE comes last.
     Only a refusal reads more (the first redemption of a repeated request, the
-    limit used, the stock left), to answer exactly as before.
+    limit used, the stock left), to answer exactly as before. The redemption comes back named in ``lang``.
     """
     if qty < 1:
         raise ServiceError("shop_positive", "qty")
@@ -488,8 +490,8 @@ def reserve(ctx: AppContext, actor: Actor, item_id: int, household: str | None =
     now = ctx.now()
     try:
         with ctx.ledger.write_engine.begin() as conn:
-            row, balance, names = _reserve(conn, ctx, actor, item_id, household, qty, request_id, person, now)
-        return _redemption_out(None, row, balance=balance, names=names)  # built after COMMIT: the locks are gone
+            row, balance, names = _reserve(conn, ctx, actor, item_id, household, qty, request_id, person, now, lang)
+        return _redemption_out(None, row, balance=balance, names=names, lang=lang)  # built after COMMIT: the locks are gone
     except _Replay as replay:  # rolled back: the first redemption answers
         return replay.out
     except IntegrityError:
@@ -501,7 +503,7 @@ def reserve(ctx: AppContext, actor: Actor, item_id: int, household: str | None =
             row = conn.execute(select(Redemption).where(Redemption.request_key == _request_key(actor, hh.id, request_id))).first()  # type: ignore[arg-type]
             if row is None:
                 raise
-            return _redemption_out(conn, row, replayed=True)
+            return _redemption_out(conn, row, replayed=True, lang=lang)
 
 
 def _request_key(actor: Actor, household_id: int, request_id: str) -> str:
@@ -618,7 +620,8 @@ def _limit_refusal(conn: Connection, head: Any, qty: int, today: date, person_id
 
 
 def _reserve(conn: Connection, ctx: AppContext, actor: Actor, item_id: int, household: str | None, qty: int,
-             request_id: str | None, person: str | None, now: datetime) -> tuple[Any, int, tuple[str, str, str, str | None]]:
+             request_id: str | None, person: str | None, now: datetime,
+             lang: str = "zh") -> tuple[Any, int, tuple[str, str, str, str | None]]:
     """The reservation's writes; returns the redemption's row, the balance left and the names to show."""
     ledger = ctx.ledger
     pg = is_postgres(conn)
@@ -678,7 +681,7 @@ def _reserve(conn: Connection, ctx: AppContext, actor: Actor, item_id: int, hous
             if prior is not None:
                 if prior.item_id != item_id or prior.qty != qty:
                     raise Conflict("shop_request_reused", "request_id", value=request_id)
-                raise _Replay(_redemption_out(conn, prior, replayed=True))
+                raise _Replay(_redemption_out(conn, prior, replayed=True, lang=lang))
         if limit_first and head.limit_qty:
             over = _limit_refusal(conn, head, qty, today, person_id)  # type: ignore[arg-type]
             if over is not None:
@@ -694,8 +697,8 @@ def _reserve(conn: Connection, ctx: AppContext, actor: Actor, item_id: int, hous
         need = next((g for g in pt.grades if g.key == head.min_grade), None)
         have = holder_grade(conn, ctx, pt, holder_kind, holder_id, today)  # type: ignore[arg-type]
         if need is not None and (have is None or have.min < need.min):
-            refuse(Forbidden("shop_grade_too_low", "item_id", item=head.item_name, grade=need.name,
-                             current=have.name if have else ("无等级", "no grade")), limit_first=False)
+            refuse(Forbidden("shop_grade_too_low", "item_id", item=head.item_name, grade=(need.name, need.label("en")),
+                             current=(have.name, have.label("en")) if have else ("无等级", "no grade")), limit_first=False)
     if head.limit_qty and head.limit_per == "person" and person_id is None:
         refuse(ServiceError("shop_person_required", "person"), limit_first=False)
     if head.stock < qty:  # seen before any write: the usual sold-out answer costs no lock on the item
@@ -789,25 +792,25 @@ def _reload(conn: Connection, redemption_id: int) -> Any:
     return conn.execute(select(Redemption).where(Redemption.id == redemption_id)).one()  # type: ignore[arg-type]
 
 
-def cancel(ctx: AppContext, actor: Actor, redemption_id: int, reason: str = "") -> RedemptionOut:
-    """Cancel a reservation: points and stock come back once; cancelling again returns it unchanged."""
+def cancel(ctx: AppContext, actor: Actor, redemption_id: int, reason: str = "", lang: str = "zh") -> RedemptionOut:
+    """Cancel a reservation: points and stock come back once; cancelling again returns it unchanged (named in ``lang``)."""
     now = ctx.now()
     with ctx.ledger.write_engine.begin() as conn:
         row = _load(conn, actor, redemption_id)
         if actor.role == "auditor" or not _may_redeem_for(actor, row.household_id, row.village_id):
             raise Forbidden("forbidden")
         if row.status in ("cancelled", "lapsed"):
-            return _redemption_out(conn, row, replayed=True)
+            return _redemption_out(conn, row, replayed=True, lang=lang)
         if not _release(conn, ctx, row, "cancelled", actor.username, now, reason):
             row = _reload(conn, redemption_id)
             if row.status in ("cancelled", "lapsed"):
-                return _redemption_out(conn, row, replayed=True)
+                return _redemption_out(conn, row, replayed=True, lang=lang)
             raise Conflict("shop_bad_state", "id", id=row.id, status=_STATUS_NAMES[row.status], action=_ACTIONS["cancel"])
         row = _reload(conn, redemption_id)
-        return _redemption_out(conn, row, balance=_balance(conn, row.point_type, row.holder_kind, row.holder_id))
+        return _redemption_out(conn, row, balance=_balance(conn, row.point_type, row.holder_kind, row.holder_id), lang=lang)
 
 
-def pick_up(ctx: AppContext, actor: Actor, redemption_id: int) -> RedemptionOut:
+def pick_up(ctx: AppContext, actor: Actor, redemption_id: int, lang: str = "zh") -> RedemptionOut:
     """At the counter: the goods are handed over (reserved → picked_up). A lapsed reservation is released instead."""
     if actor.role not in COUNTER:
         raise Forbidden("forbidden")
@@ -818,12 +821,12 @@ def pick_up(ctx: AppContext, actor: Actor, redemption_id: int) -> RedemptionOut:
         if row.status == "reserved" and aware(row.expires_at) <= now:
             lapsed = _release(conn, ctx, row, "lapsed", actor.username, now, "")
         elif row.status == "reserved" and _hand_over(conn, row.id, actor.username, now):
-            return _redemption_out(conn, _reload(conn, redemption_id))
+            return _redemption_out(conn, _reload(conn, redemption_id), lang=lang)
         if not lapsed:
             if row.status == "reserved":  # moved on since it was read (a cancel at the same moment): read it again
                 row = _reload(conn, redemption_id)
             if row.status == "picked_up":  # handed over already (or by another keeper just now): as a repeat
-                return _redemption_out(conn, row, replayed=True)
+                return _redemption_out(conn, row, replayed=True, lang=lang)
             raise Conflict("shop_bad_state", "id", id=row.id, status=_STATUS_NAMES[row.status], action=_ACTIONS["pick_up"])
     # Committed: the lapse stands, and the keeper is told why nothing is handed over.
     raise Conflict("shop_lapsed", "id", id=redemption_id)
@@ -836,7 +839,7 @@ def _hand_over(conn: Connection, redemption_id: int, who: str, now: datetime) ->
     return moved.rowcount == 1
 
 
-def complete(ctx: AppContext, actor: Actor, redemption_id: int) -> RedemptionOut:
+def complete(ctx: AppContext, actor: Actor, redemption_id: int, lang: str = "zh") -> RedemptionOut:
     """Close a handed-over redemption (picked_up → done); completing again returns it unchanged."""
     if actor.role not in COUNTER:
         raise Forbidden("forbidden")
@@ -844,25 +847,25 @@ def complete(ctx: AppContext, actor: Actor, redemption_id: int) -> RedemptionOut
     with ctx.ledger.write_engine.begin() as conn:
         row = _load(conn, actor, redemption_id)
         if row.status == "done":
-            return _redemption_out(conn, row, replayed=True)
+            return _redemption_out(conn, row, replayed=True, lang=lang)
         if row.status != "picked_up":
             raise Conflict("shop_bad_state", "id", id=row.id, status=_STATUS_NAMES[row.status], action=_ACTIONS["complete"])
         conn.execute(update(REDEMPTION).where(REDEMPTION.c.id == row.id, REDEMPTION.c.status == "picked_up")
                      .values(status="done", done_at=now, handled_by=actor.username))
-        return _redemption_out(conn, _reload(conn, redemption_id))
+        return _redemption_out(conn, _reload(conn, redemption_id), lang=lang)
 
 
 
 
-def get_redemption(ctx: AppContext, actor: Actor, redemption_id: int) -> RedemptionOut:
-    """One redemption within the actor's sight."""
+def get_redemption(ctx: AppContext, actor: Actor, redemption_id: int, lang: str = "zh") -> RedemptionOut:
+    """One redemption within the actor's sight (named in ``lang``)."""
     with ctx.engine.connect() as conn:
-        return _redemption_out(conn, _load(conn, actor, redemption_id))
+        return _redemption_out(conn, _load(conn, actor, redemption_id), lang=lang)
 
 
 def list_redemptions(ctx: AppContext, actor: Actor, household: str | None = None, status: str | None = None,
-                     village_id: int | None = None, limit: int = 100, offset: int = 0) -> list[RedemptionOut]:
-    """Redemptions the actor may see, newest first: a villager their household's, the counter its village's."""
+                     village_id: int | None = None, limit: int = 100, offset: int = 0, lang: str = "zh") -> list[RedemptionOut]:
+    """Redemptions the actor may see, newest first: a villager their household's, the counter its village's (named in ``lang``)."""
     if status is not None and status not in STATUSES:
         raise ServiceError("shop_bad_choice", "status", value=status, allowed=", ".join(STATUSES))
     q = select(Redemption)
@@ -886,11 +889,11 @@ def list_redemptions(ctx: AppContext, actor: Actor, household: str | None = None
         if status is not None:
             q = q.where(Redemption.status == status)
         q = q.order_by(Redemption.reserved_at.desc(), Redemption.id.desc()).limit(limit).offset(offset)  # type: ignore[attr-defined]
-        return [_redemption_out(conn, r) for r in conn.execute(q).all()]
+        return [_redemption_out(conn, r, lang=lang) for r in conn.execute(q).all()]
 
 
-def counter_queue(ctx: AppContext, actor: Actor, village_id: int | None = None) -> list[RedemptionOut]:
-    """The shop keeper's list: reservations waiting to be handed over, oldest first."""
+def counter_queue(ctx: AppContext, actor: Actor, village_id: int | None = None, lang: str = "zh") -> list[RedemptionOut]:
+    """The shop keeper's list: reservations waiting to be handed over, oldest first (named in ``lang``)."""
     if actor.role not in (*COUNTER, "auditor"):
         raise Forbidden("forbidden")
     if village_id is not None and not actor.sees_village(village_id):
@@ -901,7 +904,7 @@ def counter_queue(ctx: AppContext, actor: Actor, village_id: int | None = None) 
         q = q.where(Redemption.village_id == vid)
     q = q.order_by(Redemption.reserved_at, Redemption.id)  # type: ignore[arg-type]
     with ctx.engine.connect() as conn:
-        return [_redemption_out(conn, r) for r in conn.execute(q).all()]
+        return [_redemption_out(conn, r, lang=lang) for r in conn.execute(q).all()]
 
 
 def lapse_reservations(ctx: AppContext, now: datetime | None = None, actor: Actor = SYSTEM) -> list[int]:

@@ -182,14 +182,17 @@ def _entry_of(db: str, event_key: str, point_type: str = "moral") -> int:
 def test_english_output_names_point_types_grades_units_and_vetoes_in_english(db: str, tmp_path: Path) -> None:
     assert ingest(db, tmp_path, VOLUNTEER).exit_code == 0
     balance = run(db, "--lang", "en", "balance", "H1")
-    assert "Moral credit: balance 4 pts" in balance.output and "16 to star1" in balance.output, balance.output
+    # Grades by rules.yaml's name_en (levels: - {key, name, name_en, min})
+    assert "Moral credit: balance 4 pts" in balance.output and "16 to One-star civilised household" in balance.output, balance.output
     assert not CJK.search(balance.output.split("\n", 1)[1]), balance.output
     grades = run(db, "--lang", "en", "grades", "--type", "moral", "--period", "2026")
-    assert grades.exit_code == 0 and "vetoed\t\t0" in grades.output and "star1\t≥20\t0" in grades.output, grades.output
+    assert grades.exit_code == 0 and "vetoed\t\t0" in grades.output, grades.output
+    assert "One-star civilised household\t≥20\t0" in grades.output, grades.output
     assert not CJK.search(grades.output)
     explained = run(db, "--lang", "en", "explain", str(_entry_of(db, "a1")))
     step = explained.output.splitlines()[-1]
-    assert step == "  · 2 hours × 2 = +4", explained.output  # the rule's own name stays as the county wrote it
+    assert step == "  · 2 hours × 2 = +4", explained.output
+    assert "rule name: Volunteer service (2 points an hour)" in explained.output, explained.output  # the rule's name_en
 
 
 def test_explain_shows_the_county_time_and_the_holder(db: str, tmp_path: Path) -> None:

@@ -110,7 +110,8 @@ def test_the_english_switch_is_remembered_in_a_cookie(world: World) -> None:
 def test_public_pages_in_english_have_no_chinese_chrome(world: World, path: str) -> None:
     html = world.client(lang="en").get(path).get_data(as_text=True)
     text = visible_text(html)
-    # Data (names of villages, people, rules and grades) stays as the county wrote it; the page around it is English.
+    # Data (names of villages and people) stays as the county wrote it; the page around it is English (rules and
+    # grades by the rules file's name_en).
     for word in ("登录", "排行榜", "公示栏", "积分超市", "名次", "请选择", "首页", "排名规则"):
         assert word not in text, f"{path}: {word}"
 
@@ -204,4 +205,5 @@ def test_an_entrys_steps_name_the_unit_in_the_readers_language(world: World) -> 
     zh = visible_text(world.client("villager").get("/passbook", follow_redirects=True).get_data(as_text=True))
     en = visible_text(world.client("villager", lang="en").get("/passbook", follow_redirects=True).get_data(as_text=True))
     assert "3 小时 × 2" in zh
-    assert "3 hours × 2" in en and "小时 ×" not in en  # (rule names are the rules file's own, in Chinese)
+    assert "3 hours × 2" in en and "小时 ×" not in en
+    assert "Volunteer service (2 points an hour)" in en and "志愿服务(每小时 2 分)" in zh  # the rule by its name_en

@@ -16,6 +16,7 @@ from datetime import date
 from sqlalchemy import Connection, bindparam, or_, select
 
 from services.actors import Actor
+from services.queries import household_name
 from store.models import Area, Household, HouseholdGrid, Linkage, Membership, PartyMember, Person
 
 
@@ -54,8 +55,8 @@ _PERSON_PLACE = select(
 _VILLAGE_OF_GRID = select(Area.parent_id).where(Area.id == bindparam("grid"))
 
 
-def place_of(conn: Connection, kind: str, ident: int, day: date) -> Place | None:
-    """A holder and where it is today, or None when there is no such holder."""
+def place_of(conn: Connection, kind: str, ident: int, day: date, lang: str = "zh") -> Place | None:
+    """A holder (a household named in ``lang``: 张三户) and where it is today, or None when there is no such holder."""
     if kind == "p":
         p = conn.execute(_PERSON_PLACE, {"pid": ident, "day": day}).first()
         if p is None:
@@ -71,7 +72,7 @@ def place_of(conn: Connection, kind: str, ident: int, day: date) -> Place | None
         if h is not None:
             village, grid = h[2], h[3]
             if kind == "h":
-                code, name = h[0], f"{h[1]}户"
+                code, name = h[0], household_name(h[1], lang)
         elif kind == "h":
             return None
         if village is None and grid is not None:

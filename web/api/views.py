@@ -92,8 +92,8 @@ def today() -> date:
 
 
 def visible(conn: Connection, code: str, field: str = "code", day: date | None = None) -> tuple[queries.Holder, Place]:
-    """A holder by code within the caller's sight; 404 otherwise, the same for another's and a missing one."""
-    holder = queries.holder_by_code(conn, code)
+    """A holder by code within the caller's sight, named in the caller's language; 404 otherwise, the same for another's and a missing one."""
+    holder = queries.holder_by_code(conn, code, lang())
     day = day or today()
     place = place_of(conn, holder.kind, holder.id, day) if holder else None
     if holder is None or place is None or not can_view(conn, actor(), place, day):
@@ -262,12 +262,11 @@ def get_balances(code: str) -> Any:
             raise NotFound("api_no_rules")
         holder, _ = visible(conn, code, day=day)
         retired = versions.retired(ruleset)
-        lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, day, retired)
-    if lang() == "en":  # the rules file names types and units in Chinese; English ones where it gives them
-        known = {**ruleset.point_types, **retired}
+        # Types and grades in the caller's language: rules.yaml's name_en in English, where it gives one.
+        lines = queries.account_lines(conn, ruleset, holder.kind, holder.id, day, retired, lang())
+    if lang() == "en":  # the rules file names units in Chinese (分, 小时)
         for line in lines:
-            pt = known[line.point_type]
-            line.name, line.unit = pt.name_en or pt.key, unit_label(pt.unit, "en")
+            line.unit = unit_label(line.unit, "en")
     return out(s.BalancesOut, {"holder": holder, "accounts": lines})
 
 
@@ -290,7 +289,8 @@ def get_entry(entry_id: int) -> Any:
         place = place_of(conn, row.holder_kind, row.holder_id, today()) if row else None
         if row is None or place is None or not can_view(conn, actor(), place, today()):
             raise NotFound("api_entry_unknown", "entry_id")
-        explained = queries.explain(conn, entry_id, c.ledger.rule_names(row.rules_version, c.ruleset()), lang())
+        language = lang()
+        explained = queries.explain(conn, entry_id, c.ledger.rule_names(row.rules_version, c.ruleset(), lang=language), language)
     return out(s.ExplanationOut, explained)
 
 
@@ -327,7 +327,7 @@ def get_leaderboard(point_type: str) -> Any:
         if q["me"]:
             holder, _ = visible(conn, q["me"], "me")
             me = (holder.kind, holder.id)
-        board = queries.leaderboard(conn, point_type, period, q["scope"], q["scope_id"], q["top"], me)
+        board = queries.leaderboard(conn, point_type, period, q["scope"], q["scope_id"], q["top"], me, lang())
     tie = TIE_BREAK[1] if lang() == "en" else TIE_BREAK[0]
     return out(s.LeaderboardOut, {"point_type": point_type, "period": period, "scope": q["scope"], "scope_id": q["scope_id"],
                                   "tie_break": tie, "rows": board.rows, "mine": board.mine})
@@ -373,21 +373,21 @@ def _check_board_scope(conn: Connection, who: Actor, scope: str, scope_id: int |
 def list_items() -> Any:
     """Items the caller can see (county-wide ones and its village's); inactive ones too for shop keepers when asked."""
     q = args(s.ItemsQuery)
-    items = shop.list_items(ctx(), actor(), q["include_inactive"], q["village_id"])
+    items = shop.list_items(ctx(), actor(), q["include_inactive"], q["village_id"], lang=lang())
     return out(s.ItemListOut, {"items": items})
 
 
 @endpoint("/shop/items/<int:item_id>", "GET", "One catalog item", tag="shop", out=s.ItemOut)
 def get_item(item_id: int) -> Any:
     """One item."""
-    return out(s.ItemOut, shop.get_item(ctx(), actor(), item_id))
+    return out(s.ItemOut, shop.get_item(ctx(), actor(), item_id, lang=lang()))
 
 
 @endpoint("/shop/items", "POST", "Add a catalog item", tag="shop", roles=MANAGERS, body=s.ItemIn, out=s.ChangeOut, status=201)
 def create_item() -> Any:
     """Shop keepers (their village) and administrators; the answer carries the audit line."""
     require(MANAGERS)
-    change = shop.create_item(ctx(), actor(), body(s.ItemIn))
+    change = shop.create_item(ctx(), actor(), body(s.ItemIn), lang=lang())
     audit(change)
     return out(s.ChangeOut, change, 201)
 
@@ -396,7 +396,7 @@ def create_item() -> Any:
 def update_item(item_id: int) -> Any:
     """Change price, limits, eligibility, picture, active … (stock: see restock)."""
     require(MANAGERS)
-    change = shop.update_item(ctx(), actor(), item_id, body(s.ItemPatch))
+    change = shop.update_item(ctx(), actor(), item_id, body(s.ItemPatch), lang=lang())
     audit(change)
     return out(s.ChangeOut, change)
 
@@ -406,7 +406,7 @@ def restock_item(item_id: int) -> Any:
     """Add goods (a donation arrived) or write them off (negative ``qty``, never below zero)."""
     require(MANAGERS)
     data = body(s.RestockIn)
-    change = shop.restock(ctx(), actor(), item_id, data["qty"], data["note"])
+    change = shop.restock(ctx(), actor(), item_id, data["qty"], data["note"], lang=lang())
     audit(change)
     return out(s.ChangeOut, change)
 
@@ -416,7 +416,7 @@ def restock_item(item_id: int) -> Any:
 def list_redemptions() -> Any:
     """A household's own (villager) or a village's (shop keeper), newest first."""
     q = args(s.RedemptionsQuery)
-    rows = shop.list_redemptions(ctx(), actor(), q["household"], q["status"], q["village_id"], q["limit"], q["offset"])
+    rows = shop.list_redemptions(ctx(), actor(), q["household"], q["status"], q["village_id"], q["limit"], q["offset"], lang=lang())
     return out(s.RedemptionListOut, {"redemptions": rows})
 
 
@@ -428,14 +428,15 @@ def reserve() -> Any:
     """
     require(WRITERS)
     data = body(s.ReserveIn)
-    r = shop.reserve(ctx(), actor(), data["item_id"], data.get("household"), data["qty"], data.get("request_id"), data.get("person"))
+    r = shop.reserve(ctx(), actor(), data["item_id"], data.get("household"), data["qty"], data.get("request_id"), data.get("person"),
+                     lang=lang())
     return out(s.RedemptionOut, r, 200 if r.replayed else 201)
 
 
 @endpoint("/shop/redemptions/<int:redemption_id>", "GET", "One redemption", tag="shop", out=s.RedemptionOut)
 def get_redemption(redemption_id: int) -> Any:
     """One redemption."""
-    return out(s.RedemptionOut, shop.get_redemption(ctx(), actor(), redemption_id))
+    return out(s.RedemptionOut, shop.get_redemption(ctx(), actor(), redemption_id, lang=lang()))
 
 
 @endpoint("/shop/redemptions/<int:redemption_id>/cancel", "POST", "Cancel a reservation", tag="shop", roles=WRITERS, body=s.ReasonIn, out=s.RedemptionOut)
@@ -443,21 +444,21 @@ def cancel_redemption(redemption_id: int) -> Any:
     """Points and stock come back once; cancelling again answers the same (``replayed``)."""
     require(WRITERS)
     reason = body(s.ReasonIn)["reason"] if request.get_data() else ""
-    return out(s.RedemptionOut, shop.cancel(ctx(), actor(), redemption_id, reason))
+    return out(s.RedemptionOut, shop.cancel(ctx(), actor(), redemption_id, reason, lang=lang()))
 
 
 @endpoint("/shop/redemptions/<int:redemption_id>/pickup", "POST", "Hand over at the counter", tag="shop", roles=shop.COUNTER, out=s.RedemptionOut)
 def pick_up(redemption_id: int) -> Any:
     """reserved → picked_up. A reservation past its date is released instead (409, points and stock back)."""
     require(shop.COUNTER)
-    return out(s.RedemptionOut, shop.pick_up(ctx(), actor(), redemption_id))
+    return out(s.RedemptionOut, shop.pick_up(ctx(), actor(), redemption_id, lang=lang()))
 
 
 @endpoint("/shop/redemptions/<int:redemption_id>/done", "POST", "Close a handed-over redemption", tag="shop", roles=shop.COUNTER, out=s.RedemptionOut)
 def complete(redemption_id: int) -> Any:
     """picked_up → done."""
     require(shop.COUNTER)
-    return out(s.RedemptionOut, shop.complete(ctx(), actor(), redemption_id))
+    return out(s.RedemptionOut, shop.complete(ctx(), actor(), redemption_id, lang=lang()))
 
 
 @endpoint("/shop/counter", "GET", "The counter's queue", tag="shop", roles=COUNTER_READ, query=s.CounterQuery, out=s.RedemptionListOut)
@@ -465,7 +466,7 @@ def counter() -> Any:
     """Reservations waiting to be handed over in the keeper's village, oldest first."""
     require(COUNTER_READ)
     q = args(s.CounterQuery)
-    return out(s.RedemptionListOut, {"redemptions": shop.counter_queue(ctx(), actor(), q["village_id"])})
+    return out(s.RedemptionListOut, {"redemptions": shop.counter_queue(ctx(), actor(), q["village_id"], lang=lang())})
 
 
 # ---------------------------------------------------------------- claims
@@ -485,14 +486,14 @@ def list_claims() -> Any:
     if q["village_id"] is not None and not who.sees_village(q["village_id"]):
         raise Forbidden("forbidden", "village_id")
     rows = claims_module().list_claims(ctx().ledger, who, q["status"], q["village_id"], _household_id(q["household"]),
-                                       q["limit"], q["offset"])
+                                       q["limit"], q["offset"], lang=lang())
     return out(s.ClaimListOut, {"claims": rows})
 
 
 @endpoint("/claims/<int:claim_id>", "GET", "One claim with its history", tag="claims", out=s.ClaimOut)
 def get_claim(claim_id: int) -> Any:
     """One claim."""
-    return out(s.ClaimOut, claims_module().get_claim(ctx().ledger, actor(), claim_id))
+    return out(s.ClaimOut, claims_module().get_claim(ctx().ledger, actor(), claim_id, lang=lang()))
 
 
 @endpoint("/claims", "POST", "Declare an item (申报)", tag="claims", roles=WRITERS, body=s.ClaimIn, out=s.SubmitOut, status=201)
@@ -502,7 +503,7 @@ def submit_claim() -> Any:
     d = body(s.ClaimIn)
     result = claims_module().submit(ctx().ledger, actor(), d["rule"], person=d["person"], household=d["household"],
                                     occurred_at=d["occurred_at"], description=d["description"], fields=d["fields_"],
-                                    points=d["points"], key=d["key"], source="api")
+                                    points=d["points"], key=d["key"], source="api", lang=lang())
     return out(s.SubmitOut, result, 200 if result.status == "duplicate" else 201)
 
 
@@ -511,7 +512,7 @@ def approve_claim(claim_id: int) -> Any:
     """审核通过 (never by the one who entered it); a range rule's amount may be set; the claim goes on notice."""
     require(("secretary", "committee", "admin"))
     d = body(s.ApproveIn) if request.get_data() else {"amount": None, "note": ""}
-    return out(s.ClaimOut, claims_module().approve(ctx().ledger, actor(), claim_id, d["amount"], d["note"]))
+    return out(s.ClaimOut, claims_module().approve(ctx().ledger, actor(), claim_id, d["amount"], d["note"], lang=lang()))
 
 
 @endpoint("/claims/<int:claim_id>/reject", "POST", "Reject a claim", tag="claims", roles=("secretary", "committee", "admin"), body=s.RequiredReasonIn, out=s.ClaimOut)
@@ -519,7 +520,7 @@ def reject_claim(claim_id: int) -> Any:
     """驳回, with the reason the villager will read."""
     require(("secretary", "committee", "admin"))
     d = body(s.RequiredReasonIn)
-    return out(s.ClaimOut, claims_module().reject(ctx().ledger, actor(), claim_id, d["reason"]))
+    return out(s.ClaimOut, claims_module().reject(ctx().ledger, actor(), claim_id, d["reason"], lang=lang()))
 
 
 @endpoint("/claims/<int:claim_id>/object", "POST", "Object to a claim on notice", tag="claims", roles=WRITERS, body=s.ObjectionIn, out=s.ObjectionOut, status=201)
@@ -533,7 +534,7 @@ def object_claim(claim_id: int) -> Any:
     mod = claims_module()
     oid, replayed = mod.object_once(ctx().ledger, actor(), claim_id, d["reason"], d.get("key"))
     try:
-        view = mod.get_claim(ctx().ledger, actor(), claim_id)
+        view = mod.get_claim(ctx().ledger, actor(), claim_id, lang=lang())
     except NotFound:  # a neighbour may object to a claim on the notice board without reading its file
         view = None
     return out(s.ObjectionOut, {"objection_id": oid, "claim_id": claim_id, "claim": view, "replayed": replayed}, 200 if replayed else 201)

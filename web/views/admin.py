@@ -160,7 +160,7 @@ def annotated_lines(source: str, problems: list[dict[str, Any]], context: int = 
 def dry_run_rows(conn: Connection, result: rules_admin.DryRun, limit: int = 200) -> list[dict[str, Any]]:
     """The dry run's changes with holders' names, biggest change first."""
     changes = result.changes[:limit]
-    names = queries.holder_names(conn, [(c.holder_kind, c.holder_id) for c in changes])
+    names = queries.holder_names(conn, [(c.holder_kind, c.holder_id) for c in changes], lang())
     return [{"pt": c.point_type, "code": names.get((c.holder_kind, c.holder_id), ("", ""))[0],
              "name": names.get((c.holder_kind, c.holder_id), ("", ""))[1], "old": c.old, "new": c.new, "delta": c.delta,
              "old_rank": c.old_rank, "new_rank": c.new_rank} for c in changes]
@@ -324,7 +324,7 @@ def household(code: str) -> Any:
         village = conn.execute(select(Area.name).where(Area.id == h.village_id)).scalar()
         logins = conn.execute(select(User.id, User.username, User.active, User.password_hash).where(User.household_id == h.id, User.role == "villager")).all()
     ruleset = ctx.ruleset()
-    tier_names = {t.key: t.name for t in ruleset.tiers} if ruleset else {}
+    tier_names = {t.key: t.label(lang()) for t in ruleset.tiers} if ruleset else {}
     return render_template("admin/household.html", h=h, members=members, grids=grids, tiers=tiers, links=links, village=village,
                            tier_names=tier_names, logins=logins)
 
@@ -417,7 +417,7 @@ def _grade_options() -> list[tuple[str, str]]:
     out = []
     for pt in ruleset.point_types.values():
         if pt.spendable:
-            out += [(g.key, g.name) for g in pt.grades]
+            out += [(g.key, g.label(lang())) for g in pt.grades]
     return out
 
 
@@ -427,7 +427,7 @@ def catalog() -> Any:
     """Every item, the inactive ones too, with stock."""
     from web.views.shop import picture_url
 
-    items = shop.list_items(jifen(), current_actor(), include_inactive=True)
+    items = shop.list_items(jifen(), current_actor(), include_inactive=True, lang=lang())
     return render_template("admin/catalog.html", items=items, picture_url=picture_url, read_only=current_actor().role == "auditor")
 
 
@@ -474,7 +474,7 @@ def catalog_item(item_id: int | None = None) -> Any:
     existing = None
     if item_id is not None:
         try:
-            existing = shop.get_item(ctx, actor, item_id)
+            existing = shop.get_item(ctx, actor, item_id, lang=lang())
         except ServiceError:
             abort(404)
     county_item = existing is not None and actor.role != "auditor" and not shop.may_manage_item(actor, existing.village_id)

@@ -330,11 +330,11 @@ def posted_record(member_id: int, period: str) -> dict[str, Any] | None:
 
 
 def _scoring_rules() -> list[tuple[str, str]]:
-    """(id, name) of the rules that score an appraisal (PA-01 in the shipped rules)."""
+    """(id, name in the reader's language) of the rules that score an appraisal (PA-01 in the shipped rules)."""
     ruleset = jifen().ruleset()
     if ruleset is None:
         return []
-    return [(r.id, r.name) for r in sorted(ruleset.rules.values(), key=lambda r: r.order) if r.event_type == "appraisal"]
+    return [(r.id, r.label(lang())) for r in sorted(ruleset.rules.values(), key=lambda r: r.order) if r.event_type == "appraisal"]
 
 
 def _round_action(member_id: int, period: str) -> tuple[dict[str, Any], str]:

@@ -83,7 +83,7 @@ def rules_for(ruleset: Ruleset, role: str) -> list[Rule]:
 
 
 def rule_label(ruleset: Ruleset, rule: Rule) -> str:
-    """``MB-05 照顾老人 (+5 道德积分)`` for the rule picker."""
+    """``MB-05 照顾老人 (+5 道德积分)`` for the rule picker, in the reader's language."""
     pt = ruleset.point_types.get(rule.point_type)
     points = ""
     if rule.fixed_points is not None:
@@ -91,7 +91,7 @@ def rule_label(ruleset: Ruleset, rule: Rule) -> str:
     elif rule.points_range is not None:
         points = f"{fmt(rule.points_range[0])}~{fmt(rule.points_range[1])}"
     tail = f" ({points} {point_type_name(pt)})" if points and pt else (f" ({point_type_name(pt)})" if pt else "")
-    return f"{rule.id} {rule.name}{tail}"
+    return f"{rule.id} {rule.label(lang())}{tail}"
 
 
 def field_schema(event_type: EventType) -> Schema:
@@ -206,7 +206,7 @@ def new() -> Any:
                         fields={k: (str(v) if not isinstance(v, bool | int | str) else v) for k, v in (fields or {}).items() if v is not None},
                         points=str(data["points"]) if data.get("points") is not None else None, evidence=uploads,
                         key=f"claim:web:{actor.username}:{request_key}" if request_key else None,
-                        source="web", config=workflow_config(),
+                        source="web", config=workflow_config(), lang=lang(),
                     )
                 except ServiceError as exc:
                     errors[_form_field(exc.field)] = exc.message(lang())
@@ -288,7 +288,7 @@ def mine() -> Any:
     status = request.args.get("status") or None
     if status is not None and status not in wf.STATUSES:
         status = None
-    rows = wf.list_claims(ctx.ledger, actor, status=status, limit=100)
+    rows = wf.list_claims(ctx.ledger, actor, status=status, limit=100, lang=lang())
     if actor.role not in ("villager", "admin", "auditor"):
         rows = [c for c in rows if c.entered_by == actor.username or c.person_id == actor.person_id] if request.args.get("all") != "1" else rows
     return render_template("claims/list.html", claims=rows, status=status, statuses=[(s, status_name(s)) for s in wf.STATUSES],
@@ -302,7 +302,7 @@ def show(claim_id: int) -> Any:
     ctx = jifen()
     actor = current_actor()
     try:
-        view = wf.get_claim(ctx.ledger, actor, claim_id)
+        view = wf.get_claim(ctx.ledger, actor, claim_id, lang=lang())
     except NotFound:
         abort(404)
     actions = wf.allowed_actions(actor, view, ctx.now())
@@ -342,7 +342,7 @@ def _act(claim_id: int, fn: Any, ok: str, schema: Schema, target: str,
     if on_error is not None:
         return on_error(errors, values)
     try:
-        view = wf.get_claim(ctx.ledger, actor, claim_id)
+        view = wf.get_claim(ctx.ledger, actor, claim_id, lang=lang())
     except NotFound:
         abort(404)
     return render_template("claims/show.html", c=view, actions=wf.allowed_actions(actor, view, ctx.now()), status_name=status_name,

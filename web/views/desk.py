@@ -23,6 +23,7 @@ from store.models import Area, Branch
 from web.appctx import jifen
 from web.auth import current_actor, require
 from web.forms import DeskQuery, load_form
+from web.i18n import lang
 from web.views.claims import status_name
 from web.views.public import point_type_name, recent_periods
 
@@ -82,9 +83,10 @@ def desk_data(args: Any) -> dict[str, Any]:
         rows = queries.branch_tallies(conn, branch_id, pt.key, period, today)
         branches = [(r.id, r.name) for r in conn.execute(select(Branch.id, Branch.name).order_by(Branch.code))] if current_actor().county_wide else []
         village = conn.execute(select(Area.name).where(Area.id == village_id)).scalar() or ""
+    language = lang()
     for r in rows:
         g = grade(pt, r["score"], r["vetoed"])
-        r["grade"] = g.grade.name if g.grade else ""
+        r["grade"] = g.grade.label(language) if g.grade else ""
         r["flag"] = r["score"] < threshold or r["vetoed"]
     rows.sort(key=lambda r: (not r["flag"], r["score"], r["code"]))
     return {"pt": pt, "pt_name": point_type_name(pt), "types": [(t.key, point_type_name(t)) for t in types], "period": period,
@@ -112,8 +114,9 @@ def index() -> Any:
         overdue = sum(len(m.overdue) for m in backlog)
         coverage = {"members": backlog, "linked": linked, "overdue": overdue, "visited": linked - overdue,
                     "percent": round(100 * (linked - overdue) / linked) if linked else 0, "days": VISIT_DAYS}
-    queue = wf.review_queue(ctx.ledger, actor, limit=200) if actor.role != "auditor" else \
-        wf.list_claims(ctx.ledger, actor, status=wf.SUBMITTED, village_id=d["village_id"], limit=200)
+    language = lang()  # rules and households named in the reader's language
+    queue = wf.review_queue(ctx.ledger, actor, limit=200, lang=language) if actor.role != "auditor" else \
+        wf.list_claims(ctx.ledger, actor, status=wf.SUBMITTED, village_id=d["village_id"], limit=200, lang=language)
     flagged = sum(1 for r in d["rows"] if r["flag"])
     return render_template("desk/index.html", **d, coverage=coverage, queue=queue[:10], queue_count=len(queue), flagged=flagged,
                            export_url=url_for("desk.export", branch=d["branch_id"] if actor.county_wide else None, type=d["pt"].key,
@@ -159,11 +162,12 @@ def queue() -> Any:
     ctx = jifen()
     actor = current_actor()
     village = None if actor.county_wide else actor.village_id
-    to_review = wf.review_queue(ctx.ledger, actor, limit=200) if actor.role != "auditor" else \
-        wf.list_claims(ctx.ledger, actor, status=wf.SUBMITTED, limit=200)
-    disputed = wf.list_claims(ctx.ledger, actor, status=[wf.OBJECTED, wf.APPEALED], village_id=village, limit=200)
-    waiting = wf.list_claims(ctx.ledger, actor, status=wf.APPROVED, village_id=village, limit=200)
-    on_notice = wf.list_claims(ctx.ledger, actor, status=wf.ON_NOTICE, village_id=village, limit=200)
+    language = lang()  # rules and households named in the reader's language
+    to_review = wf.review_queue(ctx.ledger, actor, limit=200, lang=language) if actor.role != "auditor" else \
+        wf.list_claims(ctx.ledger, actor, status=wf.SUBMITTED, limit=200, lang=language)
+    disputed = wf.list_claims(ctx.ledger, actor, status=[wf.OBJECTED, wf.APPEALED], village_id=village, limit=200, lang=language)
+    waiting = wf.list_claims(ctx.ledger, actor, status=wf.APPROVED, village_id=village, limit=200, lang=language)
+    on_notice = wf.list_claims(ctx.ledger, actor, status=wf.ON_NOTICE, village_id=village, limit=200, lang=language)
     return render_template("desk/queue.html", to_review=to_review, disputed=disputed, waiting=waiting, on_notice=on_notice,
                            status_name=status_name)
 

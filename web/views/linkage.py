@@ -71,9 +71,10 @@ def star_words() -> dict[int, str]:
 
 
 def tier_names() -> dict[str, str]:
-    """Tier keys → names of the rules in force (黄色 / 橙色 / 红色)."""
+    """Tier keys → names of the rules in force in the reader's language (黄色 / 橙色 / 红色)."""
     ruleset = jifen().ruleset()
-    return {t.key: t.name for t in ruleset.tiers} if ruleset else {}
+    language = lang()
+    return {t.key: t.label(language) for t in ruleset.tiers} if ruleset else {}
 
 
 @bp.route("", methods=["GET", "POST"])

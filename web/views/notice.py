@@ -15,6 +15,7 @@ from store.seal import fingerprint
 from web.appctx import jifen
 from web.auth import current_actor
 from web.forms import new_request_key
+from web.i18n import lang
 
 bp = Blueprint("notice", __name__, url_prefix="/notice")
 
@@ -49,7 +50,7 @@ def render_board(village_id: int, errors: dict[str, str] | None = None, values: 
         township = conn.execute(select(Area.name).where(Area.id == village.parent_id)).scalar() or ""
         actor = current_actor()
         mine = actor.county_wide or (actor.role != "anonymous" and actor_village(conn, actor) == village_id)
-    items = wf.notice_board(ctx.ledger, village_id)
+    items = wf.notice_board(ctx.ledger, village_id, lang())  # rules named in the reader's language
     now = ctx.now()
     can_object = mine and actor.role not in ("auditor", "shopkeeper", "anonymous")
     open_forms = {it.claim_id for it in items if can_object and it.notice_until and it.notice_until > now}

@@ -58,11 +58,11 @@ def source_label(source: str) -> str:
 
 
 def holder_place(conn: Connection, code: str, day: date) -> Place:
-    """The holder behind a code, or 404 — also when it exists but is outside the visitor's scope."""
+    """The holder behind a code (named in the reader's language), or 404 — also when it exists but is outside the visitor's scope."""
     holder = queries.holder_by_code(conn, code)
     if holder is None:
         abort(404)
-    place = place_of(conn, holder.kind, holder.id, day)
+    place = place_of(conn, holder.kind, holder.id, day, lang())
     if place is None or not can_view(conn, current_actor(), place, day):
         abort(404)
     return place
@@ -135,12 +135,13 @@ def history_lines(conn: Connection, ruleset: Ruleset, place: Place, point_type: 
     """
     rows = queries.history(conn, place.kind, place.id, point_type, PAGE + 1, (page - 1) * PAGE)
     ledger = jifen().ledger
-    names = {v: ledger.rule_names(v, ruleset) for v in {r["rules_version"] for r in rows}}  # as each entry's version named them
+    language = lang()
+    # Rule names as each entry's version named them, in the reader's language (rules.yaml's name_en).
+    names = {v: ledger.rule_names(v, ruleset, lang=language) for v in {r["rules_version"] for r in rows}}
     used = sorted({r["rules_version"] for r in rows if r["rules_version"]})
     versions = {v: (eff, title) for v, eff, title in conn.execute(_VERSIONS, {"versions": used})} if used else {}
     evidence = _evidence(conn, [r["key"] for r in rows])
     notes = _event_notes(conn, [r["event_key"] for r in rows])
-    language = lang()
     kinds: dict[str, str] = {}  # each label translated once per page
     sources: dict[str, str] = {}
     pt_names: dict[str, str] = {}
@@ -199,7 +200,7 @@ def search() -> Any:
             found = [("h", r.id) for r in conn.execute(select(Household.id).where(or_(Household.code == q, Household.head_name.like(like))).limit(200))]  # type: ignore[attr-defined]
             found += [("p", r.id) for r in conn.execute(select(Person.id).where(or_(Person.code == q, Person.name.like(like))).limit(200))]  # type: ignore[attr-defined]
             for kind, ident in found:
-                place = place_of(conn, kind, ident, day)
+                place = place_of(conn, kind, ident, day, lang())
                 if place is not None and can_view(conn, actor, place, day):
                     results.append({"kind": kind, "code": place.code, "name": place.name})
                 if len(results) >= 50:
@@ -224,10 +225,9 @@ def show(code: str) -> Any:
         place = holder_place(conn, code, day)
         retired = versions.retired(ruleset)  # a type the live rules dropped still shows the points held in it
         known = {**ruleset.point_types, **retired}
-        lines = queries.account_lines(conn, ruleset, place.kind, place.id, day, retired)
+        lines = queries.account_lines(conn, ruleset, place.kind, place.id, day, retired, lang())  # types and grades in the reader's language
         for line in lines:
             pt = known[line.point_type]
-            line.display_name = point_type_name(pt)  # type: ignore[attr-defined]
             # Toward the grade the line names next ("再得 7 分可评为…"): its threshold is the score plus what is needed.
             target = line.score + line.needed if line.next_grade else (pt.grades[0].min if pt.grades else 0)
             line.progress = max(0, min(100, int(100 * line.score / target))) if target > 0 else 0  # type: ignore[attr-defined]

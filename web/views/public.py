@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from scoring.model import Ruleset
+from scoring.model import Named, Ruleset
 from scoring.periods import parse_period, period_key
 from services import queries
 from web.appctx import jifen
@@ -21,9 +21,9 @@ bp = Blueprint("public", __name__)
 SCOPE_LABELS = {"county": "全县", "township": "乡镇", "village": "村", "grid": "网格", "branch": "党支部"}
 
 
-def point_type_name(pt: Any) -> str:
-    """A point type's name in the reader's language."""
-    return (pt.name_en or pt.key) if lang() == "en" else pt.name
+def point_type_name(pt: Named) -> str:
+    """A point type's name in the reader's language (rules.yaml's ``name_en`` in English, where it gives one)."""
+    return pt.label(lang())
 
 
 def recent_periods(kind: str, today: date, count: int) -> list[str]:
@@ -95,7 +95,7 @@ def leaderboard() -> Any:
         me = holder_for(current_actor(), pt.holder)
         if not errors:
             if kind == "custom" and start and end:
-                board = queries.leaderboard_range(conn, pt.key, start, end, scope, area, top, me)
+                board = queries.leaderboard_range(conn, pt.key, start, end, scope, area, top, me, lang())
                 label = f"{start.isoformat()} – {end.isoformat()}"
             else:
                 try:
@@ -106,7 +106,7 @@ def leaderboard() -> Any:
                     if p.kind != kind:
                         errors["period"] = _("期间与所选的统计方式不一致。")
                     else:
-                        board = queries.leaderboard(conn, pt.key, period, scope, area, top, me)
+                        board = queries.leaderboard(conn, pt.key, period, scope, area, top, me, lang())
                         label = period
     periods = {k: recent_periods(k, today, n) for k, n in (("month", 12), ("quarter", 8), ("year", 5))}
     return render_template(

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from scoring.points import fmt
 from services import shop
 from services.errors import ServiceError
+from services.queries import household_name
 from store.models import Balance, Household
 from web.appctx import jifen
 from web.auth import audit, current_actor, require, safe_next
@@ -89,7 +90,7 @@ def my_balance() -> dict[str, int]:
 def catalog() -> Any:
     """The catalog with pictures, price, stock, grade needed and limits; the visitor's balance beside."""
     ctx = jifen()
-    items = shop.list_items(ctx, current_actor())
+    items = shop.list_items(ctx, current_actor(), lang=lang())  # grades in the reader's language
     return render_template("shop/catalog.html", items=items, balance=my_balance(), picture_url=picture_url,
                            can_redeem=current_actor().role in REDEEMERS)
 
@@ -100,7 +101,7 @@ def item(item_id: int) -> Any:
     ctx = jifen()
     actor = current_actor()
     try:
-        it = shop.get_item(ctx, actor, item_id)
+        it = shop.get_item(ctx, actor, item_id, lang=lang())
     except ServiceError:
         abort(404)
     errors: dict[str, str] = {}
@@ -158,7 +159,7 @@ def reservations() -> Any:
     """One's household's redemptions: what to pick up and by when; cancel a reservation."""
     ctx = jifen()
     actor = current_actor()
-    rows = shop.list_redemptions(ctx, actor) if actor.household_id is not None else []
+    rows = shop.list_redemptions(ctx, actor, lang=lang()) if actor.household_id is not None else []
     return render_template("shop/reservations.html", rows=rows, status_name=status_name)
 
 
@@ -194,21 +195,22 @@ def counter() -> Any:
     ctx = jifen()
     actor = current_actor()
     code = request.args.get("household", "").strip()[:64]
-    waiting = shop.counter_queue(ctx, actor)
+    language = lang()  # households and grades named in the reader's language
+    waiting = shop.counter_queue(ctx, actor, lang=language)
     found: list[Any] = []
     household = None
     error = ""
     if code:
         try:
-            found = shop.list_redemptions(ctx, actor, household=code)
+            found = shop.list_redemptions(ctx, actor, household=code, lang=language)
         except ServiceError:
             error = _("在本村找不到户号 %(code)s。", code=code)
         else:
             with ctx.engine.connect() as conn:
                 h = conn.execute(select(Household.id, Household.code, Household.head_name).where(Household.code == code)).first()
                 bal = conn.execute(select(Balance.point_type, Balance.amount).where(Balance.holder_kind == "h", Balance.holder_id == h.id)).all() if h else []
-            household = {"code": h.code, "name": f"{h.head_name}户", "balances": {r.point_type: int(r.amount) for r in bal}} if h else None
-    items = shop.list_items(ctx, actor) if actor.role != "auditor" else []
+            household = {"code": h.code, "name": household_name(h.head_name, language), "balances": {r.point_type: int(r.amount) for r in bal}} if h else None
+    items = shop.list_items(ctx, actor, lang=language) if actor.role != "auditor" else []
     return render_template("shop/counter.html", waiting=waiting, found=found, code=code, household=household, error=error,
                            items=items, status_name=status_name, read_only=actor.role == "auditor", fmt=fmt)
 
