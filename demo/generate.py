@@ -281,9 +281,16 @@ def _village_ranges(grids: list[tuple[str, str, int]], grid_start: Any) -> dict[
 
 
 # ------------------------------------------------------------------ the directory in the database
-def _id_number(rng: random.Random, birth_year: int, female: bool) -> str:
-    """An 18-digit ID number with a valid check digit and an impossible region code."""
-    body = f"{N.FAKE_REGION}{birth_year:04d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 99):02d}"
+def _id_number(rng: random.Random, p: int, birth_year: int, female: bool) -> str:
+    """Person ``p``'s 18-digit ID number: a valid check digit, an impossible region code (99…), unique in the county.
+
+    Random sequence digits let two villagers born the same day share a number (a roll import
+    refuses that, as a county office would): the region's last four digits and the sequence are
+    the person's number instead, unique up to a million persons. The draws are kept, so the rest
+    of the county is what it was.
+    """
+    month, day, _ = rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 99)
+    body = f"{N.FAKE_REGION[:2]}{p // 100 % 10000:04d}{birth_year:04d}{month:02d}{day:02d}{p % 100:02d}"
     body += str(rng.randrange(0, 10, 2) + (0 if female else 1))
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     check = "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11]
@@ -351,7 +358,7 @@ def insert_directory(engine: Engine, model: Model, log: Callable[[str], None] = 
                     if i == 0:
                         head_names.append(name)
                     yield {"id": p0 + 1 + p, "code": model.person_code(p), "name": name, "gender": "女" if fem else "男",
-                           "id_number": _id_number(rng, model.birth_year[p], bool(fem)),
+                           "id_number": _id_number(rng, p, model.birth_year[p], bool(fem)),
                            "phone": rng.choice(N.PHONE_PREFIXES) + f"{rng.randrange(10**8):08d}",
                            "birth_year": model.birth_year[p]}
 

@@ -35,8 +35,10 @@ from services.ingest import (
     ingest,
     read_csv,
     read_jsonl,
+    read_workbook_events,
     undecodable,
 )
+from services.tables import is_workbook, read_workbook
 from store import rules_repo
 from store.db import local_minute
 from store.ledger import ReversalRefused
@@ -312,19 +314,23 @@ def rules_history(ctx: click.Context) -> None:
 # ------------------------------------------------------------------ events
 @main.command("ingest")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt_", type=click.Choice(["jsonl", "csv"]), default=None)
+@click.option("--format", "fmt_", type=click.Choice(["jsonl", "csv", "xlsx"]), default=None)
+@click.option("--sheet", default=None, help="Excel 工作表名(默认第一张)/ the worksheet of an .xlsx (default: the first)")
 @click.option("--source", default="import", type=click.Choice(["import", "api", "web", "scheduler"]))
 @click.option("--actor", default="import")
 @click.option("--batch", default=IMPORT_TRANSACTION, show_default=True, help="每个事务的事件数 / events per transaction")
 @click.pass_context
-def ingest_cmd(ctx: click.Context, path: str, fmt_: str | None, source: str, actor: str, batch: int) -> None:
-    """导入事件(JSONL 或 CSV)并记分 / ingest and score events from JSONL or CSV."""
-    fmt_ = fmt_ or ("csv" if path.endswith(".csv") else "jsonl")
+def ingest_cmd(ctx: click.Context, path: str, fmt_: str | None, sheet: str | None, source: str, actor: str, batch: int) -> None:
+    """导入事件(JSONL、CSV 或 Excel 台账)并记分 / ingest and score events from JSONL, CSV or Excel."""
+    fmt_ = fmt_ or ("csv" if path.lower().endswith(".csv") else "xlsx" if is_workbook(path) else "jsonl")
     ledger = app(ctx).ledger
     # One import: who is where is loaded once per person and household, not once per batch.
     with open(path, "rb") as f, ledger.caching():
-        lines = decode_lines(f)  # UTF-8, or GB18030 as Excel saves CSV in China
-        reader = read_csv(lines) if fmt_ == "csv" else read_jsonl(lines)
+        if fmt_ == "xlsx":
+            reader = read_workbook_events(read_workbook(f, sheet))
+        else:
+            lines = decode_lines(f)  # UTF-8, or GB18030 as Excel saves CSV in China
+            reader = read_csv(lines) if fmt_ == "csv" else read_jsonl(lines)
         report = ingest(ledger, reader, source, actor, batch, keep_results=False)
     for p in report.in_record_order():
         click.echo(f"{path} {p.format(ctx.obj['lang'])}", err=True)
@@ -602,7 +608,7 @@ def ledger_verify(ctx: click.Context, expect: str | None) -> None:
 
 def register_extra(group: click.Group) -> None:
     """Hook for command groups defined elsewhere (demo, claims, users): they add themselves here."""
-    for module in ("demo.cli", "services.claims_cli", "web.cli", "web.api.cli"):
+    for module in ("demo.cli", "services.claims_cli", "services.roll_cli", "web.cli", "web.api.cli"):
         try:
             mod = __import__(module, fromlist=["commands"])
         except ModuleNotFoundError as exc:

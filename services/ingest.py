@@ -1,4 +1,4 @@
-"""Ingesting events from JSONL, CSV or the API: validate, score in batches, report per record."""
+"""Ingesting events from JSONL, CSV, Excel or the API: validate, score in batches, report per record."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 from scoring.engine import parse_moment, parse_points_field
 from scoring.errors import Problem
 from services.schemas import EventIn, problems_from
+from services.tables import BigNumber, Table
 from store.ledger import Incoming, Ledger, RecordResult
 
 ENVELOPE = ("id", "type", "occurred_at", "person", "household", "rule", "points", "actor", "approved_by", "description")
@@ -163,9 +164,40 @@ def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Prob
             shown = ", ".join(str(v) for v in extra[:5]) + (" …" if len(extra) > 5 else "")
             yield ref, Problem("csv_extra_values", {"count": len(extra), "values": shown}, record=ref)
             continue
-        data: dict[str, Any] = {k: v for k, v in row.items() if k in ENVELOPE and v not in (None, "")}
-        data["fields"] = {k: v for k, v in row.items() if k not in ENVELOPE and k and v not in (None, "")}
-        yield ref, data
+        yield ref, _event_of(row)
+
+
+def read_workbook_events(table: Table) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
+    """Records of an Excel sheet (``services.tables``), columns as in a CSV file: the paper ledger (台账) typed into Excel.
+
+    A date or time cell is read as the county's local time; a number as typed.
+    """
+    if table.problem is not None:
+        yield "#1", table.problem
+        return
+    missing = [c for c in REQUIRED if c not in table.header]
+    if missing:
+        optional = ", ".join(c for c in ENVELOPE if c not in REQUIRED)
+        yield "#1", Problem("csv_missing_columns", {"columns": ", ".join(missing), "optional": optional}, record="#1")
+        return
+    for n, row in table.rows:
+        ref = f"#{n}"
+        extra = row.pop("#extra", None)
+        if extra:
+            yield ref, Problem("csv_extra_values", {"count": extra.count("、") + 1, "values": extra}, record=ref)
+            continue
+        lost = next((k for k, v in row.items() if isinstance(v, BigNumber)), None)
+        if lost is not None:
+            yield ref, Problem("xlsx_number_too_long", {"column": lost}, record=ref, field=lost)
+            continue
+        yield ref, _event_of(row)
+
+
+def _event_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A spreadsheet row as an event: the envelope's columns, and every other column a field."""
+    data: dict[str, Any] = {k: v for k, v in row.items() if k in ENVELOPE and v not in (None, "")}
+    data["fields"] = {k: v for k, v in row.items() if k not in ENVELOPE and k and v not in (None, "")}
+    return data
 
 
 _PAYLOAD = json.JSONEncoder(ensure_ascii=False, default=str)  # what json.dumps(…, ensure_ascii=False, default=str) does, built once

@@ -1,0 +1,614 @@
+"""Importing the household roll (户籍花名册) from Excel or CSV: who lives where, from a date on.
+
+A county starts with its roll: one row per person, the way village offices keep
+it. Importing it creates townships, villages and grids by name, households by
+their code (户号), persons by their code or ID number, memberships, tiers
+(三色), Party members in the village's branch, and household links (联户).
+Importing a later roll again, with a later effective date, records what changed
+from that date on: a household that moved grid, a villager who moved household,
+a tier raised to red. History is never rewritten: the old membership ends the
+day the new one starts, so the ledger keeps counting each period in the right
+place (``store.directory`` reads these intervals).
+
+The whole file is checked first; a file with any problem changes nothing, and
+every problem names its row, its column and the fix. A roll is all or nothing
+because a household is its rows together: half a household imported is wrong.
+Persons and households the file does not name are left as they are (a roll of
+one village does not end the others).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from sys import intern
+from typing import Any
+
+from sqlalchemy import Table as SATable
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.engine import Connection, Engine
+
+from scoring.errors import Problem
+from scoring.model import Ruleset
+from services.privacy import mask_id
+from services.tables import BigNumber, Table
+from store.db import writer
+from store.models import (
+    Area,
+    Branch,
+    Household,
+    HouseholdGrid,
+    HouseholdTier,
+    Linkage,
+    Membership,
+    PartyMember,
+    Person,
+)
+
+# Column: the header a roll uses (Chinese first), and the other spellings accepted.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "township": ("乡镇", "乡镇(街道)", "township"),
+    "village": ("村", "行政村", "村(社区)", "village"),
+    "grid": ("网格", "grid"),
+    "household": ("户号", "户编号", "household"),
+    "name": ("姓名", "name"),
+    "relation": ("与户主关系", "relation"),
+    "id_number": ("身份证号", "身份证号码", "公民身份号码", "id_number"),
+    "person": ("人员编号", "person"),
+    "gender": ("性别", "gender"),
+    "birth_year": ("出生年份", "birth_year"),
+    "phone": ("联系电话", "电话", "手机号", "phone"),
+    "address": ("住址", "地址", "address"),
+    "tier": ("三色", "三色分类", "tier"),
+    "party": ("党员", "是否党员", "party_member"),
+    "linked_by": ("联户党员", "联系党员", "linked_by"),
+}
+REQUIRED = ("township", "village", "grid", "household", "name")
+HEAD = "户主"
+YES = frozenset({"是", "党员", "中共党员", "预备党员", "y", "yes", "true", "1"})
+NO = frozenset({"否", "群众", "非党员", "n", "no", "false", "0"})
+_ID = re.compile(r"^\d{17}[\dX]$")
+_PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_SPLIT = re.compile(r"[、,,;;\s]+")
+
+
+def id_number_ok(value: str) -> bool:
+    """Whether an 18-character resident ID number (公民身份号码) is well formed, its check character included."""
+    if not _ID.match(value):
+        return False
+    total = sum(int(c) * w for c, w in zip(value[:17], _WEIGHTS, strict=True))
+    return "10X98765432"[total % 11] == value[17]
+
+
+@dataclass(slots=True)  # a county's roll holds 600,000 of these
+class RollRow:
+    """One checked row of the roll."""
+
+    n: int
+    township: str
+    village: str
+    grid: str
+    household: str
+    name: str
+    relation: str = ""
+    id_number: str = ""
+    person: str = ""
+    gender: str = ""
+    birth_year: int | None = None
+    phone: str = ""
+    address: str = ""
+    tier: str = ""
+    party: bool | None = None
+    linked_by: tuple[str, ...] | None = None
+
+
+@dataclass
+class RollReport:
+    """What an import did (or, with problems, why it did nothing), and the columns it did not read."""
+
+    problems: list[Problem] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    ignored: list[str] = field(default_factory=list)
+    written: bool = False
+
+    def summary(self, lang: str = "zh") -> str:
+        """One line: what was created and changed (only what happened), or that nothing was imported."""
+        english = lang.startswith("en")
+        if self.problems:
+            return (f"{len(self.problems)} problem(s): nothing was imported; fix them and import again" if english
+                    else f"发现 {len(self.problems)} 处问题,名册未导入;改正后请重新导入")
+        done = [(en if english else zh).format(n=self.counts[key]) for key, zh, en in _COUNTED if self.counts[key]]
+        rows = self.counts["rows"]
+        if english:
+            head = f"{rows} rows imported" if self.written else f"{rows} rows checked, nothing written (--check)"
+            return f"{head}: {'; '.join(done) if done else 'no change'}"
+        head = f"已导入 {rows} 行" if self.written else f"已检查 {rows} 行,未写入(--check)"
+        return f"{head}:{'、'.join(done) if done else '没有变化'}"
+
+
+# What an import counts, in the summary's order: key, 中文, English.
+_COUNTED = (
+    ("areas", "新增区域 {n} 个", "{n} new areas"), ("households", "新增农户 {n} 户", "{n} new households"),
+    ("persons", "新增村民 {n} 人", "{n} new persons"), ("party_members", "新增党员 {n} 名", "{n} new Party members"),
+    ("links", "新增联户 {n} 条", "{n} new household links"),
+    ("moved_households", "换网格 {n} 户", "{n} households moved grid"), ("moved_persons", "换户 {n} 人", "{n} persons moved household"),
+    ("tiers", "三色调整 {n} 户", "{n} tiers changed"), ("links_ended", "联户结束 {n} 条", "{n} links ended"),
+    ("party_ended", "党员关系结束 {n} 名", "{n} Party memberships ended"), ("updated", "信息更新 {n} 人", "{n} persons' details updated"),
+)
+
+
+# ------------------------------------------------------------------ reading and checking rows
+def _columns(header: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Header cells to column keys, and the cells no key reads."""
+    spelled = {s.lower(): key for key, names in COLUMNS.items() for s in names}
+    found: dict[str, str] = {}
+    ignored: list[str] = []
+    for cell in header:
+        key = spelled.get(cell.lower())
+        if key and key not in found.values():
+            found[cell] = key
+        elif cell:
+            ignored.append(cell)
+    return found, ignored
+
+
+def read_rows(table: Table, ruleset: Ruleset | None, report: RollReport) -> list[RollRow] | None:
+    """The roll's rows, each checked alone (problems go to ``report``); None when the file itself is refused."""
+    if table.problem is not None:
+        report.problems.append(table.problem)
+        return None
+    columns, report.ignored = _columns(table.header)
+    have = set(columns.values())
+    missing = [COLUMNS[k][0] for k in REQUIRED if k not in have]
+    if "id_number" not in have and "person" not in have:
+        missing.append(f"{COLUMNS['id_number'][0]}/{COLUMNS['person'][0]}")
+    if missing:
+        report.problems.append(Problem("roll_missing_columns", {"columns": "、".join(missing)}, record="#1"))
+        return None
+    tiers = {}
+    for t in ruleset.tiers if ruleset else ():
+        for spelling in (t.key, t.name, t.name.rstrip("色"), t.name_en):
+            if spelling:
+                tiers[spelling.lower()] = t.key
+    tier_names = "、".join(t.name for t in ruleset.tiers) if ruleset else ""
+    out: list[RollRow] = []
+    for n, cells in table.rows:
+        report.counts["rows"] += 1
+        values = {key: cells.get(cell, "") for cell, key in columns.items()}
+        row = _check_row(n, values, cells.get("#extra", ""), tiers, tier_names, report)
+        if row is not None:
+            out.append(row)
+    return out
+
+
+def _check_row(n: int, v: dict[str, str], extra: str, tiers: dict[str, str], tier_names: str,
+               report: RollReport) -> RollRow | None:
+    """One row checked alone: required cells, ID number, phone, year, tier, Party membership."""
+    ref = f"#{n}"
+    before = len(report.problems)
+
+    def bad(code: str, key: str, **params: Any) -> None:
+        report.problems.append(Problem(code, {"column": COLUMNS[key][0], **params}, record=ref, field=COLUMNS[key][0]))
+
+    if extra:
+        report.problems.append(Problem("csv_extra_values", {"count": extra.count("、") + 1, "values": extra}, record=ref))
+    for key, value in v.items():
+        if isinstance(value, BigNumber):
+            bad("roll_number_lost", key)
+    for key in REQUIRED:
+        if not v.get(key):
+            bad("roll_empty", key)
+    id_number = v.get("id_number", "").upper()
+    if not id_number and not v.get("person"):
+        bad("roll_no_identity", "id_number")
+    elif id_number and not isinstance(v.get("id_number"), BigNumber) and not id_number_ok(id_number):
+        bad("roll_bad_id", "id_number", value=mask_id(id_number))
+    phone = v.get("phone", "").replace(" ", "")
+    if phone and not isinstance(v.get("phone"), BigNumber) and not _PHONE.match(phone):
+        bad("roll_bad_phone", "phone")
+    birth_year: int | None = None
+    if v.get("birth_year"):
+        year = v["birth_year"][:4]
+        if not (year.isdigit() and 1900 <= int(year) <= 2100):
+            bad("roll_bad_year", "birth_year", value=v["birth_year"])
+        else:
+            birth_year = int(year)
+    elif id_number and id_number_ok(id_number):
+        birth_year = int(id_number[6:10])
+    gender = v.get("gender", "")
+    if gender and gender not in ("男", "女"):
+        bad("roll_bad_gender", "gender", value=gender)
+    if not gender and id_number and id_number_ok(id_number):
+        gender = "男" if int(id_number[16]) % 2 else "女"
+    tier = ""
+    if v.get("tier"):
+        tier = tiers.get(v["tier"].lower(), "")
+        if not tier:
+            bad("roll_bad_tier", "tier", value=v["tier"], known=tier_names or "—")
+    party: bool | None = None
+    if v.get("party"):
+        word = v["party"].lower()
+        party = True if word in YES else False if word in NO else None
+        if party is None:
+            bad("roll_bad_party", "party", value=v["party"])
+    linked_by = tuple(x for x in _SPLIT.split(v["linked_by"]) if x) if v.get("linked_by") else None
+    if len(report.problems) > before:
+        return None
+    # Places, relations and household codes repeat down a county's 600,000 rows: one string each, not one a row.
+    return RollRow(n, intern(v["township"]), intern(v["village"]), intern(v["grid"]), intern(v["household"]), v["name"],
+                   intern(v.get("relation", "")), id_number, v.get("person", ""), gender, birth_year, phone,
+                   v.get("address", ""), tier, party, linked_by)
+
+
+# ------------------------------------------------------------------ the directory as it stands
+@dataclass(slots=True)
+class _Current:
+    """An interval row in force on (or starting after) the effective date: its id, value and start."""
+
+    id: int
+    value: Any
+    valid_from: date
+
+
+@dataclass
+class _State:
+    """What the database holds that the roll may touch, loaded once."""
+
+    county: int | None
+    areas: dict[tuple[int | None, str, str], int]  # (parent, level, name) → id
+    area_code: dict[int, str]
+    codes: set[str]
+    children: dict[int, int]  # parent → how many children (for new codes)
+    branches: dict[int, int]  # village → branch
+    households: dict[str, tuple[int, int]]  # code → (id, village)
+    persons: dict[str, int]  # code → id
+    by_id_number: dict[str, int]
+    person_codes: set[str]
+    grid_of: dict[int, _Current]
+    tier_of: dict[int, _Current]
+    home_of: dict[int, _Current]
+    party_of: dict[int, _Current]
+    links_of: dict[int, list[_Current]]
+
+
+def _current(conn: Connection, table: SATable, owner: str, value: str, day: date, many: bool = False) -> dict[int, Any]:
+    """Interval rows not ended by ``day`` (in force then, or starting later), by owner."""
+    t = table
+    rows = conn.execute(select(t.c.id, t.c[owner], t.c[value], t.c.valid_from)
+                        .where(or_(t.c.valid_to.is_(None), t.c.valid_to > day)).order_by(t.c.valid_from))
+    out: dict[int, Any] = {}
+    for rid, who, val, since in rows:
+        if many:
+            out.setdefault(who, []).append(_Current(rid, val, since))
+        else:
+            out[who] = _Current(rid, val, since)  # the latest start wins: the one a later change would end
+    return out
+
+
+def _latest_change(conn: Connection) -> date | None:
+    """The latest day any membership, grid, tier, Party membership or link starts or ends."""
+    days: list[date] = []
+    for model in (Membership, HouseholdGrid, HouseholdTier, PartyMember, Linkage):
+        t = model.__table__  # type: ignore[attr-defined]
+        days += [d for d in conn.execute(select(func.max(t.c.valid_from), func.max(t.c.valid_to))).one() if d is not None]
+    return max(days, default=None)
+
+
+def _load(conn: Connection, day: date) -> _State:
+    """Load the directory the roll is compared with."""
+    a = Area.__table__  # type: ignore[attr-defined]
+    areas: dict[tuple[int | None, str, str], int] = {}
+    area_code: dict[int, str] = {}
+    children: dict[int, int] = defaultdict(int)
+    county = None
+    for aid, code, name, level, parent in conn.execute(select(a.c.id, a.c.code, a.c.name, a.c.level, a.c.parent_id).order_by(a.c.id)):
+        areas[(parent, level, name)] = aid
+        area_code[aid] = code
+        if parent is not None:
+            children[parent] += 1
+        if level == "county" and county is None:
+            county = aid
+    b = Branch.__table__  # type: ignore[attr-defined]
+    branches = {v: bid for bid, v in conn.execute(select(b.c.id, b.c.village_id).order_by(b.c.id.desc()))}
+    h = Household.__table__  # type: ignore[attr-defined]
+    households = {code: (hid, v) for hid, code, v in conn.execute(select(h.c.id, h.c.code, h.c.village_id))}
+    p = Person.__table__  # type: ignore[attr-defined]
+    persons: dict[str, int] = {}
+    by_id: dict[str, int] = {}
+    for pid, code, idn in conn.execute(select(p.c.id, p.c.code, p.c.id_number)):
+        persons[code] = pid
+        if idn:
+            by_id[idn.upper()] = pid
+    return _State(
+        county, areas, area_code, set(area_code.values()), children, branches, households, persons, by_id, set(persons),
+        _current(conn, HouseholdGrid.__table__, "household_id", "grid_id", day),  # type: ignore[attr-defined]
+        _current(conn, HouseholdTier.__table__, "household_id", "tier", day),  # type: ignore[attr-defined]
+        _current(conn, Membership.__table__, "person_id", "household_id", day),  # type: ignore[attr-defined]
+        _current(conn, PartyMember.__table__, "person_id", "branch_id", day),  # type: ignore[attr-defined]
+        _current(conn, Linkage.__table__, "household_id", "member_id", day, many=True),  # type: ignore[attr-defined]
+    )
+
+
+# ------------------------------------------------------------------ the import
+def import_roll(engine: Engine, table: Table, ruleset: Ruleset | None, effective: date, *,
+                check_only: bool = False, county_name: str = "") -> RollReport:
+    """Check a roll and, when it has no problem (and not ``check_only``), record it from ``effective`` on."""
+    report = RollReport()
+    rows = read_rows(table, ruleset, report)
+    if rows is None:
+        return report  # the file itself is refused (unreadable, no header, a required column missing)
+    with writer(engine).connect() as conn, conn.begin() as txn:
+        state = _load(conn, effective)
+        if state.county is None and not county_name:
+            report.problems.append(Problem("roll_no_county", {}, record="#1"))
+        latest = _latest_change(conn)
+        if latest is not None and latest > effective:
+            # Rolls go forward in time: one dated before a change already recorded would end that change's
+            # rows before they start. Import it with a date on or after the latest change instead.
+            report.problems.append(Problem("roll_backdated", {"since": latest.isoformat(), "day": effective.isoformat()}, record="#1"))
+        households = _households(rows, state, effective, report)  # checked even beside bad rows: every problem at once
+        if report.problems:
+            return report
+        _Writer(conn, state, effective, ruleset, report, county_name).write(households)
+        if report.problems or check_only:
+            txn.rollback()
+            return report
+        report.written = True
+    return report
+
+
+def _households(rows: list[RollRow], state: _State, day: date, report: RollReport) -> dict[str, list[RollRow]]:
+    """Rows grouped by household, checked together: one place, one tier, at most one head, no person twice."""
+    by_household: dict[str, list[RollRow]] = {}
+    for r in rows:
+        by_household.setdefault(r.household, []).append(r)
+    seen: dict[str, int] = {}
+    for code, members in by_household.items():
+        first = members[0]
+        for r in members[1:]:
+            for key in ("township", "village", "grid"):
+                if getattr(r, key) != getattr(first, key):
+                    report.problems.append(Problem("roll_household_split", {
+                        "household": code, "column": COLUMNS[key][0], "first": first.n, "a": getattr(first, key), "b": getattr(r, key),
+                    }, record=f"#{r.n}", field=COLUMNS[key][0]))
+        tiers = {r.tier for r in members if r.tier}
+        if len(tiers) > 1:
+            report.problems.append(Problem("roll_household_tiers", {"household": code, "values": "、".join(sorted(tiers))},
+                                           record=f"#{members[-1].n}", field=COLUMNS["tier"][0]))
+        links = {r.linked_by for r in members if r.linked_by is not None}
+        if len(links) > 1:
+            report.problems.append(Problem("roll_household_links", {"household": code},
+                                           record=f"#{members[-1].n}", field=COLUMNS["linked_by"][0]))
+        heads = [r for r in members if r.relation == HEAD]
+        if len(heads) > 1:
+            report.problems.append(Problem("roll_two_heads", {"household": code, "first": heads[0].n},
+                                           record=f"#{heads[1].n}", field=COLUMNS["relation"][0]))
+        for r in members:
+            for ident in (r.person and f"p:{r.person}", r.id_number and f"i:{r.id_number}"):
+                if not ident:
+                    continue
+                if ident in seen:
+                    key = "person" if ident.startswith("p:") else "id_number"
+                    report.problems.append(Problem("roll_person_twice", {"first": seen[ident], "column": COLUMNS[key][0]},
+                                                   record=f"#{r.n}", field=COLUMNS[key][0]))
+                seen.setdefault(ident, r.n)
+            pid = state.persons.get(r.person) if r.person else None
+            other = state.by_id_number.get(r.id_number) if r.id_number else None
+            if other is not None and r.person and pid != other:  # a new or another code for a registered ID number
+                code = next(c for c, i in state.persons.items() if i == other)
+                report.problems.append(Problem("roll_id_elsewhere", {"value": mask_id(r.id_number), "holder": code},
+                                               record=f"#{r.n}", field=COLUMNS["id_number"][0]))
+    return by_household
+
+
+class _Writer:
+    """Records a checked roll: new rows for what is new, an ended row and a new one for what changed."""
+
+    def __init__(self, conn: Connection, state: _State, day: date, ruleset: Ruleset | None, report: RollReport, county_name: str):
+        self.conn, self.s, self.day, self.report = conn, state, day, report
+        self.c = report.counts
+        self.default_tier = ruleset.tiers[0].key if ruleset and ruleset.tiers else ""
+        self.county_name = county_name
+        self.next_person = self._next_person_number()
+        self._updates: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+    def write(self, households: dict[str, list[RollRow]]) -> None:
+        """Every household of the roll, then the links (members may be named before their row)."""
+        county = self._county()
+        placed: dict[str, int] = {}
+        for code, rows in households.items():
+            first = rows[0]
+            township = self._area(county, "township", first.township)
+            village = self._area(township, "village", first.village)
+            grid = self._area(village, "grid", first.grid)
+            placed[code] = self._household(code, rows, village, grid)
+            for r in rows:
+                self._person(r, placed[code], village)
+        for code, rows in households.items():
+            wanted = next((r.linked_by for r in rows if r.linked_by is not None), None)
+            if wanted is not None:
+                self._links(placed[code], wanted, rows[0])
+
+    # areas and branches
+    def _county(self) -> int:
+        """The county's area (the first one), created with ``county_name`` in an empty database."""
+        if self.s.county is None:
+            code = self._code("C", "01")
+            self.s.county = self._insert(Area, code=code, name=self.county_name, level="county", parent_id=None)
+            self.s.area_code[self.s.county] = code
+            self.c["areas"] += 1
+        return self.s.county
+
+    def _area(self, parent: int, level: str, name: str) -> int:
+        """The area of ``level`` named ``name`` under ``parent``; new ones are coded after their parent (…-V03)."""
+        found = self.s.areas.get((parent, level, name))
+        if found is not None:
+            return found
+        self.s.children[parent] += 1
+        code = self._code(f"{self.s.area_code[parent]}-{level[0].upper()}", f"{self.s.children[parent]:02d}")
+        aid = self._insert(Area, code=code, name=name, level=level, parent_id=parent)
+        self.s.areas[(parent, level, name)] = aid
+        self.s.area_code[aid] = code
+        self.c["areas"] += 1
+        if level == "village" and aid not in self.s.branches:  # a Party branch per village (党支部)
+            self.s.branches[aid] = self._insert(Branch, code=self._code(f"B-{code}", ""), name=f"{name}党支部", village_id=aid)
+        return aid
+
+    def _code(self, stem: str, suffix: str) -> str:
+        code, n = stem + suffix, 1
+        while code in self.s.codes:
+            n += 1
+            code = f"{stem}{suffix}-{n}"
+        self.s.codes.add(code)
+        return code
+
+    # households and persons
+    def _household(self, code: str, rows: list[RollRow], village: int, grid: int) -> int:
+        head = next((r for r in rows if r.relation == HEAD), rows[0])
+        address = next((r.address for r in rows if r.address), "")
+        tier = next((r.tier for r in rows if r.tier), "")
+        known = self.s.households.get(code)
+        if known is None:
+            hid = self._insert(Household, code=code, head_name=head.name, village_id=village, address=address, created_on=self.day)
+            self.s.households[code] = (hid, village)
+            self.c["households"] += 1
+            self._insert(HouseholdGrid, household_id=hid, grid_id=grid, valid_from=self.day)
+            if tier or self.default_tier:
+                self._insert(HouseholdTier, household_id=hid, tier=tier or self.default_tier, valid_from=self.day)
+            return hid
+        hid, old_village = known
+        if old_village != village:
+            self.report.problems.append(Problem("roll_other_village", {"household": code}, record=f"#{rows[0].n}",
+                                                field=COLUMNS["village"][0]))
+            return hid
+        values = {"head_name": head.name} if any(r.relation == HEAD for r in rows) else {}
+        if address:
+            values["address"] = address
+        if values:
+            self._update(Household, hid, values)
+        if self._change(HouseholdGrid, "household_id", hid, "grid_id", grid, self.s.grid_of):
+            self.c["moved_households"] += 1
+        if tier and self._change(HouseholdTier, "household_id", hid, "tier", tier, self.s.tier_of):
+            self.c["tiers"] += 1
+        return hid
+
+    def _person(self, r: RollRow, household: int, village: int) -> None:
+        pid = self.s.persons.get(r.person) if r.person else None
+        if pid is None and r.id_number:
+            pid = self.s.by_id_number.get(r.id_number)
+        details = {"name": r.name, "gender": r.gender, "id_number": r.id_number, "phone": r.phone, "birth_year": r.birth_year}
+        if pid is None:
+            code = r.person or self._person_code()
+            pid = self._insert(Person, code=code, **details)
+            self.s.persons[code] = pid
+            if r.id_number:
+                self.s.by_id_number[r.id_number] = pid
+            self.c["persons"] += 1
+            mid = self._insert(Membership, person_id=pid, household_id=household, relation=r.relation, valid_from=self.day)
+            self.s.home_of[pid] = _Current(mid, household, self.day)
+        else:
+            given = {k: v for k, v in details.items() if v not in ("", None)}
+            if given:
+                self.c["updated"] += self._update(Person, pid, given)
+            if self._change(Membership, "person_id", pid, "household_id", household, self.s.home_of, relation=r.relation):
+                self.c["moved_persons"] += 1
+            elif r.relation:
+                current = self.s.home_of[pid]
+                self._update(Membership, current.id, {"relation": r.relation})
+        if r.party is not None:
+            self._party(pid, r.party, self.s.branches[village])
+
+    def _party(self, pid: int, member: bool, branch: int) -> None:
+        current = self.s.party_of.get(pid)
+        if member:
+            if current is None:
+                rid = self._insert(PartyMember, person_id=pid, branch_id=branch, valid_from=self.day)
+                self.s.party_of[pid] = _Current(rid, branch, self.day)
+                self.c["party_members"] += 1
+            elif self._change(PartyMember, "person_id", pid, "branch_id", branch, self.s.party_of):
+                self.c["party_members"] += 1
+        elif current is not None:
+            self._end(PartyMember, current)
+            del self.s.party_of[pid]
+            self.c["party_ended"] += 1
+
+    def _links(self, household: int, wanted: tuple[str, ...], row: RollRow) -> None:
+        members: set[int] = set()
+        for ident in wanted:
+            pid = self.s.persons.get(ident) or self.s.by_id_number.get(ident.upper())
+            if pid is None or pid not in self.s.party_of:
+                code = "roll_link_unknown" if pid is None else "roll_link_not_member"
+                shown = mask_id(ident) if _ID.match(ident.upper()) else ident
+                self.report.problems.append(Problem(code, {"value": shown}, record=f"#{row.n}", field=COLUMNS["linked_by"][0]))
+                continue
+            members.add(pid)
+        current = self.s.links_of.get(household, [])
+        for link in current:
+            if link.value not in members:
+                self._end(Linkage, link)
+                self.c["links_ended"] += 1
+        have = {link.value for link in current}
+        for pid in sorted(members - have):
+            self._insert(Linkage, member_id=pid, household_id=household, valid_from=self.day)
+            self.c["links"] += 1
+
+    # interval rows
+    def _change(self, model: Any, owner: str, owner_id: int, column: str, value: Any, known: dict[int, _Current],
+                **more: Any) -> bool:
+        """Record ``value`` from the effective date on; whether it differs from what was in force."""
+        current = known.get(owner_id)
+        if current is not None and current.value == value:
+            return False
+        if current is not None:
+            if current.valid_from >= self.day:  # started the same day: that earlier import is corrected, not ended
+                self._update(model, current.id, {column: value, **more})
+                known[owner_id] = _Current(current.id, value, current.valid_from)
+                return True
+            self._end(model, current)
+        rid = self._insert(model, **{owner: owner_id, column: value, "valid_from": self.day, **more})
+        known[owner_id] = _Current(rid, value, self.day)
+        return current is not None
+
+    def _end(self, model: Any, current: _Current) -> None:
+        self._update(model, current.id, {"valid_to": self.day})
+
+    def _update(self, model: Any, row_id: int, values: dict[str, Any]) -> int:
+        """Set ``values`` on one row where any differs; 1 when the row changed, else 0 (a re-import changes nothing)."""
+        keys = tuple(sorted(values))
+        stmt = self._updates.get((model, keys))
+        if stmt is None:  # one statement per table and set of columns, compiled once (as ``_insert``)
+            t = model.__table__
+            stmt = self._updates[(model, keys)] = (
+                t.update().where(t.c.id == bindparam("row_id"))
+                .where(or_(*[t.c[k].is_distinct_from(bindparam(f"v_{k}", type_=t.c[k].type)) for k in keys]))
+                .values({k: bindparam(f"v_{k}", type_=t.c[k].type) for k in keys}))
+        params = {f"v_{k}": v for k, v in values.items()}
+        return int(self.conn.execute(stmt, {"row_id": row_id, **params}).rowcount > 0)
+
+    def _insert(self, model: Any, **values: Any) -> int:
+        # The table's own INSERT with parameters: SQLAlchemy compiles it once per table, where an ORM
+        # insert(model).values(…) is built and compiled row by row (three quarters of an import's time).
+        return int(self.conn.execute(model.__table__.insert(), values).inserted_primary_key[0])
+
+    def _next_person_number(self) -> int:
+        numbers = [int(c[1:]) for c in self.s.person_codes if c[:1] == "P" and c[1:].isdigit()]
+        return max(numbers, default=0) + 1
+
+    def _person_code(self) -> str:
+        while True:
+            code = f"P{self.next_person:07d}"
+            self.next_person += 1
+            if code not in self.s.persons:
+                return code
+
+
+def roll_template_rows() -> Iterable[list[str]]:
+    """The header and two example rows of a roll, for ``jifen directory template``."""
+    yield [names[0] for names in COLUMNS.values()]
+    yield ["青山镇", "石桥村", "第一网格", "H000001", "张建国", HEAD, "330102195803041234", "", "男", "1958", "13800000000",
+           "石桥村 12 号", "黄色", "是", ""]
+    yield ["青山镇", "石桥村", "第一网格", "H000001", "李秀英", "配偶", "", "P0000002", "女", "1960", "", "", "", "否", ""]

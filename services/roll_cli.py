@@ -1,0 +1,79 @@
+"""Command line for the household roll (added to ``jifen`` by ``services.cli``).
+
+    jifen directory template roll.xlsx                       # an empty roll with its header and two example rows
+    jifen directory import roll.xlsx --effective 2027-01-01  # or .csv; --check to check without writing
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from services.roll import import_roll, roll_template_rows
+from services.tables import is_workbook, open_table
+
+
+def _t(ctx: click.Context, zh: str, en: str) -> str:
+    return en if ctx.obj["lang"].startswith("en") else zh
+
+
+@click.group("directory")
+def directory_group() -> None:
+    """户籍名册(乡镇、村、网格、农户、村民、党员、联户)/ the household roll."""
+
+
+@directory_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--effective", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="自哪天起按此名册计(默认今天)/ the day the roll holds from (default today)")
+@click.option("--check", "check_only", is_flag=True, help="只检查,不写入 / check only, write nothing")
+@click.option("--sheet", default=None, help="Excel 工作表名(默认第一张)/ the worksheet (default: the first)")
+@click.option("--county", "county_name", default="", help="数据库还没有县时,县的名称 / the county's name, in an empty database")
+@click.pass_context
+def import_cmd(ctx: click.Context, path: str, effective: object, check_only: bool, sheet: str | None, county_name: str) -> None:
+    """导入户籍名册(Excel 或 CSV,每人一行)/ import the household roll (Excel or CSV, a row per person)."""
+    app = ctx.obj["app"]
+    day: date = effective.date() if effective is not None else app.today()  # type: ignore[attr-defined]
+    with open(path, "rb") as raw:
+        table = open_table(path, raw, sheet)
+        report = import_roll(app.engine, table, app.ruleset(), day, check_only=check_only, county_name=county_name)
+    lang = ctx.obj["lang"]
+    for p in sorted(report.problems, key=lambda p: int(p.record.lstrip("#") or 0)):
+        click.echo(f"{path} {p.format(lang)}", err=True)
+    if report.ignored:
+        click.echo(_t(ctx, f"未读取的列:{'、'.join(report.ignored)}", f"columns not read: {', '.join(report.ignored)}"), err=True)
+    click.echo(report.summary(lang))
+    if report.problems:
+        sys.exit(1)
+
+
+@directory_group.command("template")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.pass_context
+def template_cmd(ctx: click.Context, path: str) -> None:
+    """写出一份空白名册(表头和两行示例)/ write an empty roll: its header and two example rows."""
+    rows = list(roll_template_rows())
+    if is_workbook(path):
+        from openpyxl import Workbook
+
+        book = Workbook()
+        sheet = book.active
+        assert sheet is not None
+        sheet.title = "户籍名册"
+        for row in rows:
+            sheet.append(row)
+        for cell in sheet["G"]:  # 身份证号 as text: a number cell would lose its last digits
+            cell.number_format = "@"
+        book.save(path)
+    else:
+        import csv
+
+        with open(path, "w", encoding="utf-8-sig", newline="") as f:
+            csv.writer(f).writerows(rows)
+    click.echo(_t(ctx, f"已写出 {Path(path).name}:每人一行,身份证号一列请设为文本", f"wrote {Path(path).name}: one row per person; keep the ID number column as text"))
+
+
+commands = [directory_group]

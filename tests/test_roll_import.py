@@ -1,0 +1,284 @@
+"""Starting a county from its household roll, and its paper ledger, kept in Excel: ``jifen directory import`` and ``jifen ingest ….xlsx``.
+
+Each test works as an administrator would: write the spreadsheet, run the command, read what it says,
+then look at what the villagers and the ledger now show.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from services.cli import main
+from services.roll import id_number_ok
+from store.db import make_engine
+from store.migrate import upgrade
+from store.models import (
+    Area,
+    Household,
+    HouseholdGrid,
+    HouseholdTier,
+    Linkage,
+    Membership,
+    PartyMember,
+    Person,
+    Tally,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = ["乡镇", "村", "网格", "户号", "姓名", "与户主关系", "身份证号", "人员编号", "三色", "党员", "联户党员", "联系电话"]
+# Valid resident ID numbers (check characters computed), made up for the tests.
+ZHANG, WANG, XIAO, LI = "330102195803041234", "330102197001010013", "330102199505050026", "330102196202020029"
+
+
+def run(db: str, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--db", db, *args])
+
+
+def workbook(path: Path, rows: list[list[Any]]) -> Path:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {m.__name__: conn.execute(select(func.count()).select_from(m)).scalar_one()
+                for m in (Area, Household, Person, Membership, HouseholdGrid, HouseholdTier, PartyMember, Linkage)}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'county.db'}"
+    upgrade(url)
+    published = run(url, "rules", "publish", str(ROOT / "rules.yaml"), "--effective", "2026-01-01", "--by", "管理员")
+    assert published.exit_code == 0, published.output
+    return url
+
+
+def first_roll(tmp_path: Path) -> Path:
+    return workbook(tmp_path / "roll.xlsx", [
+        HEADER,
+        ["青山镇", "石桥村", "第一网格", "H000001", "张建国", "户主", ZHANG, "", "黄色", "是", "", "13800000000"],
+        ["青山镇", "石桥村", "第一网格", "H000001", "李秀英", "配偶", LI, "", "", "否", "", ""],
+        ["青山镇", "石桥村", "第一网格", "H000002", "王大山", "户主", WANG, "", "红色", "", ZHANG, ""],
+    ])
+
+
+def test_the_test_id_numbers_are_valid_and_a_changed_digit_is_not() -> None:
+    assert all(id_number_ok(n) for n in (ZHANG, WANG, XIAO, LI, "33010219620202007X"))
+    assert not id_number_ok(ZHANG[:-1] + "5") and not id_number_ok(ZHANG[:17])
+
+
+def test_an_empty_database_takes_its_county_from_the_roll_and_villagers_can_then_be_scored(db: str, tmp_path: Path) -> None:
+    roll = first_roll(tmp_path)
+    no_county = run(db, "directory", "import", str(roll), "--effective", "2026-01-01")
+    assert no_county.exit_code == 1 and "首次导入请加 --county 县名" in no_county.output
+
+    done = run(db, "directory", "import", str(roll), "--effective", "2026-01-01", "--county", "青山县")
+    assert done.exit_code == 0, done.output
+    assert "已导入 3 行" in done.output and "新增农户 2 户" in done.output and "新增村民 3 人" in done.output
+    assert "新增党员 1 名" in done.output and "新增联户 1 条" in done.output
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        levels = dict(conn.execute(select(Area.name, Area.level)).all())
+        zhang = conn.execute(select(Person.code, Person.gender, Person.birth_year).where(Person.id_number == ZHANG)).one()
+        li = conn.execute(select(Person.gender, Person.birth_year).where(Person.id_number == LI)).one()
+    assert levels == {"青山县": "county", "青山镇": "township", "石桥村": "village", "第一网格": "grid"}
+    # Gender and birth year are read from the ID number when the roll leaves them out.
+    assert (zhang.gender, zhang.birth_year, tuple(li)) == ("男", 1958, ("女", 1962))
+
+    # The linked Party member's visit to the red household scores, and the balance shows it.
+    events = workbook(tmp_path / "ledger.xlsx", [
+        ["id", "type", "occurred_at", "person", "household", "note"],
+        ["V-1", "household_visit", datetime(2026, 3, 5, 9, 30), zhang.code, "H000002", "了解用水"],
+    ])
+    scored = run(db, "ingest", str(events))
+    assert scored.exit_code == 0, scored.output
+    assert "记分 1 条" in scored.output
+    balance = run(db, "balance", zhang.code)
+    assert "零基积分" in balance.output and "2026 得分 2" in balance.output  # 1 point for a visit × 2 for a red household
+
+
+def test_importing_the_same_roll_again_changes_nothing(db: str, tmp_path: Path) -> None:
+    roll = first_roll(tmp_path)
+    assert run(db, "directory", "import", str(roll), "--effective", "2026-01-01", "--county", "青山县").exit_code == 0
+    before = counts(make_engine(db))
+    again = run(db, "directory", "import", str(roll), "--effective", "2026-01-01")
+    assert again.exit_code == 0 and "已导入 3 行:没有变化" in again.output
+    later = run(db, "directory", "import", str(roll), "--effective", "2026-06-01")
+    assert later.exit_code == 0 and "没有变化" in later.output
+    assert counts(make_engine(db)) == before
+
+
+def test_a_later_roll_records_moves_from_its_date_and_the_ledger_counts_each_month_in_its_place(db: str, tmp_path: Path) -> None:
+    assert run(db, "directory", "import", str(first_roll(tmp_path)), "--effective", "2026-01-01", "--county", "青山县").exit_code == 0
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        zhang = conn.execute(select(Person.code).where(Person.id_number == ZHANG)).scalar_one()
+    march = workbook(tmp_path / "march.xlsx", [
+        HEADER,
+        # H000002 moves to the second grid and is now yellow; 李秀英 moves to it; a son is born into the roll.
+        ["青山镇", "石桥村", "第一网格", "H000001", "张建国", "户主", ZHANG, "", "", "", "", ""],
+        ["青山镇", "石桥村", "第二网格", "H000002", "王大山", "户主", WANG, "", "黄色", "", ZHANG, ""],
+        ["青山镇", "石桥村", "第二网格", "H000002", "李秀英", "配偶", LI, "", "", "", "", ""],
+        ["青山镇", "石桥村", "第二网格", "H000002", "王小明", "子女", XIAO, "", "", "", "", ""],
+    ])
+    moved = run(db, "directory", "import", str(march), "--effective", "2026-03-01")
+    assert moved.exit_code == 0, moved.output
+    for said in ("换网格 1 户", "换户 1 人", "三色调整 1 户", "新增村民 1 人", "新增区域 1 个"):
+        assert said in moved.output
+    with engine.connect() as conn:
+        li, li_code = conn.execute(select(Person.id, Person.code).where(Person.id_number == LI)).one()
+        homes = conn.execute(select(Membership.household_id, Membership.valid_from, Membership.valid_to)
+                             .where(Membership.person_id == li).order_by(Membership.valid_from)).all()
+    assert [(str(a), str(b) if b else None) for _, a, b in homes] == [("2026-01-01", "2026-03-01"), ("2026-03-01", None)]
+
+    # Before and after the move: the visits to H000002 (the member's own tally) count red in February (×2),
+    # yellow from March (×1); 李秀英's volunteer hours count on the first grid in February, the second in March,
+    # and the moral credit they earn (2 a hour) goes to the household she belonged to on the day.
+    events = workbook(tmp_path / "march-ledger.xlsx", [
+        ["id", "type", "occurred_at", "person", "household", "hours"],
+        ["V-feb", "household_visit", datetime(2026, 2, 10, 10), zhang, "H000002", None],
+        ["V-mar", "household_visit", datetime(2026, 3, 10, 10), zhang, "H000002", None],
+        ["S-feb", "volunteer_service", datetime(2026, 2, 11, 10), li_code, None, 2],
+        ["S-mar", "volunteer_service", datetime(2026, 3, 11, 10), li_code, None, 3],
+    ])
+    assert run(db, "ingest", str(events)).exit_code == 0
+    with engine.connect() as conn:
+        grids = dict(conn.execute(select(Area.id, Area.name).where(Area.level == "grid")).all())
+        tallies = conn.execute(select(Tally.point_type, Tally.period, Tally.grid_id, Tally.amount).where(
+            Tally.period.in_(["2026-02", "2026-03"]))).all()  # type: ignore[attr-defined]
+    assert sorted((t, p, grids[g], a) for t, p, g, a in tallies) == [
+        ("moral", "2026-02", "第一网格", 400), ("moral", "2026-03", "第二网格", 600),
+        ("party_work", "2026-02", "第一网格", 200), ("party_work", "2026-03", "第一网格", 100),
+        ("volunteer_hours", "2026-02", "第一网格", 200), ("volunteer_hours", "2026-03", "第二网格", 300),
+    ]
+
+
+def test_a_roll_with_problems_changes_nothing_and_names_each_row_column_and_fix(db: str, tmp_path: Path) -> None:
+    assert run(db, "directory", "import", str(first_roll(tmp_path)), "--effective", "2026-01-01", "--county", "青山县").exit_code == 0
+    engine = make_engine(db)
+    before = counts(engine)
+    bad = workbook(tmp_path / "bad.xlsx", [
+        HEADER,
+        ["青山镇", "石桥村", "第一网格", "H000003", "赵一", "户主", ZHANG[:-1] + "5", "", "", "", "", ""],  # wrong check digit
+        ["青山镇", "石桥村", "第一网格", "H000003", "赵二", "户主", "", "P-NEW", "紫色", "也许", "", "12345"],  # second head, …
+        ["青山镇", "石桥村", "第一网格", "H000004", "", "户主", "", "P-NEW2", "", "", WANG, ""],  # no name; links a non-member
+        ["青山镇", "石桥村", "第一网格", "H000005", "钱五", "户主", int(XIAO), "", "", "", "", ""],  # ID typed into a number cell
+        ["青山镇", "石桥村", "第二网格", "H000001", "张建国", "户主", ZHANG, "", "", "", "", ""],
+        ["青山镇", "石桥村", "第三网格", "H000001", "孙六", "子女", "", "P-NEW3", "", "", "", ""],  # household in two grids
+        ["青山镇", "石桥村", "第一网格", "H000006", "王大山", "户主", WANG, "P-OTHER", "", "", "", ""],  # a registered ID, a new code
+    ])
+    result = run(db, "directory", "import", str(bad), "--effective", "2026-04-01")
+    assert result.exit_code == 1
+    out = result.output
+    assert "名册未导入" in out
+    for said in (
+        "#2 [身份证号]: 身份证号 3301**********1235 不是有效的 18 位号码",  # the number is masked even in an error
+        "#3 [三色]: 三色 “紫色” 不是规则中的分类;可填:黄色、橙色、红色",
+        "#3 [党员]: 党员一栏 “也许” 应填 是 或 否",
+        "#3 [联系电话]: 联系电话应为 11 位手机号",
+        "#4 [姓名]: “姓名” 为空;请填写",
+        "#5 [身份证号]: “身份证号” 一格被 Excel 存成了数字",
+        "#7 [网格]: 户 H000001 的 “网格” 与第 6 行不同",
+        "#8 [身份证号]: 身份证号 3301**********0013 已登记在村民 P0000003 名下,与本行的人员编号不符",
+    ):
+        assert said in out, said
+    assert ZHANG not in out and XIAO not in out
+    assert counts(engine) == before
+
+    # The rows fixed, a household-level problem shows next: two heads, a link to a villager who is no Party member.
+    fixed = workbook(tmp_path / "fixed.xlsx", [
+        HEADER,
+        ["青山镇", "石桥村", "第一网格", "H000003", "赵一", "户主", XIAO, "", "", "", "", ""],
+        ["青山镇", "石桥村", "第一网格", "H000003", "赵二", "户主", "", "P-NEW", "", "", "", ""],
+        ["青山镇", "石桥村", "第一网格", "H000004", "钱四", "户主", "", "P-NEW2", "", "", WANG, ""],
+    ])
+    second = run(db, "directory", "import", str(fixed), "--effective", "2026-04-01")
+    assert second.exit_code == 1
+    assert "#3 [与户主关系]: 户 H000003 有两位户主(另一位在第 2 行)" in second.output
+    fixed2 = workbook(tmp_path / "fixed2.xlsx", [HEADER, *load_workbook(fixed).active.iter_rows(min_row=2, max_row=2, values_only=True),  # type: ignore[union-attr]
+                                                   ["青山镇", "石桥村", "第一网格", "H000004", "钱四", "户主", "", "P-NEW2", "", "", WANG, ""]])
+    third = run(db, "directory", "import", str(fixed2), "--effective", "2026-04-01")
+    assert third.exit_code == 1 and "#3 [联户党员]: “3301**********0013” 不是党员,不能联户" in third.output
+    assert counts(engine) == before
+
+
+def test_check_only_writes_nothing_and_a_backdated_roll_is_refused(db: str, tmp_path: Path) -> None:
+    roll = first_roll(tmp_path)
+    checked = run(db, "--lang", "en", "directory", "import", str(roll), "--effective", "2026-01-01", "--county", "Qingshan", "--check")
+    assert checked.exit_code == 0
+    assert "3 rows checked, nothing written (--check): 4 new areas; 2 new households; 3 new persons; 1 new Party members" in checked.output
+    assert counts(make_engine(db))["Household"] == 0
+    assert run(db, "directory", "import", str(roll), "--effective", "2026-03-01", "--county", "青山县").exit_code == 0
+    earlier = run(db, "--lang", "en", "directory", "import", str(roll), "--effective", "2026-02-01")
+    assert earlier.exit_code == 1
+    assert "#1: the roll's effective date 2026-02-01 is before the latest change already recorded (2026-03-01)" in earlier.output
+
+
+def test_a_csv_roll_saved_by_chinese_excel_reads_the_same(db: str, tmp_path: Path) -> None:
+    path = tmp_path / "roll.csv"
+    with open(path, "w", encoding="gb18030", newline="") as f:
+        csv.writer(f).writerows([HEADER, ["青山镇", "石桥村", "第一网格", "H000001", "张建国", "户主", ZHANG, "", "橙", "是", "", ""]])
+    done = run(db, "directory", "import", str(path), "--effective", "2026-01-01", "--county", "青山县")
+    assert done.exit_code == 0, done.output
+    with make_engine(db).connect() as conn:
+        assert conn.execute(select(HouseholdTier.tier)).scalar_one() == "orange"
+        assert conn.execute(select(Household.head_name)).scalar_one() == "张建国"
+
+
+def test_the_template_reads_back_as_a_valid_roll(db: str, tmp_path: Path) -> None:
+    path = tmp_path / "template.xlsx"
+    wrote = run(db, "directory", "template", str(path))
+    assert wrote.exit_code == 0 and "身份证号一列请设为文本" in wrote.output
+    done = run(db, "directory", "import", str(path), "--effective", "2026-01-01", "--county", "青山县")
+    assert done.exit_code == 0, done.output
+    assert "新增农户 1 户" in done.output and "新增村民 2 人" in done.output
+
+
+def test_an_excel_ledger_keeps_decimals_exact_reads_times_as_local_and_counts_a_resent_file_once(db: str, tmp_path: Path) -> None:
+    assert run(db, "directory", "import", str(first_roll(tmp_path)), "--effective", "2026-01-01", "--county", "青山县").exit_code == 0
+    with make_engine(db).connect() as conn:
+        wang = conn.execute(select(Person.code).where(Person.id_number == WANG)).scalar_one()
+    ledger = workbook(tmp_path / "volunteer.xlsx", [
+        ["id", "type", "occurred_at", "person", "hours", "备注列没有表头"],
+        ["S-1", "volunteer_service", datetime(2026, 3, 7, 23, 30), wang, 2.5, None],  # 23:30 local: still March 7th
+        ["S-2", "volunteer_service", datetime(2026, 3, 8), int(WANG), 1, None],  # an ID number typed as a number
+        [None, None, None, None, None, None],
+        ["S-3", "volunteer_service", datetime(2026, 3, 9), wang, 0.1, None],  # below the field's minimum of 0.5
+    ])
+    first = run(db, "ingest", str(ledger))
+    assert first.exit_code == 1  # some records refused; the good one is kept
+    assert "记分 1 条" in first.output and "退回 2 条" in first.output
+    assert "volunteer.xlsx #3 [person]: “person” 一格被 Excel 存成了数字,超过 15 位的末几位已经丢失,本行未导入" in first.output
+    assert "volunteer.xlsx #5 (S-3) [hours]" in first.output
+    history = run(db, "history", wang)
+    assert "2026-03-07\tvolunteer_hours\t+2.5\taward\tVH-01" in history.output
+    again = run(db, "ingest", str(ledger))
+    assert "记分 0 条" in again.output and "已记录过 1 条" in again.output
+
+
+def test_cells_read_as_the_text_a_clerk_typed() -> None:
+    from datetime import date, time
+
+    from services.tables import BigNumber, cell_text
+
+    assert [cell_text(v) for v in (None, 12, 12.0, 2.3, 0.5, True, "  H000001 ")] == ["", "12", "12", "2.3", "0.5", "是", "H000001"]
+    assert cell_text(datetime(2026, 3, 7)) == "2026-03-07"  # a date cell: no midnight added
+    assert cell_text(datetime(2026, 3, 7, 9, 30, 0, 500)) == "2026-03-07T09:30:00"
+    assert (cell_text(date(2026, 3, 7)), cell_text(time(9, 30))) == ("2026-03-07", "09:30:00")
+    assert cell_text(13800000000.0) == "13800000000"  # an 11-digit phone typed as a number is still exact
+    assert isinstance(cell_text(float(ZHANG)), BigNumber)  # 18 digits cannot be: refused, never guessed
