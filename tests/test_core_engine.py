@@ -98,7 +98,9 @@ def test_multiplier_cooldown_and_category_cap(engine: Engine) -> None:
     assert [d.amount for d in other.drafts] == [150]
     capped = engine.evaluate(visit("d", "2026-03-03T15:00", 9, "red"), state)
     assert [d.amount for d in capped.drafts] == [50]
-    assert lines(capped, "en")[0][-1] == "linkage month cap 4, 3.5 already, this time +0.5"
+    # The category by its name, not its key: 联户 has no name_en in this file, so English shows the Chinese name.
+    assert lines(capped)[0][-1] == "联户月上限 4,已得 3.5,本次计 +0.5"
+    assert lines(capped, "en")[0][-1] == "联户 month cap 4, 3.5 already, this time +0.5"
     assert state.get("p:1", "cap|C:linkage|month|2026-03") == 400
     april = engine.evaluate(visit("e", "2026-04-01T09:00", 9, "red"), state)
     assert [d.amount for d in april.drafts] == [200]

@@ -23,6 +23,7 @@
       categories:
         - key: environment
           name: 环境卫生
+          name_en: Sanitation
           point_type: moral
           floor: {base: 12, window: year}
       rules:
@@ -43,14 +44,14 @@
     并且 事件 f3 按规则 E2 记 -7 分,说明为:
       """
       基础分 -10
-      environment 扣完为止(余 7),本次计 -7
+      环境卫生 扣完为止(余 7),本次计 -7
       """
     并且 事件 f3 按规则 E2 的英文说明为:
       """
       base points -10
-      environment deductions stop at its floor (7 left), this time -7
+      Sanitation deductions stop at its floor (7 left), this time -7
       """
-    并且 事件 f4 按规则 E1 未计分,原因是“environment 扣完为止(余 0),本次计 0”
+    并且 事件 f4 按规则 E1 未计分,原因是“环境卫生 扣完为止(余 0),本次计 0”
     并且 H1 的 moral 余额为 -9
     并且 H1 的 moral 在 2026 的得分为 -9
 

@@ -62,6 +62,11 @@ class RuleEval:
         """Add one line to the explanation."""
         self.steps.append(Step(code, params))
 
+    def category_name(self) -> tuple[str, str]:
+        """The rule's category as (中文, English) names: an explanation is read in either language."""
+        category = self.ruleset.categories[self.rule.category or ""]
+        return category.name, category.label("en")
+
     @property
     def step_size(self) -> int:
         """The rounding step of the rule's point type, in hundredths."""

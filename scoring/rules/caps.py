@@ -84,7 +84,7 @@ class Caps(Feature):
             allowed = max(0, cap - used)
             if allowed < ev.amount:
                 ev.amount = allowed
-                scope = ev.rule.category if self.scope == "category" else ev.rule.id
+                scope = ev.category_name() if self.scope == "category" else ev.rule.id
                 ev.step("step_cap", scope=scope, window=WINDOW_LABELS[window], cap=fmt(cap), used=fmt(used), amount=fmt(allowed, signed=True))
             ev.caps_used.append((key, used))
         return True

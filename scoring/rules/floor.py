@@ -58,6 +58,6 @@ class Floor(Feature):
         left = max(0, self.base - taken)
         if -ev.amount > left:
             ev.amount = -left
-            ev.step("step_floor", category=ev.rule.category, left=fmt(left), amount=fmt(ev.amount, signed=True))
+            ev.step("step_floor", category=ev.category_name(), left=fmt(left), amount=fmt(ev.amount, signed=True))
         ev.writes.append((key, taken - ev.amount))
         return True
