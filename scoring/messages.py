@@ -146,7 +146,7 @@ CATALOG: dict[str, tuple[str, str]] = {
                           "ID number {value} is registered to villager {holder}, not to this row's person code; check the person code or the ID number"),
     "roll_backdated": ("名册的生效日 {day} 早于已登记的最近一次变更({since});名册须按日期先后导入,请用不早于 {since} 的生效日",
                        "the roll's effective date {day} is before the latest change already recorded ({since}); rolls are imported in date order: use an effective date on or after {since}"),
-    "roll_no_county": ("数据库里还没有县;首次导入请加 --county 县名", "the database has no county yet: give its name with --county on the first import"),
+    "roll_no_county": ("数据库里还没有县;首次导入请填写县名(命令行加 --county 县名)", "the database has no county yet: give its name on the first import (--county on the command line)"),
     "roll_other_village": ("户 {household} 已登记在另一个村;换村请先办理迁出,再以新户号登记", "household {household} is registered in another village; a household moving village is registered anew under a new code"),
     "roll_link_unknown": ("联户党员 “{value}” 既不是名册中的人员编号,也不是身份证号;请核对", "linked Party member '{value}' is neither a person code nor an ID number of the roll; check it"),
     "roll_link_not_member": ("“{value}” 不是党员,不能联户;请核对,或在其本人一行的党员栏填 是", "'{value}' is not a Party member and cannot be linked to households; check it, or put 是 in the Party member cell of that person's row"),

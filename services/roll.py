@@ -350,7 +350,7 @@ def import_roll(engine: Engine, table: Table, ruleset: Ruleset | None, effective
             # Rolls go forward in time: one dated before a change already recorded would end that change's
             # rows before they start. Import it with a date on or after the latest change instead.
             report.problems.append(Problem("roll_backdated", {"since": latest.isoformat(), "day": effective.isoformat()}, record="#1"))
-        households = _households(rows, state, effective, report)  # checked even beside bad rows: every problem at once
+        households = _households(rows, state, report)  # checked even beside bad rows: every problem at once
         if report.problems:
             return report
         _Writer(conn, state, effective, ruleset, report, county_name).write(households)
@@ -361,7 +361,7 @@ def import_roll(engine: Engine, table: Table, ruleset: Ruleset | None, effective
     return report
 
 
-def _households(rows: list[RollRow], state: _State, day: date, report: RollReport) -> dict[str, list[RollRow]]:
+def _households(rows: list[RollRow], state: _State, report: RollReport) -> dict[str, list[RollRow]]:
     """Rows grouped by household, checked together: one place, one tier, at most one head, no person twice."""
     by_household: dict[str, list[RollRow]] = {}
     for r in rows:
@@ -399,8 +399,8 @@ def _households(rows: list[RollRow], state: _State, day: date, report: RollRepor
             pid = state.persons.get(r.person) if r.person else None
             other = state.by_id_number.get(r.id_number) if r.id_number else None
             if other is not None and r.person and pid != other:  # a new or another code for a registered ID number
-                code = next(c for c, i in state.persons.items() if i == other)
-                report.problems.append(Problem("roll_id_elsewhere", {"value": mask_id(r.id_number), "holder": code},
+                holder = next(c for c, i in state.persons.items() if i == other)
+                report.problems.append(Problem("roll_id_elsewhere", {"value": mask_id(r.id_number), "holder": holder},
                                                record=f"#{r.n}", field=COLUMNS["id_number"][0]))
     return by_household
 

@@ -282,3 +282,30 @@ def test_cells_read_as_the_text_a_clerk_typed() -> None:
     assert (cell_text(date(2026, 3, 7)), cell_text(time(9, 30))) == ("2026-03-07", "09:30:00")
     assert cell_text(13800000000.0) == "13800000000"  # an 11-digit phone typed as a number is still exact
     assert isinstance(cell_text(float(ZHANG)), BigNumber)  # 18 digits cannot be: refused, never guessed
+
+
+def test_a_roll_links_a_member_from_its_date_on_both_databases(county: Any, ledger: Any) -> None:
+    """On SQLite and PostgreSQL: a later roll moves H3 to G1 and links M1 to it; visits count from that day only."""
+    from datetime import date
+
+    from services.ingest import ingest_text
+    from services.roll import import_roll
+    from services.tables import read_csv_table
+
+    roll = "\n".join([
+        "乡镇,村,网格,户号,姓名,与户主关系,人员编号,三色,联户党员",
+        "T1镇,V1村,G1网格,H3,王五,户主,P3,红色,M1",  # H3 was orange on G2, not linked
+    ])
+    report = import_roll(ledger.write_engine, read_csv_table(roll.splitlines()), ledger.versions().latest(), date(2026, 4, 1))
+    assert not report.problems, [p.format() for p in report.problems]
+    assert report.summary() == "已导入 1 行:新增联户 1 条、换网格 1 户、三色调整 1 户"
+
+    def visit(event_id: str, day: str) -> str:
+        return (f'{{"id": "{event_id}", "type": "household_visit", "occurred_at": "{day}T10:00:00+08:00", '
+                f'"person": "M1", "household": "H3"}}')
+
+    result = ingest_text(ledger, "\n".join([visit("before", "2026-03-31"), visit("after", "2026-04-01")]), "jsonl", "import", "t")
+    assert dict(result.counts) == {"rejected": 1, "recorded": 1}
+    assert [p.record for p in result.problems] == ["#1 (before)"]
+    after = next(r for r in result.results if r.key == "after")
+    assert [e["amount"] for e in after.entries] == [200]  # red from April 1st: ×2

@@ -8,6 +8,7 @@ and looks up its own households.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import threading
 import time
@@ -39,9 +40,10 @@ from sqlmodel import select as sm_select
 from scoring.errors import RulesFileError
 from scoring.periods import parse_period
 from scoring.points import SCALE, fmt
-from services import queries, rules_admin, shop
+from services import queries, roll, rules_admin, shop
 from services.errors import ServiceError
 from services.privacy import mask_id, mask_phone
+from services.tables import open_table
 from store.models import (
     Area,
     Branch,
@@ -301,7 +303,52 @@ def households() -> Any:
         tiers = dict(conn.execute(select(HouseholdTier.household_id, HouseholdTier.tier).where(
             HouseholdTier.household_id.in_(ids), HouseholdTier.valid_from <= today,  # type: ignore[attr-defined]
             or_(HouseholdTier.valid_to.is_(None), HouseholdTier.valid_to > today))).all()) if ids else {}  # type: ignore[union-attr, operator]
+    ruleset = ctx.ruleset()
+    names = {t.key: t.label(lang()) for t in ruleset.tiers} if ruleset else {}
+    tiers = {hid: names.get(key, key) for hid, key in tiers.items()}  # the tier by its name (红色), not its key
     return render_template("admin/households.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page, q=q, tiers=tiers)
+
+
+class RollForm(FormSchema):
+    """A household roll to import: the day it holds from, whether only to check it, the county's name the first time."""
+
+    effective = day(required=True)
+    check = boolean()
+    county = text(max=50)
+
+
+ROLL_SUFFIXES = (".xlsx", ".xlsm", ".csv")
+
+
+@bp.route("/roll", methods=["GET", "POST"])
+@require("admin")
+def roll_import() -> Any:
+    """Import the household roll (户籍名册) from Excel or CSV: checked whole, every problem by row and column."""
+    ctx = jifen()
+    values: dict[str, Any] = {"effective": ctx.today().isoformat(), "check": "1"}
+    errors: dict[str, str] = {}
+    report = None
+    if request.method == "POST":
+        values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+        data, errors = load_form(RollForm(), request.form)
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            errors["file"] = _("请选择名册文件(Excel .xlsx 或 CSV)。")
+        elif not upload.filename.lower().endswith(ROLL_SUFFIXES):
+            errors["file"] = _("名册须是 Excel(.xlsx)或 CSV 文件;.xls 请在 Excel 中另存为 .xlsx。")
+        if data is not None and not errors and upload is not None:
+            table = open_table(upload.filename or "", io.BytesIO(upload.read()))
+            report = roll.import_roll(ctx.engine, table, ctx.ruleset(), data["effective"], check_only=data["check"],
+                                      county_name=data.get("county") or "")
+            if report.written:
+                audit("directory.import", f"roll:{upload.filename}", effective=data["effective"].isoformat(), **report.counts)
+                flash(report.summary(lang()), "success")
+                return redirect(url_for("admin.roll_import"))
+    problems = [{"row": p.record.lstrip("#"), "column": p.field, "message": p.message(lang())}
+                for p in sorted(report.problems, key=lambda p: int(p.record.lstrip("#") or 0))] if report else []
+    status = 400 if errors or problems else 200
+    return render_template("admin/roll.html", values=values, errors=errors, report=report, problems=problems,
+                           summary=report.summary(lang()) if report else "", columns=roll.COLUMNS, required=roll.REQUIRED), status
 
 
 @bp.route("/households/<code>")
