@@ -182,10 +182,11 @@ class Audit:
 
 @dataclass
 class Change:
-    """A catalog change: the item as it now is and its audit line."""
+    """A catalog change: the item as it now is and its audit line; ``replayed`` when a retry found the item it made."""
 
     item: ItemOut
     audit: Audit
+    replayed: bool = False
 
 
 # ---------------------------------------------------------------- helpers
@@ -325,12 +326,15 @@ def _snapshot(row: Any) -> dict[str, Any]:
     return {k: (int(getattr(row, k)) if k == "price" else getattr(row, k)) for k in (*EDITABLE, "stock")}
 
 
-def create_item(ctx: AppContext, actor: Actor, data: dict[str, Any], lang: str = "zh") -> Change:
+def create_item(ctx: AppContext, actor: Actor, data: dict[str, Any], lang: str = "zh", request_id: str | None = None) -> Change:
     """Add an item to the catalog (shop keeper of the village, or an administrator).
 
     ``data``: name, price (hundredths), and optionally description, picture,
     point_type (moral), stock, village_id (a shop keeper's own village by default),
-    min_grade, limit_qty, limit_per, limit_window, hold_days, active.
+    min_grade, limit_qty, limit_per, limit_window, hold_days, active. With a
+    ``request_id`` (a form's one-time key, an API client's retry key) a second call
+    by the same user, on any worker and however close, gets the first item back
+    (``replayed``) instead of adding another: the key is unique in the database.
     """
     if actor.role not in MANAGERS:
         raise Forbidden("forbidden")
@@ -346,11 +350,24 @@ def create_item(ctx: AppContext, actor: Actor, data: dict[str, Any], lang: str =
         _check_item_fields(ctx, actor, data, conn)
         _check_grade(ctx, data["point_type"], data.get("min_grade") or "")
         values = {k: data[k] for k in (*EDITABLE, "stock") if k in data}
-        values.update(created_at=now, updated_at=now, updated_by=actor.username)
-        item_id = conn.execute(ITEM.insert().values(**values)).inserted_primary_key[0]
-        row = conn.execute(select(ShopItem).where(ShopItem.id == item_id)).one()
+        key = f"{actor.username}:{request_id}" if request_id else None
+        values.update(created_at=now, updated_at=now, updated_by=actor.username, request_key=key)
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(ITEM).values(**values)
+        # A racing twin waits on the unique key, then inserts nothing and reads the first one's item.
+        item_id = conn.execute(insert.on_conflict_do_nothing(index_elements=["request_key"]).returning(ITEM.c.id)).scalar()
+        replayed = item_id is None
+        row = conn.execute(select(ShopItem).where(
+            ShopItem.request_key == key if replayed else ShopItem.id == item_id)).one()  # type: ignore[arg-type]
     item = _item_out(row, _point_types(ctx).get(row.point_type), lang)
-    return Change(item, Audit(now, actor.username, actor.role, "shop.item.create", f"shop_item:{item.id}", {"after": _snapshot(row)}))
+    return Change(item, Audit(now, actor.username, actor.role, "shop.item.create", f"shop_item:{item.id}", {"after": _snapshot(row)}),
+                  replayed)
+
+
+def created_by(ctx: AppContext, actor: Actor, request_id: str) -> int | None:
+    """The item this user's call with ``request_id`` already created, if any (see ``create_item``)."""
+    with ctx.engine.connect() as conn:
+        found = conn.execute(select(ITEM.c.id).where(ITEM.c.request_key == f"{actor.username}:{request_id}")).scalar()
+    return int(found) if found is not None else None
 
 
 def may_manage_item(actor: Actor, village_id: int | None) -> bool:

@@ -37,6 +37,9 @@ class ShopItem(SQLModel, table=True):
     created_at: datetime
     updated_at: datetime
     updated_by: str = ""
+    # The creating form's or request's one-time key (user:key): a second press or a retry, on any web
+    # worker, finds this item instead of adding another. NULL for items created without one.
+    request_key: str | None = Field(default=None, unique=True)
 
 
 class Redemption(SQLModel, table=True):

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate as validate_openapi
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 import store.all_models  # noqa: F401  (create_all sees every table)
 from services.context import AppContext
@@ -405,6 +405,22 @@ def test_catalog(api: Api, county: County) -> None:
                                      "limit_per": ["应为以下之一:household, person"]}
     grade = api.post("keeper", "/shop/items", {"name": "x", "price": "1", "min_grade": "star9"}, lang="en")
     assert grade.status_code == 400 and "star9" in grade.json["errors"]["min_grade"][0]
+
+
+def test_a_retried_new_item_with_its_request_id_is_the_first_item(api: Api, ctx: AppContext) -> None:
+    body = {"name": "香皂", "price": "5", "stock": 3, "request_id": "pos-2026-0001"}
+    first = api.post("keeper", "/shop/items", body)
+    assert first.status_code == 201 and first.json["replayed"] is False
+    again = api.post("keeper", "/shop/items", body)  # the answer was lost; the client sends it again
+    assert again.status_code == 200 and again.json["replayed"] is True
+    assert again.json["item"]["id"] == first.json["item"]["id"]
+    items = [i for i in api.get("keeper", "/shop/items").json["items"] if i["name"] == "香皂"]
+    assert len(items) == 1
+    from store.models_web import AuditLog
+
+    with ctx.engine.connect() as conn:  # one creation, audited once
+        assert conn.execute(select(func.count()).select_from(AuditLog).where(AuditLog.action == "shop.item.create",
+                                                                            AuditLog.target == f"shop_item:{items[0]['id']}")).scalar() == 1
 
 
 def test_redeem_cancel_pick_up_done(api: Api, county: County) -> None:

@@ -528,3 +528,34 @@ def test_a_mistyped_household_at_the_counter_is_told_beside_the_field(sqlite_eng
     assert state(sqlite_engine, item_id, world.ids["H1"]) == before
     ok = c.post(f"/shop/item/{item_id}", data={**form, "household": "H1", "qty": "1"})
     assert ok.status_code == 302
+
+
+def test_two_posts_of_one_new_item_form_racing_on_two_workers_make_one_item(engine: Engine, county: County, ledger: Ledger,
+                                                                             clock: Any) -> None:
+    """Two web workers (two threads, each its own connection) create the item of one form at once: one item, one replay."""
+    import threading
+
+    ctx = make_ctx(engine, ledger, clock)
+    start = threading.Barrier(2)
+    changes: list[shop.Change] = []
+
+    def post() -> None:
+        start.wait()
+        changes.append(shop.create_item(ctx, keeper(county), {"name": "毛巾", "price": 300, "stock": 4}, request_id="form-1"))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(c.replayed for c in changes) == [False, True]
+    assert changes[0].item.id == changes[1].item.id
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(ShopItem).where(ShopItem.name == "毛巾")).scalar() == 1
+    assert shop.created_by(ctx, keeper(county), "form-1") == changes[0].item.id
+    # Another user's form with the same key is its own item; so is a call without a key.
+    other = Actor("admin", "admin")
+    assert not shop.create_item(ctx, other, {"name": "毛巾", "price": 300, "village_id": county.ids["V1"]}, request_id="form-1").replayed
+    assert not shop.create_item(ctx, keeper(county), {"name": "毛巾", "price": 300}).replayed
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(ShopItem).where(ShopItem.name == "毛巾")).scalar() == 3

@@ -263,6 +263,8 @@ class ItemIn(Body):
     limit_window = fields.String(validate=validate.OneOf(WINDOWS))
     hold_days = Int64(allow_none=True, validate=validate.Range(min=1, max=365))
     active = fields.Boolean()
+    request_id = fields.String(validate=validate.Length(min=1, max=100),
+                               metadata={"description": "a retry key: the same request again gets the first item back (status 200)"})
 
 
 class ItemPatch(Body):
@@ -334,6 +336,7 @@ class ChangeOut(Schema):
 
     item = fields.Nested(ItemOut)
     audit = fields.Nested(AuditOut)
+    replayed = fields.Boolean(metadata={"description": "true when a retried request found the item it created"})
 
 
 class ItemListOut(Schema):

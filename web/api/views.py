@@ -385,9 +385,16 @@ def get_item(item_id: int) -> Any:
 
 @endpoint("/shop/items", "POST", "Add a catalog item", tag="shop", roles=MANAGERS, body=s.ItemIn, out=s.ChangeOut, status=201)
 def create_item() -> Any:
-    """Shop keepers (their village) and administrators; the answer carries the audit line."""
+    """Shop keepers (their village) and administrators; the answer carries the audit line.
+
+    Send a ``request_id``: a retried request gets the first item back (``replayed``: true, status 200), never a second item.
+    """
     require(MANAGERS)
-    change = shop.create_item(ctx(), actor(), body(s.ItemIn), lang=lang())
+    data = body(s.ItemIn)
+    request_id = data.pop("request_id", None)
+    change = shop.create_item(ctx(), actor(), data, lang=lang(), request_id=request_id)
+    if change.replayed:
+        return out(s.ChangeOut, change, 200)
     audit(change)
     return out(s.ChangeOut, change, 201)
 

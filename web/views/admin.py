@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import threading
-import time
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +25,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -478,36 +475,6 @@ def catalog() -> Any:
     return render_template("admin/catalog.html", items=items, picture_url=picture_url, read_only=current_actor().role == "auditor")
 
 
-# One-time keys of the "new item" form: a second post of the same form (a double click, a resent
-# request) finds the item the first one created instead of adding it again. The shop_item table has
-# no column for such a key, so the view keeps the record: in the user's session (which survives a
-# restart and spans workers) and, for posts that race each other before the first answer sets the
-# session cookie, in this process for REQUEST_KEY_TTL seconds.
-REQUEST_KEY_TTL = 600
-SESSION_KEYS = "catalog_new_keys"
-_recent_keys: dict[tuple[str, str], tuple[int, float]] = {}
-_recent_lock = threading.Lock()
-
-
-def _created_by_key(username: str, key: str) -> int | None:
-    """The item a post with this one-time key already created, if any (session first, then this process)."""
-    known = session.get(SESSION_KEYS) or {}
-    if isinstance(known, dict) and isinstance(known.get(key), int):
-        return int(known[key])
-    now = time.monotonic()
-    for k in [k for k, (_item, at) in _recent_keys.items() if now - at > REQUEST_KEY_TTL]:
-        del _recent_keys[k]
-    hit = _recent_keys.get((username, key))
-    return hit[0] if hit else None
-
-
-def _remember_key(username: str, key: str, item_id: int) -> None:
-    _recent_keys[(username, key)] = (item_id, time.monotonic())
-    known = dict(session.get(SESSION_KEYS) or {})
-    known[key] = item_id
-    session[SESSION_KEYS] = dict(list(known.items())[-20:])  # the last few forms are enough
-
-
 @bp.route("/catalog/new", methods=["GET", "POST"])
 @bp.route("/catalog/<int:item_id>", methods=["GET", "POST"])
 @require("admin", "shopkeeper", "auditor")
@@ -536,12 +503,12 @@ def catalog_item(item_id: int | None = None) -> Any:
         if actor.role == "auditor" or county_item:
             abort(403)
         values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+        # The "new item" form's one-time key: a second post of it (a double click, a resent request, on
+        # any worker) finds the item the first one created (shop_item.request_key) instead of adding another.
         key = (posted_request_key() or "") if existing is None else ""
-        if key:
-            with _recent_lock:
-                prior = _created_by_key(actor.username, key)
-            if prior is not None:
-                return redirect(url_for("admin.catalog_item", item_id=prior))
+        prior = shop.created_by(ctx, actor, key) if key else None
+        if prior is not None:
+            return redirect(url_for("admin.catalog_item", item_id=prior))
         data, errors = load_form(ItemForm(), request.form)
         picture, pic_error = _save_picture()
         if pic_error:
@@ -552,13 +519,9 @@ def catalog_item(item_id: int | None = None) -> Any:
                 fields["picture"] = picture
             try:
                 if existing is None:
-                    with _recent_lock:  # a racing second post waits here, then finds the first one's item
-                        prior = _created_by_key(actor.username, key) if key else None
-                        if prior is not None:
-                            return redirect(url_for("admin.catalog_item", item_id=prior))
-                        change = shop.create_item(ctx, actor, fields)
-                        if key:
-                            _remember_key(actor.username, key, change.item.id)
+                    change = shop.create_item(ctx, actor, fields, request_id=key or None)
+                    if change.replayed:  # a twin post got there first
+                        return redirect(url_for("admin.catalog_item", item_id=change.item.id))
                 else:
                     fields.pop("stock", None)
                     change = shop.update_item(ctx, actor, existing.id, fields)
