@@ -608,7 +608,7 @@ def ledger_verify(ctx: click.Context, expect: str | None) -> None:
 
 def register_extra(group: click.Group) -> None:
     """Hook for command groups defined elsewhere (demo, claims, users): they add themselves here."""
-    for module in ("demo.cli", "services.claims_cli", "services.roll_cli", "web.cli", "web.api.cli"):
+    for module in ("demo.cli", "services.claims_cli", "services.roll_cli", "services.export_cli", "web.cli", "web.api.cli"):
         try:
             mod = __import__(module, fromlist=["commands"])
         except ModuleNotFoundError as exc:

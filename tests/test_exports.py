@@ -1,0 +1,87 @@
+"""The year-end appraisal sheet (年度评星定级表) a branch, a village or a rural bank takes away: ``jifen export appraisal``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from services.cli import main
+from services.exports import appraisal
+from services.ingest import ingest_text
+from store.db import make_engine
+from store.ledger import Ledger
+from store.migrate import upgrade
+from tests.builders import County
+from tests.conftest import Clock
+from tests.test_roll_import import ROOT, ZHANG, first_roll, workbook
+from tests.test_year_end import DECEMBER, NEW_YEAR
+
+
+def run(db: str, *args: str) -> str:
+    result = CliRunner().invoke(main, ["--db", db, *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_every_household_of_the_village_is_on_the_sheet_with_its_score_and_no_id_number(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    upgrade(db)
+    run(db, "rules", "publish", str(ROOT / "rules.yaml"), "--effective", "2026-01-01", "--by", "管理员")
+    run(db, "directory", "import", str(first_roll(tmp_path)), "--effective", "2026-01-01", "--county", "青山县")
+    with make_engine(db).connect() as conn:
+        from sqlalchemy import select
+
+        from store.models import Area, Person
+        zhang = conn.execute(select(Person.code).where(Person.id_number == ZHANG)).scalar_one()
+        village = conn.execute(select(Area.code).where(Area.level == "village")).scalar_one()
+    events = workbook(tmp_path / "ledger.xlsx", [
+        ["id", "type", "occurred_at", "person", "household", "hours"],
+        ["V-1", "household_visit", "2026-03-05T09:30:00", zhang, "H000002", None],  # +2 party work (red household)
+        ["S-1", "volunteer_service", "2026-03-06T09:30:00", zhang, None, 2.5],  # +5 moral for H000001, +15 party work (PM-13)
+    ])
+    run(db, "ingest", str(events))
+
+    said = run(db, "export", "appraisal", "--type", "moral", "--period", "2026", "--village", village, str(tmp_path / "moral.csv"))
+    assert "2 行(尚未结转,等级为截至今天的)" in said
+    with open(tmp_path / "moral.csv", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["村", "网格", "编号", "姓名", "得分", "等级", "一票否决", "余额"]
+    # Both households, the one with no points too, highest score first; a CSV Excel opens (BOM).
+    assert [r[2:] for r in rows[1:]] == [["H000001", "张建国户", "5", "", "", "5"], ["H000002", "王大山户", "0", "", "", "0"]]
+    assert ZHANG not in (tmp_path / "moral.csv").read_text(encoding="utf-8-sig")
+
+    run(db, "--lang", "en", "export", "appraisal", "--type", "party_work", "--period", "2026", str(tmp_path / "party.xlsx"))
+    sheet = load_workbook(tmp_path / "party.xlsx").active
+    assert sheet is not None
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0] == ("Village", "Grid", "Code", "Name", "Score", "Grade", "Vetoed")  # honour-only points: no balance
+    assert values[1][2:6] == (zhang, "张建国", 17, "One-star Party member")  # 2 + 15: a number Excel can sum, not text
+
+
+def test_a_closed_period_shows_the_grades_frozen_at_its_close(ledger: Ledger, county: County, clock: Clock) -> None:
+    """On SQLite and PostgreSQL: after the close the sheet reads the frozen grades, as the shop does."""
+    clock.now = DECEMBER
+    hours = [json.dumps({"id": f"v{i}", "type": "volunteer_service", "occurred_at": f"2026-12-0{i}T10:00:00",
+                         "person": "P2", "fields": {"hours": 5}}) for i in (1, 2)]
+    ingest_text(ledger, "\n".join(hours), "jsonl", "import", "clerk")  # +20 moral for H2: 一星文明户
+    ruleset = ledger.versions().latest()
+    assert ruleset is not None
+    with ledger.engine.connect() as conn:
+        open_sheet = appraisal(conn, ruleset, "moral", "2026", county.ids["V1"])
+    assert not open_sheet.frozen
+    assert [(r.code, r.score, r.grade, r.balance) for r in open_sheet.rows if r.code == "H2"] == [("H2", 2000, "一星文明户", 2000)]
+    assert {r.code for r in open_sheet.rows} == {"H1", "H2", "H3", "H4"}  # every household of V1
+
+    clock.now = NEW_YEAR
+    ledger.close_period("moral", "2026")
+    with ledger.engine.connect() as conn:
+        closed = appraisal(conn, ruleset, "moral", "2026", county.ids["V1"], lang="en")
+    assert closed.frozen
+    # The grade frozen at the close; the balance after the 20% carry.
+    assert [(r.score, r.grade, r.balance) for r in closed.rows if r.code == "H2"] == [(2000, "One-star civilised household", 400)]
+    assert [str(Decimal(r.score) / 100) for r in closed.rows if r.code == "H2"] == ["20"]
