@@ -85,3 +85,26 @@ def test_a_closed_period_shows_the_grades_frozen_at_its_close(ledger: Ledger, co
     # The grade frozen at the close; the balance after the 20% carry.
     assert [(r.score, r.grade, r.balance) for r in closed.rows if r.code == "H2"] == [(2000, "One-star civilised household", 400)]
     assert [str(Decimal(r.score) / 100) for r in closed.rows if r.code == "H2"] == ["20"]
+
+
+def test_the_desk_hands_its_own_village_the_appraisal_workbook(tmp_path: Path, sqlite_engine: object, clock: Clock) -> None:
+    import io
+
+    from web.testing import build_world
+
+    world = build_world(sqlite_engine, clock, tmp_path / "uploads")
+    secretary = world.client("secretary")
+    desk = secretary.get("/desk").get_data(as_text=True)
+    link = next(m for m in desk.split('href="')[1:] if m.startswith("/desk/appraisal.xlsx") and "type=moral" in m).split('"')[0]
+    resp = secretary.get(link.replace("&amp;", "&"))
+    assert resp.status_code == 200 and resp.mimetype.endswith("spreadsheetml.sheet")
+    rows = list(load_workbook(io.BytesIO(resp.data)).active.iter_rows(values_only=True))  # type: ignore[union-attr]
+    assert rows[0] == ("村", "网格", "编号", "姓名", "得分", "等级", "一票否决", "余额")
+    assert sorted(r[2] for r in rows[1:]) == ["H1", "H2", "H3", "H4"]  # V1's households only, not V2's H5
+    assert b"330825196501011234" not in resp.data and b"13912345678" not in resp.data
+    # Another village's committee gets its own; a period or type that does not exist is refused, never another sheet.
+    other = world.client("committee2").get(link.replace("&amp;", "&"))
+    assert sorted(r[2] for r in list(load_workbook(io.BytesIO(other.data)).active.iter_rows(values_only=True))[1:]) == ["H5"]  # type: ignore[union-attr]
+    assert secretary.get("/desk/appraisal.xlsx?type=moral&period=2026-13").status_code == 400
+    assert secretary.get("/desk/appraisal.xlsx?type=nope&period=2026").status_code == 400
+    assert world.client("villager").get(link.replace("&amp;", "&")).status_code == 403

@@ -17,7 +17,7 @@ from scoring.model import PointType, Ruleset
 from scoring.periods import parse_period, period_key
 from scoring.points import fmt
 from services import claims as wf
-from services import queries
+from services import exports, queries
 from services.errors import ServiceError
 from store.models import Area, Branch
 from web.appctx import jifen
@@ -120,7 +120,20 @@ def index() -> Any:
     flagged = sum(1 for r in d["rows"] if r["flag"])
     return render_template("desk/index.html", **d, coverage=coverage, queue=queue[:10], queue_count=len(queue), flagged=flagged,
                            export_url=url_for("desk.export", branch=d["branch_id"] if actor.county_wide else None, type=d["pt"].key,
-                                              period=d["period"], threshold=fmt(d["threshold"])))
+                                              period=d["period"], threshold=fmt(d["threshold"])),
+                           sheets=appraisal_links(d, actor.county_wide))
+
+
+def appraisal_links(d: dict[str, Any], county_wide: bool) -> list[tuple[str, str]]:
+    """(label, url) of the village's appraisal sheets: the desk's point type, and each household type (moral credit)."""
+    ruleset = jifen().ruleset()
+    kinds = [d["pt"], *(pt for pt in ruleset.point_types.values() if pt.holder == "household")] if ruleset else [d["pt"]]
+    out = []
+    for pt in kinds:
+        period = d["period"] if pt is d["pt"] else period_key(pt.period, jifen().today())
+        out.append((_("%(type)s 评定表(Excel)", type=point_type_name(pt)),
+                    url_for("desk.appraisal_sheet", branch=d["branch_id"] if county_wide else None, type=pt.key, period=period)))
+    return out
 
 
 def wf_linkage() -> Any:
@@ -152,6 +165,45 @@ def export() -> Any:
     name = f"branch-{d['branch_id']}-{d['pt'].key}-{d['period']}.csv"
     # A bare mimetype: werkzeug adds "; charset=utf-8" to text/* itself (giving it here doubled the charset).
     return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@bp.route("/appraisal.xlsx")
+@require(*DESK_ROLES)
+def appraisal_sheet() -> Any:
+    """The village's year-end appraisal sheet (年度评星定级表) of a point type, as an Excel workbook.
+
+    Every household of the village for household points (moral credit), every person with points
+    otherwise; the grades frozen at the close once the period is closed. No ID or phone number.
+    """
+    from web.errors import render_error
+
+    ctx = jifen()
+    ruleset = ctx.ruleset()
+    if ruleset is None:
+        abort(404)
+    data, errors = load_form(DeskQuery(), request.args)
+    data = data or {}
+    pt = ruleset.point_types.get(data.get("type") or "")
+    period = data.get("period") or ""
+    try:
+        parse_period(period)
+    except ValueError:
+        errors["period"] = _("期间应写作 2026、2026-Q2 或 2026-03。")
+    if pt is None:
+        errors["type"] = _("请从列表中选择。")
+    if errors or pt is None:
+        return render_error(400, ";".join(str(v) for v in errors.values()))
+    village_id = branch_for(data)[2]  # the actor's own village; an administrator's pick
+    with ctx.engine.connect() as conn:
+        sheet = exports.appraisal(conn, ruleset, pt.key, period, village_id, lang())
+    out = io.BytesIO()
+    exports.write_sheet(sheet, out, True, f"{point_type_name(pt)} {period}", lang())
+    from web.auth import audit
+
+    audit("desk.appraisal", f"village:{village_id}", type=pt.key, period=period, rows=len(sheet.rows))
+    name = f"appraisal-{village_id}-{pt.key}-{period}.xlsx"
+    return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 
