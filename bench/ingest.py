@@ -35,15 +35,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, create_engine, select, text
+from sqlalchemy import MetaData, create_engine, select
 
 from bench.common import fresh_file, peak_rss_mb
 from demo.generate import build_model, events, insert_directory, spec_for, write_jsonl
+from services import consistency
 from services.ingest import IMPORT_TRANSACTION, ingest, read_jsonl
-from services.queries import recompute_from_ledger
 from store.db import create_all, make_engine, sqlite_pragmas
 from store.ledger import Ledger
-from store.models import Balance, Entry
+from store.models import Entry
 from store.rules_repo import publish
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,44 +149,10 @@ def bare_insert(n: int, batch: int) -> float:
     return spent
 
 
-TALLY_FROM_LEDGER = """
-WITH scored AS (
-  SELECT point_type, holder_kind, holder_id, local_day, amount,
-         CASE WHEN kind = 'award' AND veto THEN 1
-              WHEN kind = 'reversal' AND EXISTS (SELECT 1 FROM entry o WHERE o.id = e.reverses_id AND o.veto) THEN -1
-              ELSE 0 END AS vetoes
-  FROM entry AS e WHERE kind = 'award' OR (kind = 'reversal' AND rule_id != '')
-), periods AS (
-  SELECT point_type, substr(local_day, 1, 7) AS period, holder_kind, holder_id, amount, vetoes FROM scored
-  UNION ALL
-  SELECT point_type, substr(local_day, 1, 4) || '-Q' || ((CAST(substr(local_day, 6, 2) AS INTEGER) + 2) / 3),
-         holder_kind, holder_id, amount, vetoes FROM scored
-  UNION ALL
-  SELECT point_type, substr(local_day, 1, 4), holder_kind, holder_id, amount, vetoes FROM scored
-)
-SELECT point_type, period, holder_kind, holder_id, SUM(amount), SUM(vetoes)
-FROM periods GROUP BY point_type, period, holder_kind, holder_id
-"""
-
-
 def check(engine: Any) -> tuple[bool, bool]:
-    """Kept balances and tallies against the slow recomputation from the ledger."""
-    slow = recompute_from_ledger(engine)
-    ok = True
-    with engine.connect() as conn:
-        seen = 0
-        for pt, hk, hid, amount, earned in conn.execute(select(Balance.point_type, Balance.holder_kind, Balance.holder_id, Balance.amount, Balance.earned)):
-            seen += 1
-            k = (pt, hk, hid)
-            if slow["balance"].get(k, 0) != amount or slow["earned"].get(k, 0) != earned:
-                ok = False
-        if seen != len(slow["balance"]):
-            ok = False
-        slow_tallies = f"SELECT * FROM ({TALLY_FROM_LEDGER}) AS s"
-        kept = "SELECT point_type, period, holder_kind, holder_id, amount, vetoes FROM tally"
-        missing = conn.execute(text(f"SELECT COUNT(*) FROM ({slow_tallies} EXCEPT {kept}) AS d")).scalar()
-        extra = conn.execute(text(f"SELECT COUNT(*) FROM ({kept} EXCEPT {slow_tallies}) AS d")).scalar()
-    return ok, missing == 0 and extra == 0
+    """Kept balances and tallies against the slow recomputation from the ledger (``services.consistency``)."""
+    found = consistency.check(engine)
+    return found.balances_ok, found.tallies_ok
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from scoring.messages import unit_label
 from scoring.model import PointType
 from scoring.periods import parse_period
 from scoring.points import fmt
-from services import queries
+from services import consistency, queries
 from services.context import AppContext, default_context
 from services.ingest import (
     IMPORT_TRANSACTION,
@@ -582,7 +582,7 @@ _BREAK = {"changed": ("其中的记录被改动过", "entries in it were changed
 @click.option("--expect", default=None, help="之前记下的账本指纹 / a ledger fingerprint noted earlier")
 @click.pass_context
 def ledger_verify(ctx: click.Context, expect: str | None) -> None:
-    """逐段重算封存链,指出被改动的记录范围 / recompute the seals and name any range that changed."""
+    """逐段重算封存链,并核对余额与汇总 / recompute the seals, name any range that changed; check balances and tallies."""
     from store.seal import verify
 
     a = app(ctx)
@@ -601,7 +601,26 @@ def ledger_verify(ctx: click.Context, expect: str | None) -> None:
         click.echo(t(ctx, f"记下的指纹 {expect} 不在封存链中:封存链被整体重写过,或指纹抄错了",
                      f"the fingerprint {expect} is not in the chain: the chain was rewritten, or the fingerprint was copied wrong"),
                    err=True)
-    if not v.ok:
+    found = consistency.check(a.engine)  # what is kept beside the entries: balances and tallies
+    if found.ok:
+        click.echo(t(ctx, f"余额与分期汇总都等于流水合计:{found.balances} 个账户、{found.tallies} 行汇总",
+                     f"balances and period tallies equal the entries: {found.balances} accounts, {found.tallies} tallies"))
+    else:
+        with a.engine.connect() as conn:
+            names = queries.holder_names(conn, [(k, i) for _, k, i, *_ in found.balance_diffs] +
+                                         [(k, i) for _, _, k, i, *_ in found.tally_diffs])
+        for pt, kind, ident, kept, want in found.balance_diffs:
+            code = names.get((kind, ident), (f"{kind}:{ident}", ""))[0]
+            click.echo(t(ctx, f"{code} 的 {pt} 余额记为 {fmt(kept)},流水合计 {fmt(want)}",
+                         f"{code}'s {pt} balance is kept as {fmt(kept)}; its entries add up to {fmt(want)}"), err=True)
+        for pt, period, kind, ident, kept, want in found.tally_diffs:
+            code = names.get((kind, ident), (f"{kind}:{ident}", ""))[0]
+            click.echo(t(ctx, f"{code} 的 {pt} {period} 汇总记为 {fmt(kept)},流水合计 {fmt(want)}",
+                         f"{code}'s {pt} tally for {period} is kept as {fmt(kept)}; its entries add up to {fmt(want)}"), err=True)
+        click.echo(t(ctx, f"余额或汇总与流水不符:账户 {found.balance_count} 个、汇总 {found.tally_count} 行(流水本身见上方封存核验)",
+                     f"balances or tallies differ from the entries: {found.balance_count} accounts, {found.tally_count} tallies "
+                     "(the entries themselves: see the seal check above)"), err=True)
+    if not v.ok or not found.ok:
         sys.exit(3)
     click.echo(t(ctx, "核验通过:已封存的记录与封存时一致", "verified: every sealed entry is as it was when sealed"))
 

@@ -231,3 +231,38 @@ def test_a_link_never_passes_an_id_a_transaction_may_still_commit(pg_engine: Eng
     assert seal(ledger.engine, clock() + timedelta(minutes=11)) >= 1
     v = verify(ledger.engine)
     assert v.ok and v.unsealed_entries == 0 and v.sealed_entries == len(_entry_ids(pg_engine))
+
+
+def test_verify_names_a_balance_or_tally_that_drifted_from_the_entries(ledger: Ledger, county: County, clock: Clock) -> None:
+    """On SQLite and PostgreSQL: the entries untouched, a hand-edited balance and a lost tally row are both found."""
+    from services import consistency
+
+    ingest_text(ledger, _visits(3), "jsonl", "import", "clerk")
+    found = consistency.check(ledger.engine)
+    assert found.ok and found.balances == 2 and found.tallies == 6  # P1's hours and H1's moral credit × month, quarter, year
+    p1 = county.ids["P1"]
+    with ledger.engine.begin() as c:  # balances and tallies are kept, not append-only: an edit is possible, and must show
+        c.execute(text(f"UPDATE balance SET amount = amount + 500 WHERE holder_kind = 'p' AND holder_id = {p1}"))
+        c.execute(text(f"DELETE FROM tally WHERE holder_kind = 'p' AND holder_id = {p1} AND period = '2026-Q1'"))
+    found = consistency.check(ledger.engine)
+    assert not found.ok and (found.balance_count, found.tally_count) == (1, 1)
+    assert found.balance_diffs == [("volunteer_hours", "p", p1, 800, 300)]
+    assert found.tally_diffs == [("volunteer_hours", "2026-Q1", "p", p1, 0, 300)]
+
+
+def test_jifen_ledger_verify_reports_the_drift_by_holder_code(sqlite_engine: Engine, clock: Clock, rules_text: str) -> None:
+    url = str(sqlite_engine.url)
+    county = County(sqlite_engine)
+    county.village("V1")
+    county.household("H1", "G1")
+    county.person("P1", "H1")
+    publish(sqlite_engine, rules_text, date(2026, 1, 1), "admin", clock())
+    ingest_text(Ledger(sqlite_engine, clock), _visits(2), "jsonl", "import", "clerk")
+    code, out = _cli(url, "ledger", "verify")
+    assert code == 0 and "余额与分期汇总都等于流水合计:2 个账户、6 行汇总" in out
+    with sqlite_engine.begin() as c:
+        c.execute(text("UPDATE balance SET amount = 0 WHERE holder_kind = 'h'"))
+    code, out = _cli(url, "--lang", "en", "ledger", "verify")
+    assert code == 3
+    assert "H1's moral balance is kept as 0; its entries add up to 4" in out
+    assert "balances or tallies differ from the entries: 1 accounts, 0 tallies" in out

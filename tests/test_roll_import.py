@@ -85,7 +85,7 @@ def test_the_test_id_numbers_are_valid_and_a_changed_digit_is_not() -> None:
 def test_an_empty_database_takes_its_county_from_the_roll_and_villagers_can_then_be_scored(db: str, tmp_path: Path) -> None:
     roll = first_roll(tmp_path)
     no_county = run(db, "directory", "import", str(roll), "--effective", "2026-01-01")
-    assert no_county.exit_code == 1 and "首次导入请加 --county 县名" in no_county.output
+    assert no_county.exit_code == 1 and "首次导入请填写县名(命令行加 --county 县名)" in no_county.output
 
     done = run(db, "directory", "import", str(roll), "--effective", "2026-01-01", "--county", "青山县")
     assert done.exit_code == 0, done.output
