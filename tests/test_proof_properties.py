@@ -1,0 +1,131 @@
+"""Property tests (hypothesis): for any stream of events the shipped rules may meet, the ledger keeps its promises.
+
+Random streams of household visits, volunteer hours, environment deductions, misconduct and absences
+for a small village, each sent once in one batch to one ledger, and to another split into random
+batches with random records sent again. Whatever the stream:
+
+* both ledgers hold the same entries, amount for amount (the same event twice counts once, and how
+  a stream is cut into batches changes nothing);
+* every balance and tally equals its entries;
+* no category cap is passed (联户 40 a month, 志愿 20 a month, 党员实绩 60 a year) and no floor
+  (扣完为止: 环境卫生 30 a year, 党员日常表现 20 a year) is gone through.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+import store.all_models  # noqa: F401
+from services import consistency
+from services.ingest import ingest_text
+from store.db import create_all, make_engine
+from store.ledger import Ledger
+from store.models import Balance, Entry
+from store.rules_repo import publish
+from tests.builders import County
+
+RULES = (Path(__file__).resolve().parent.parent / "rules.yaml").read_text(encoding="utf-8")
+NOW = datetime(2026, 7, 1, tzinfo=UTC)
+CAPS = {("linkage", "month"): 4000, ("volunteer", "month"): 2000, ("party_merit", "year"): 6000}
+FLOORS = {"environment": 3000, "party_conduct": 2000}
+
+day = st.dates(min_value=date(2026, 3, 1), max_value=date(2026, 5, 31))
+moment = st.tuples(day, st.integers(6, 21), st.integers(0, 59)).map(lambda t: f"{t[0].isoformat()}T{t[1]:02d}:{t[2]:02d}:00")
+villager = st.sampled_from(["P1", "P2", "P3"])
+event = st.one_of(
+    st.builds(lambda m, h: {"type": "household_visit", "occurred_at": m, "person": "M1", "household": h},
+              moment, st.sampled_from(["H1", "H2"])),
+    st.builds(lambda m, p, h: {"type": "volunteer_service", "occurred_at": m, "person": p, "fields": {"hours": h}},
+              moment, st.sampled_from(["P1", "P2", "P3", "M1"]), st.sampled_from(["0.5", "1", "2", "3.5", "8"])),
+    st.builds(lambda m, p, r: {"type": "civility", "occurred_at": m, "person": p, "rule": r},
+              moment, villager, st.sampled_from(["MB-23", "MB-24", "MB-25"])),
+    st.builds(lambda m, k: {"type": "misconduct", "occurred_at": m, "person": "M1", "fields": {"kind": k}, "approved_by": "sec1"},
+              moment, st.sampled_from(["law", "gambling", "superstition", "lavish"])),
+    st.builds(lambda m: {"type": "labour_absent", "occurred_at": m, "person": "M1"}, moment),
+)
+stream = st.lists(event, min_size=1, max_size=60).map(lambda evs: [{"id": f"e{i}", **e} for i, e in enumerate(evs)])
+
+
+def fresh_ledger(folder: str, name: str) -> Ledger:
+    """A village of four households (M1, a Party member, looks after H1 and H2) under the shipped rules."""
+    engine = make_engine(f"sqlite:///{folder}/{name}.db")
+    create_all(engine)
+    c = County(engine)
+    c.village("V1")
+    c.grid("G1", "V1")
+    c.grid("G2", "V1")
+    for code, grid, tier in (("H1", "G1", "red"), ("H2", "G1", "yellow"), ("H3", "G2", "orange"), ("H4", "G2", "yellow")):
+        c.household(code, grid, tier=tier)
+    for code, home in (("P1", "H1"), ("P2", "H2"), ("P3", "H3")):
+        c.person(code, home)
+    c.person("M1", "H4", member_of="B-V1")
+    c.link("M1", "H1")
+    c.link("M1", "H2")
+    publish(engine, RULES, date(2026, 1, 1), "admin", NOW)
+    return Ledger(engine, lambda: NOW)
+
+
+def send(ledger: Ledger, events: list[dict[str, Any]]) -> None:
+    report = ingest_text(ledger, "\n".join(json.dumps(e, ensure_ascii=False) for e in events), "jsonl", "import", "clerk")
+    assert not report.counts["rejected"], [p.format("en") for p in report.problems]
+
+
+def entries(ledger: Ledger) -> list[tuple[str, int]]:
+    with ledger.engine.connect() as c:
+        return sorted((k, int(a)) for k, a in c.execute(select(Entry.key, Entry.amount)))
+
+
+def balances(ledger: Ledger) -> list[tuple[str, str, int, int]]:
+    with ledger.engine.connect() as c:
+        return sorted((pt, hk, int(h), int(a)) for pt, hk, h, a in c.execute(
+            select(Balance.point_type, Balance.holder_kind, Balance.holder_id, Balance.amount)))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=stream, cuts=st.lists(st.integers(0, 60), max_size=5), resent=st.lists(st.integers(0, 59), max_size=8))
+def test_any_stream_counts_once_whatever_its_batches_and_keeps_caps_floors_and_sums(
+        events: list[dict[str, Any]], cuts: list[int], resent: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        once = fresh_ledger(folder, "once")
+        send(once, events)
+
+        split = fresh_ledger(folder, "split")
+        bounds = sorted({0, len(events), *(c for c in cuts if c < len(events))})
+        sent: list[dict[str, Any]] = []
+        for a, b in pairwise(bounds):
+            again = [sent[i] for i in resent if i < len(sent)]  # a retry of records already delivered, before the next batch
+            send(split, again + events[a:b])
+            sent += events[a:b]
+        send(split, events)  # and the whole file once more at the end
+
+        assert entries(split) == entries(once)
+        assert balances(split) == balances(once)
+        found = consistency.check(split.engine)
+        assert found.ok, (found.balance_diffs, found.tally_diffs)
+
+        with split.engine.connect() as c:
+            rows = c.execute(select(Entry.category, Entry.holder_kind, Entry.holder_id, Entry.local_day, Entry.amount)
+                             .where(Entry.kind == "award")).all()
+        used: dict[tuple[str, str, int, str], int] = defaultdict(int)
+        taken: dict[tuple[str, str, int, int], int] = defaultdict(int)
+        for category, kind, holder, on, amount in rows:
+            for (cat, window), _cap in CAPS.items():
+                if category == cat:
+                    used[(cat, kind, holder, on.isoformat()[:7] if window == "month" else str(on.year))] += amount
+            if category in FLOORS and amount < 0:
+                taken[(category, kind, holder, on.year)] += -amount
+        for (cat, *_), total in used.items():
+            window = next(w for (c, w) in CAPS if c == cat)
+            assert total <= CAPS[(cat, window)], (cat, total)
+        for (cat, *_), total in taken.items():
+            assert total <= FLOORS[cat], (cat, total)
