@@ -48,7 +48,7 @@ from services.actors import Actor
 from services.errors import Conflict, Forbidden, NotFound, ServiceError
 from services.ingest import to_incoming
 from services.messages import add, render
-from services.privacy import mask_name
+from services.privacy import mask_name, mask_numbers
 from services.queries import household_name
 from store.db import aware
 from store.directory import Directory
@@ -1077,7 +1077,8 @@ def review_queue(ledger: Ledger, actor: Actor, limit: int = 100, lang: str = "zh
 def notice_board(ledger: Ledger, village_id: int, lang: str = "zh") -> list[NoticeItem]:
     """A village's notice board (公示栏): claims on notice or under objection, public to the village.
 
-    Praise is shown by name; deductions with the name masked (张**), as the guide asks. Rules are named in ``lang``.
+    Praise is shown by name; deductions with the name masked (张**) and no household code, as the guide asks; ID
+    and phone numbers typed into a description are masked. Rules are named in ``lang``.
     """
     with ledger.engine.connect() as conn:
         rows = conn.execute(select(CLAIM).where(CLAIM.c.village_id == village_id, CLAIM.c.status.in_([ON_NOTICE, OBJECTED]))
@@ -1091,9 +1092,10 @@ def notice_board(ledger: Ledger, village_id: int, lang: str = "zh") -> list[Noti
     for r in rows:
         rule = _rule(ledger, r["rules_version"], r["rule_id"])
         name = people.get(r["person_id"], "") or homes.get(r["household_id"], ("", ""))[1]
+        praise = r["amount"] > 0  # a masked deduction carries no household code either: the code would name it
         out.append(NoticeItem(r["id"], r["rule_id"], rule.label(lang) if rule else "", r["amount"],
-                              name if r["amount"] > 0 else mask_name(name), homes.get(r["household_id"], ("", ""))[0],
-                              r["description"], r["status"], aware(r["notice_until"]), counts.get(r["id"], 0)))
+                              name if praise else mask_name(name), homes.get(r["household_id"], ("", ""))[0] if praise else "",
+                              mask_numbers(r["description"] or ""), r["status"], aware(r["notice_until"]), counts.get(r["id"], 0)))
     return out
 
 

@@ -586,3 +586,20 @@ def test_init_app_exempts_the_api_from_csrf(ctx: AppContext, world: dict[str, st
         resp = client.post("/api/v1/shop/redemptions", json={"item_id": 99999},
                            headers={"Authorization": f"Bearer {world['h1']}"})
         assert resp.status_code == 404 and resp.json["code"] == "shop_item_unknown"
+
+
+def test_the_notice_board_praises_by_name_and_masks_deductions(api: Api, county: County) -> None:
+    praise = api.post("h1", "/claims", {"rule": "MB-05", "person": "P1", "description": "照顾邻居老人,电话 13912345678"})
+    assert api.post("sec", f"/claims/{praise.json['claim']['id']}/approve").json["status"] == "on_notice"
+    minus = api.post("sec", "/claims", {"rule": "MB-22", "person": "P2", "description": "占用耕地"})
+    assert api.post("com", f"/claims/{minus.json['claim']['id']}/approve").json["status"] == "on_notice"
+    board = api.get("h5", f"/notice/{county.ids['V1']}")  # any token: the board is public, as the wall outside the office
+    assert board.status_code == 200 and board.json["village_id"] == county.ids["V1"]
+    lines = {it["amount"][:1]: it for it in board.json["items"]}
+    assert (lines["-"]["name"], lines["-"]["household_code"], lines["-"]["amount"]) == ("李**", "", "-30")
+    assert lines["5"]["name"] == "张三" and lines["5"]["household_code"] == "H1"
+    assert "13912345678" not in board.get_data(as_text=True) and "139****5678" in lines["5"]["description"]
+    assert lines["-"]["status"] == "on_notice" and lines["-"]["notice_until"]
+    english = api.get("h5", f"/notice/{county.ids['V1']}", lang="en").json["items"]
+    assert sorted(it["rule_name"] for it in english) == sorted(["Illegal use of farmland", "Caring for unrelated elderly, sick people or children"])
+    assert api.get("h5", "/notice/99999").status_code == 404

@@ -246,6 +246,38 @@ class LeaderboardOut(Schema):
     mine = fields.Nested(LeaderRowOut, allow_none=True)
 
 
+class NoticeItemOut(Schema):
+    """One line of a village's notice board: praise by name, a deduction with the name masked and no household code."""
+
+    claim_id = Int64()
+    rule_id = fields.String()
+    rule_name = fields.String()
+    amount = Points()
+    name = fields.String()
+    household_code = fields.String(metadata={"description": "empty for a deduction (its name is masked)"})
+    description = fields.String(metadata={"description": "ID and phone numbers in it are masked"})
+    status = fields.String(metadata={"description": "on_notice | objected"})
+    notice_until = fields.DateTime(allow_none=True)
+    objections = fields.Integer()
+
+
+class FingerprintOut(Schema):
+    """The sealed ledger's head: note the digest, check it later with ``jifen ledger verify --expect``."""
+
+    digest = fields.String()
+    entries = Int64()
+    sealed_at = fields.DateTime()
+
+
+class NoticeBoardOut(Schema):
+    """A village's notice board (公示栏), and the ledger's fingerprint (none before the first seal)."""
+
+    village_id = Int64()
+    village = fields.String()
+    items = fields.List(fields.Nested(NoticeItemOut))
+    fingerprint = fields.Nested(FingerprintOut, allow_none=True)
+
+
 # ---------------------------------------------------------------- shop
 class ItemIn(Body):
     """A new catalog item."""

@@ -369,6 +369,27 @@ def _check_board_scope(conn: Connection, who: Actor, scope: str, scope_id: int |
 
 
 # ---------------------------------------------------------------- shop: catalog
+@endpoint("/notice/<int:village_id>", "GET", "A village's notice board (公示)", tag="claims", out=s.NoticeBoardOut)
+def get_notice_board(village_id: int) -> Any:
+    """What is on notice in a village: public, as the board outside the office (any token).
+
+    Praise by name; deductions with the name masked and no household code; numbers in descriptions masked.
+    """
+    from store.db import aware
+    from store.models import Area
+    from store.seal import fingerprint
+
+    with ctx().read_engine.connect() as conn:
+        village = conn.execute(select(Area.name).where(Area.id == village_id, Area.level == "village")).scalar()
+        sealed = fingerprint(conn)
+    if sealed is not None:
+        sealed["sealed_at"] = aware(sealed["sealed_at"])  # stored as UTC; SQLite gives it back without its zone
+    if village is None:
+        raise NotFound("not_found", "village_id")
+    items = claims_module().notice_board(ctx().ledger, village_id, lang())
+    return out(s.NoticeBoardOut, {"village_id": village_id, "village": village, "items": items, "fingerprint": sealed})
+
+
 @endpoint("/shop/items", "GET", "The catalog", tag="shop", query=s.ItemsQuery, out=s.ItemListOut)
 def list_items() -> Any:
     """Items the caller can see (county-wide ones and its village's); inactive ones too for shop keepers when asked."""
