@@ -317,6 +317,12 @@ def test_history_and_explanation(api: Api, engine: Engine) -> None:
     assert resp.status_code == 200 and len(resp.json["entries"]) == 1 and resp.json["limit"] == 1
     entry = resp.json["entries"][0]
     assert entry["amount"] == "30" and entry["rule_id"] == "MB-10"
+    everything = api.get("h1", "/balances/H1/entries?limit=500").json
+    n = len(everything["entries"])
+    assert n >= 2 and everything["more"] is False
+    assert api.get("h1", "/balances/H1/entries?limit=1").json["more"] is True  # a page follows
+    last = api.get("h1", f"/balances/H1/entries?limit=1&offset={n - 1}").json
+    assert (len(last["entries"]), last["more"], last["entries"][0]["id"]) == (1, False, everything["entries"][-1]["id"])
     bad = api.get("h1", "/balances/H1/entries?limit=0")
     assert bad.status_code == 400 and bad.json["errors"] == {"limit": ["应在 1 到 500 之间"]}
     bad_en = api.get("h1", "/balances/H1/entries?limit=zero&lang=en")
@@ -603,3 +609,5 @@ def test_the_notice_board_praises_by_name_and_masks_deductions(api: Api, county:
     english = api.get("h5", f"/notice/{county.ids['V1']}", lang="en").json["items"]
     assert sorted(it["rule_name"] for it in english) == sorted(["Illegal use of farmland", "Caring for unrelated elderly, sick people or children"])
     assert api.get("h5", "/notice/99999").status_code == 404
+    first, rest = api.get("admin", "/claims?limit=1").json, api.get("admin", "/claims?limit=1&offset=1").json
+    assert (len(first["claims"]), first["more"], len(rest["claims"]), rest["more"]) == (1, True, 1, False)

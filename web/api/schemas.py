@@ -182,6 +182,7 @@ class HistoryOut(Schema):
     entries = fields.List(fields.Nested(EntryOut))
     limit = Int64()
     offset = Int64()
+    more = fields.Boolean(metadata={"description": "true when a next page exists (ask again with offset + limit)"})
 
 
 class ExplanationOut(Schema):
@@ -439,6 +440,7 @@ class RedemptionListOut(Schema):
     """Redemptions."""
 
     redemptions = fields.List(fields.Nested(RedemptionOut))
+    more = fields.Boolean(metadata={"description": "true when a next page exists (ask again with offset + limit)"})
 
 
 # ---------------------------------------------------------------- claims
@@ -528,6 +530,7 @@ class ClaimListOut(Schema):
     """Claims."""
 
     claims = fields.List(fields.Nested(ClaimOut))
+    more = fields.Boolean(metadata={"description": "true when a next page exists (ask again with offset + limit)"})
 
 
 class SubmitOut(Schema):

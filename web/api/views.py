@@ -276,8 +276,9 @@ def get_history(code: str) -> Any:
     q = args(s.HistoryQuery)
     with ctx().engine.connect() as conn:
         holder, _ = visible(conn, code)
-        rows = queries.history(conn, holder.kind, holder.id, q["point_type"], q["limit"], q["offset"])
-    return out(s.HistoryOut, {"holder": holder, "entries": rows, "limit": q["limit"], "offset": q["offset"]})
+        rows = queries.history(conn, holder.kind, holder.id, q["point_type"], q["limit"] + 1, q["offset"])
+    return out(s.HistoryOut, {"holder": holder, "entries": rows[:q["limit"]], "limit": q["limit"], "offset": q["offset"],
+                              "more": len(rows) > q["limit"]})
 
 
 @endpoint("/entries/<int:entry_id>", "GET", "Why an entry exists", tag="accounts", out=s.ExplanationOut)
@@ -444,8 +445,8 @@ def restock_item(item_id: int) -> Any:
 def list_redemptions() -> Any:
     """A household's own (villager) or a village's (shop keeper), newest first."""
     q = args(s.RedemptionsQuery)
-    rows = shop.list_redemptions(ctx(), actor(), q["household"], q["status"], q["village_id"], q["limit"], q["offset"], lang=lang())
-    return out(s.RedemptionListOut, {"redemptions": rows})
+    rows = shop.list_redemptions(ctx(), actor(), q["household"], q["status"], q["village_id"], q["limit"] + 1, q["offset"], lang=lang())
+    return out(s.RedemptionListOut, {"redemptions": rows[:q["limit"]], "more": len(rows) > q["limit"]})
 
 
 @endpoint("/shop/redemptions", "POST", "Reserve an item", tag="shop", roles=WRITERS, body=s.ReserveIn, out=s.RedemptionOut, status=201)
@@ -514,8 +515,8 @@ def list_claims() -> Any:
     if q["village_id"] is not None and not who.sees_village(q["village_id"]):
         raise Forbidden("forbidden", "village_id")
     rows = claims_module().list_claims(ctx().ledger, who, q["status"], q["village_id"], _household_id(q["household"]),
-                                       q["limit"], q["offset"], lang=lang())
-    return out(s.ClaimListOut, {"claims": rows})
+                                       q["limit"] + 1, q["offset"], lang=lang())  # one more: is there a next page
+    return out(s.ClaimListOut, {"claims": rows[:q["limit"]], "more": len(rows) > q["limit"]})
 
 
 @endpoint("/claims/<int:claim_id>", "GET", "One claim with its history", tag="claims", out=s.ClaimOut)
