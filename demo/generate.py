@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 
 from demo import names as N
+from services.privacy import id_check_character
 from store.db import is_postgres, writer
 from store.models import (
     Area,
@@ -256,9 +257,9 @@ def build_model(spec: Spec) -> Model:
         g = model.grid_of(h)
         v = grids[g][2]
         same_village = [x for x in range(len(grids)) if grids[x][2] == v and x != g] if len(grids) < 2000 else []
-        if not same_village:
-            same_village = [x for x in (g - 1, g + 1) if 0 <= x < len(grids)]
-        if same_village:
+        if not same_village:  # a county too large to list: a neighbouring grid, when it is of the same village
+            same_village = [x for x in (g - 1, g + 1) if 0 <= x < len(grids) and grids[x][2] == v]
+        if same_village:  # a household never moves village by changing grid (its village is on the household)
             model.hh_moves[h] = (start + timedelta(days=rng.randint(60, 300)), rng.choice(same_village))
     for h in rng.sample(range(n_h), max(1, n_h // 200)):
         model.tier_changes[h] = (start + timedelta(days=rng.randint(30, 330)), rng.choice([t for t in range(3) if t != hh_tier[h]]))
@@ -292,9 +293,7 @@ def _id_number(rng: random.Random, p: int, birth_year: int, female: bool) -> str
     month, day, _ = rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 99)
     body = f"{N.FAKE_REGION[:2]}{p // 100 % 10000:04d}{birth_year:04d}{month:02d}{day:02d}{p % 100:02d}"
     body += str(rng.randrange(0, 10, 2) + (0 if female else 1))
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    check = "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11]
-    return body + check
+    return body + id_check_character(body)
 
 
 def _next_ids(conn: Connection, tables: Iterable[Any]) -> dict[str, int]:

@@ -6,7 +6,9 @@ earned total against the sum of its holder's entries, every tally (month, quarte
 and year × holder, with vetoes) against the entries of its period. The hash chain
 (``store.seal``) proves that entries were not changed; this proves that nothing
 derived from them drifted (a crash between writes, a hand edit of a balance, a bug).
-It reads the ledger once, in id order, streaming; it runs on SQLite and PostgreSQL.
+Every read is made in one snapshot (one transaction; REPEATABLE READ on PostgreSQL), so writers busy
+beside it (the site, the scheduler) never show as drift. Entries are read in id order, streamed; the
+sums are held per (type, period, holder). It runs on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from scoring.periods import window_keys
-from services.queries import recompute_from_ledger
+from services.queries import ledger_sums
+from store.db import is_postgres
 from store.models import Balance, Entry, Tally
 
 SHOWN = 20  # differences named in full; the rest are counted
@@ -54,8 +57,15 @@ class Consistency:
 def check(engine: Engine) -> Consistency:
     """Compare every kept balance, earned total and period tally with the ledger's entries."""
     out = Consistency()
-    slow = recompute_from_ledger(engine)
-    with engine.connect() as conn:
+    with engine.connect() as plain:
+        conn = plain.execution_options(isolation_level="REPEATABLE READ") if is_postgres(plain) else plain
+        return _check(conn, out)
+
+
+def _check(conn: Connection, out: Consistency) -> Consistency:
+    """``check`` within one transaction of ``conn`` (SQLite: its first read fixes the snapshot, WAL)."""
+    with conn.begin():
+        slow = ledger_sums(conn)
         kept = {(pt, hk, hid): (int(amount), int(earned)) for pt, hk, hid, amount, earned in conn.execute(
             select(Balance.point_type, Balance.holder_kind, Balance.holder_id, Balance.amount, Balance.earned))}
         for key in kept.keys() | slow["balance"].keys():
@@ -67,7 +77,7 @@ def check(engine: Engine) -> Consistency:
                     out.balance_diffs.append((*key, amount, want))
         out.balances = len(kept)
 
-        sums = _tallies_from_entries(engine)
+        sums = _tallies_from_entries(conn)
         rows = conn.execute(select(Tally.point_type, Tally.period, Tally.holder_kind, Tally.holder_id, Tally.amount, Tally.vetoes))
         seen = 0
         for pt, period, hk, hid, amount, vetoes in rows:
@@ -86,7 +96,7 @@ def check(engine: Engine) -> Consistency:
     return out
 
 
-def _tallies_from_entries(engine: Engine) -> dict[tuple[str, str, str, int], tuple[int, int]]:
+def _tallies_from_entries(conn: Connection) -> dict[tuple[str, str, str, int], tuple[int, int]]:
     """Each holder's points and vetoes per month, quarter and year, from the rule entries (awards and their reversals).
 
     Closing, spending and expiry entries move balances, not tallies: a period's score is what rules gave in it.
@@ -97,18 +107,17 @@ def _tallies_from_entries(engine: Engine) -> dict[tuple[str, str, str, int], tup
                    Entry.veto, Entry.reverses_id, Entry.rule_id)
             .where(Entry.kind.in_(("award", "reversal")))  # type: ignore[attr-defined]
             .order_by(Entry.id))  # type: ignore[arg-type]
-    with engine.connect() as conn:
-        for eid, pt, hk, hid, day, amount, kind, veto, reverses, rule in conn.execution_options(yield_per=10_000).execute(stmt):
-            if kind == "reversal" and not rule:
-                continue  # the reversal of a spend or a close: not a rule's points
-            if kind == "award" and veto:
-                vetoed.add(eid)
-                v = 1
-            else:
-                v = -1 if kind == "reversal" and reverses in vetoed else 0
-            keys = window_keys(day)
-            for period in (keys["month"], keys["quarter"], keys["year"]):
-                s = sums[(pt, period, hk, hid)]
-                s[0] += int(amount)
-                s[1] += v
+    for eid, pt, hk, hid, day, amount, kind, veto, reverses, rule in conn.execution_options(yield_per=10_000).execute(stmt):
+        if kind == "reversal" and not rule:
+            continue  # the reversal of a spend or a close: not a rule's points
+        if kind == "award" and veto:
+            vetoed.add(eid)
+            v = 1
+        else:
+            v = -1 if kind == "reversal" and reverses in vetoed else 0
+        keys = window_keys(day)
+        for period in (keys["month"], keys["quarter"], keys["year"]):
+            s = sums[(pt, period, hk, hid)]
+            s[0] += int(amount)
+            s[1] += v
     return {k: (a, v) for k, (a, v) in sums.items()}

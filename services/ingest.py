@@ -6,7 +6,6 @@ import csv
 import gc
 import io
 import json
-import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -20,8 +19,9 @@ from marshmallow import ValidationError
 
 from scoring.engine import parse_moment, parse_points_field
 from scoring.errors import Problem
+from services.privacy import mask_cell
 from services.schemas import EventIn, problems_from
-from services.tables import BigNumber, Table
+from services.tables import BigNumber, Table, undecodable
 from store.ledger import Incoming, Ledger, RecordResult
 
 ENVELOPE = ("id", "type", "occurred_at", "person", "household", "rule", "points", "actor", "approved_by", "description")
@@ -54,7 +54,7 @@ class IngestReport:
 
     def in_record_order(self) -> list[Problem]:
         """The problems by record, first row first: records are refused in several passes (reading, checking, scoring)."""
-        return sorted(self.problems, key=_record_number)
+        return by_record(self.problems)
 
     def summary(self, lang: str = "zh") -> str:
         """One line: how many recorded, waiting for review, duplicates, rejected."""
@@ -69,7 +69,6 @@ class IngestReport:
 
 
 SAMPLE = 1 << 20  # bytes read to tell a file's encoding
-_ESCAPED = re.compile("[\udc80-\udcff]")  # bytes the encoding could not read (surrogateescape)
 
 
 def file_encoding(sample: bytes) -> str:
@@ -106,11 +105,6 @@ def decode_lines(raw: BinaryIO) -> Iterator[str]:
     finally:
         with suppress(ValueError):  # already closed by the caller, when a reader stopped early
             text.detach()  # the caller opened the file and closes it
-
-
-def undecodable(text: str) -> bool:
-    """Whether text read by ``decode_lines`` holds bytes its encoding could not read (kept as surrogate escapes)."""
-    return _ESCAPED.search(text) is not None
 
 
 def read_jsonl(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
@@ -184,13 +178,15 @@ def read_workbook_events(table: Table) -> Iterator[tuple[str, dict[str, Any] | P
         ref = f"#{n}"
         extra = row.pop("#extra", None)
         if extra:
-            yield ref, Problem("csv_extra_values", {"count": extra.count("、") + 1, "values": extra}, record=ref)
+            yield ref, Problem("csv_extra_values", {"count": extra.count("、") + 1, "values": mask_cell(extra)}, record=ref)
             continue
         lost = next((k for k, v in row.items() if isinstance(v, BigNumber)), None)
         if lost is not None:
             yield ref, Problem("xlsx_number_too_long", {"column": lost}, record=ref, field=lost)
             continue
         yield ref, _event_of(row)
+    if table.problem is not None:  # damaged part-way: the rows before were read; the rest of the file is refused
+        yield "#1", table.problem
 
 
 def _event_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -311,6 +307,11 @@ def _record_number(problem: Problem) -> int:
     # A record is named ``#12`` or ``#12 (event id)``; anything else sorts last, in the order met.
     head = problem.record.lstrip("#").split(" ", 1)[0]
     return int(head) if head.isdigit() else 1 << 62
+
+
+def by_record(problems: Iterable[Problem]) -> list[Problem]:
+    """Problems in the order of their records (``#12`` by number, first row first; file-wide ones first)."""
+    return sorted(problems, key=_record_number)
 
 
 def ingest(ledger: Ledger, records: Iterable[tuple[str, dict[str, Any] | Problem]], source: str, actor: str,

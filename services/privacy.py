@@ -9,6 +9,26 @@ NAME_MASK = "**"
 # someone typed into a description: not next to other digits, so amounts and dates are left alone.
 _ID_IN_TEXT = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
 _PHONE_IN_TEXT = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+# In what a spreadsheet cell held: any run of 7 or more digits (an ID number cut short or typed into the
+# wrong column, an old 15-digit one, a landline) is someone's number until shown otherwise.
+_NUMBER_IN_CELL = re.compile(r"[0-9]{7,}[0-9Xx]?")
+ID_NUMBER = re.compile(r"[1-9][0-9]{16}[0-9X]", re.ASCII)  # an 18-character resident ID number (公民身份号码)
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def id_check_character(body: str) -> str:
+    """The 18th character of a resident ID number from its first 17 digits (GB 11643: ISO 7064 MOD 11-2)."""
+    return "10X98765432"[sum(int(c) * w for c, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
+
+
+def id_number_ok(value: str) -> bool:
+    """Whether an 18-character resident ID number is well formed, its check character included (ASCII digits only)."""
+    return ID_NUMBER.fullmatch(value) is not None and id_check_character(value[:17]) == value[17]
+
+
+def mask_cell(value: str) -> str:
+    """A spreadsheet cell quoted back in a message: every run of seven or more digits masked as an ID number is."""
+    return _NUMBER_IN_CELL.sub(lambda m: mask_id(m.group()), mask_numbers(str(value)))  # phones as phones, then the rest
 
 
 def mask_name(name: str) -> str:

@@ -282,12 +282,17 @@ def scope_choices(conn: Connection, level: str) -> list[tuple[int, str, str]]:
 def recompute_from_ledger(engine: Engine) -> dict[str, dict[tuple[str, str, int], int]]:
     """Balances and earned points summed from the ledger the slow way, to check the kept ones."""
     with engine.connect() as conn:
-        bal = {(r[0], r[1], r[2]): int(r[3]) for r in conn.execute(
-            select(Entry.point_type, Entry.holder_kind, Entry.holder_id, func.sum(Entry.amount)).group_by(Entry.point_type, Entry.holder_kind, Entry.holder_id))}
-        earned = {(r[0], r[1], r[2]): int(r[3]) for r in conn.execute(
-            select(Entry.point_type, Entry.holder_kind, Entry.holder_id, func.sum(Entry.amount))
-            .where(or_(Entry.kind == "award", and_(Entry.kind == "reversal", Entry.rule_id != "")))
-            .group_by(Entry.point_type, Entry.holder_kind, Entry.holder_id))}
+        return ledger_sums(conn)
+
+
+def ledger_sums(conn: Connection) -> dict[str, dict[tuple[str, str, int], int]]:
+    """``recompute_from_ledger`` on the caller's connection (and so in its snapshot)."""
+    bal = {(r[0], r[1], r[2]): int(r[3]) for r in conn.execute(
+        select(Entry.point_type, Entry.holder_kind, Entry.holder_id, func.sum(Entry.amount)).group_by(Entry.point_type, Entry.holder_kind, Entry.holder_id))}
+    earned = {(r[0], r[1], r[2]): int(r[3]) for r in conn.execute(
+        select(Entry.point_type, Entry.holder_kind, Entry.holder_id, func.sum(Entry.amount))
+        .where(or_(Entry.kind == "award", and_(Entry.kind == "reversal", Entry.rule_id != "")))
+        .group_by(Entry.point_type, Entry.holder_kind, Entry.holder_id))}
     return {"balance": bal, "earned": earned}
 
 

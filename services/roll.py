@@ -28,17 +28,18 @@ from sys import intern
 from typing import Any
 
 from sqlalchemy import Table as SATable
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from scoring.errors import Problem
 from scoring.model import Ruleset
-from services.privacy import mask_id
+from services.privacy import id_number_ok, mask_cell, mask_id
 from services.tables import BigNumber, Table
-from store.db import writer
+from store.db import is_postgres, writer
 from store.models import (
     Area,
     Branch,
+    Entry,
     Household,
     HouseholdGrid,
     HouseholdTier,
@@ -70,18 +71,8 @@ REQUIRED = ("township", "village", "grid", "household", "name")
 HEAD = "户主"
 YES = frozenset({"是", "党员", "中共党员", "预备党员", "y", "yes", "true", "1"})
 NO = frozenset({"否", "群众", "非党员", "n", "no", "false", "0"})
-_ID = re.compile(r"^\d{17}[\dX]$")
 _PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _SPLIT = re.compile(r"[、,,;;\s]+")
-
-
-def id_number_ok(value: str) -> bool:
-    """Whether an 18-character resident ID number (公民身份号码) is well formed, its check character included."""
-    if not _ID.match(value):
-        return False
-    total = sum(int(c) * w for c, w in zip(value[:17], _WEIGHTS, strict=True))
-    return "10X98765432"[total % 11] == value[17]
 
 
 @dataclass(slots=True)  # a county's roll holds 600,000 of these
@@ -179,9 +170,14 @@ def read_rows(table: Table, ruleset: Ruleset | None, report: RollReport) -> list
     for n, cells in table.rows:
         report.counts["rows"] += 1
         values = {key: cells.get(cell, "") for cell, key in columns.items()}
+        if "#encoding" in cells:
+            values["#encoding"] = "1"
         row = _check_row(n, values, cells.get("#extra", ""), tiers, tier_names, report)
         if row is not None:
             out.append(row)
+    if table.problem is not None:  # the workbook turned out damaged part-way
+        report.problems.append(table.problem)
+        return None
     return out
 
 
@@ -192,10 +188,15 @@ def _check_row(n: int, v: dict[str, str], extra: str, tiers: dict[str, str], tie
     before = len(report.problems)
 
     def bad(code: str, key: str, **params: Any) -> None:
-        report.problems.append(Problem(code, {"column": COLUMNS[key][0], **params}, record=ref, field=COLUMNS[key][0]))
+        # A cell is quoted back masked: a shifted column puts someone's ID or phone number where a tier belongs.
+        shown = {k: mask_cell(v) if isinstance(v, str) else v for k, v in params.items()}
+        report.problems.append(Problem(code, {"column": COLUMNS[key][0], **shown}, record=ref, field=COLUMNS[key][0]))
 
+    if "#encoding" in v:
+        report.problems.append(Problem("bad_encoding", {}, record=ref))
+        return None
     if extra:
-        report.problems.append(Problem("csv_extra_values", {"count": extra.count("、") + 1, "values": extra}, record=ref))
+        report.problems.append(Problem("csv_extra_values", {"count": extra.count("、") + 1, "values": mask_cell(extra)}, record=ref))
     for key, value in v.items():
         if isinstance(value, BigNumber):
             bad("roll_number_lost", key)
@@ -335,13 +336,23 @@ def _load(conn: Connection, day: date) -> _State:
 
 # ------------------------------------------------------------------ the import
 def import_roll(engine: Engine, table: Table, ruleset: Ruleset | None, effective: date, *,
-                check_only: bool = False, county_name: str = "") -> RollReport:
-    """Check a roll and, when it has no problem (and not ``check_only``), record it from ``effective`` on."""
+                check_only: bool = False, county_name: str = "", backdate: bool = False) -> RollReport:
+    """Check a roll and, when it has no problem (and not ``check_only``), record it from ``effective`` on.
+
+    A roll that changes someone's place, tier, household or links from a day for which points were
+    already scored is refused unless ``backdate``: those points stay as scored (entries are never
+    rewritten), only records entered later would follow the new roll.
+    """
     report = RollReport()
     rows = read_rows(table, ruleset, report)
     if rows is None:
         return report  # the file itself is refused (unreadable, no header, a required column missing)
+    if not rows and not report.problems:
+        report.problems.append(Problem("roll_no_rows", {}, record="#2"))
+        return report
     with writer(engine).connect() as conn, conn.begin() as txn:
+        if is_postgres(conn):  # one roll at a time: two at once (a double click on two workers) would both end a row
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROLL_LOCK})
         state = _load(conn, effective)
         if state.county is None and not county_name:
             report.problems.append(Problem("roll_no_county", {}, record="#1"))
@@ -353,12 +364,35 @@ def import_roll(engine: Engine, table: Table, ruleset: Ruleset | None, effective
         households = _households(rows, state, report)  # checked even beside bad rows: every problem at once
         if report.problems:
             return report
-        _Writer(conn, state, effective, ruleset, report, county_name).write(households)
+        written = _Writer(conn, state, effective, ruleset, report, county_name)
+        written.write(households)
+        if not backdate:
+            _scored_since(conn, written.touched, effective, report)
         if report.problems or check_only:
             txn.rollback()
             return report
         report.written = True
     return report
+
+
+ROLL_LOCK = 0x6A6966656E726F6C  # "jifenrol": PostgreSQL's advisory lock of roll imports
+
+
+def _scored_since(conn: Connection, touched: set[tuple[str, int]], day: date, report: RollReport) -> None:
+    """Refuse a change for a holder with points scored on or after ``day`` (by the old roll); name the first one."""
+    for kind in ("h", "p"):
+        ids = sorted(i for k, i in touched if k == kind)
+        for part in (ids[i : i + 900] for i in range(0, len(ids), 900)):
+            held = and_(Entry.holder_kind == kind, Entry.holder_id.in_(part))  # type: ignore[attr-defined]
+            earned = or_(held, Entry.person_id.in_(part)) if kind == "p" else held  # type: ignore[union-attr]
+            hit = conn.execute(select(Entry.holder_kind, Entry.holder_id, Entry.local_day).where(
+                earned, Entry.local_day >= day).order_by(Entry.local_day).limit(1)).first()
+            if hit is not None:
+                table = Household if hit.holder_kind == "h" else Person
+                code = conn.execute(select(table.code).where(table.id == hit.holder_id)).scalar()  # type: ignore[attr-defined]
+                report.problems.append(Problem("roll_after_entries", {"holder": code, "scored": hit.local_day.isoformat(),
+                                                                      "day": day.isoformat()}, record="#1"))
+                return
 
 
 def _households(rows: list[RollRow], state: _State, report: RollReport) -> dict[str, list[RollRow]]:
@@ -388,16 +422,19 @@ def _households(rows: list[RollRow], state: _State, report: RollReport) -> dict[
             report.problems.append(Problem("roll_two_heads", {"household": code, "first": heads[0].n},
                                            record=f"#{heads[1].n}", field=COLUMNS["relation"][0]))
         for r in members:
-            for ident in (r.person and f"p:{r.person}", r.id_number and f"i:{r.id_number}"):
-                if not ident:
-                    continue
-                if ident in seen:
-                    key = "person" if ident.startswith("p:") else "id_number"
-                    report.problems.append(Problem("roll_person_twice", {"first": seen[ident], "column": COLUMNS[key][0]},
-                                                   record=f"#{r.n}", field=COLUMNS[key][0]))
-                seen.setdefault(ident, r.n)
             pid = state.persons.get(r.person) if r.person else None
             other = state.by_id_number.get(r.id_number) if r.id_number else None
+            # The same person however the row names them: by code, by ID number, or as the registered person
+            # either one resolves to (one row by code, another by that person's ID number).
+            idents = [("person", f"p:{r.person}") if r.person else None, ("id_number", f"i:{r.id_number}") if r.id_number else None,
+                      ("person" if r.person else "id_number", f"#{pid or other}") if (pid or other) else None]
+            for key, ident in (x for x in idents if x is not None):
+                if ident in seen:
+                    report.problems.append(Problem("roll_person_twice", {"first": seen[ident], "column": COLUMNS[key][0]},
+                                                   record=f"#{r.n}", field=COLUMNS[key][0]))
+                    break
+            for _key, ident in (x for x in idents if x is not None):
+                seen.setdefault(ident, r.n)
             if other is not None and r.person and pid != other:  # a new or another code for a registered ID number
                 holder = next(c for c, i in state.persons.items() if i == other)
                 report.problems.append(Problem("roll_id_elsewhere", {"value": mask_id(r.id_number), "holder": holder},
@@ -415,6 +452,9 @@ class _Writer:
         self.county_name = county_name
         self.next_person = self._next_person_number()
         self._updates: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        # Holders whose place, tier, household, membership of the Party or links this roll changes:
+        # points already scored for them on or after the effective date were scored by the old roll.
+        self.touched: set[tuple[str, int]] = set()
 
     def write(self, households: dict[str, list[RollRow]]) -> None:
         """Every household of the roll, then the links (members may be named before their row)."""
@@ -494,6 +534,8 @@ class _Writer:
             self.c["moved_households"] += 1
         if tier and self._change(HouseholdTier, "household_id", hid, "tier", tier, self.s.tier_of):
             self.c["tiers"] += 1
+            # The tier weighs the visits of the household's linked members: their points were scored by it.
+            self.touched.update(("p", link.value) for link in self.s.links_of.get(hid, []))
         return hid
 
     def _person(self, r: RollRow, household: int, village: int) -> None:
@@ -534,6 +576,7 @@ class _Writer:
         elif current is not None:
             self._end(PartyMember, current)
             del self.s.party_of[pid]
+            self.touched.add(("p", pid))
             self.c["party_ended"] += 1
 
     def _links(self, household: int, wanted: tuple[str, ...], row: RollRow) -> None:
@@ -542,7 +585,7 @@ class _Writer:
             pid = self.s.persons.get(ident) or self.s.by_id_number.get(ident.upper())
             if pid is None or pid not in self.s.party_of:
                 code = "roll_link_unknown" if pid is None else "roll_link_not_member"
-                shown = mask_id(ident) if _ID.match(ident.upper()) else ident
+                shown = mask_cell(ident)
                 self.report.problems.append(Problem(code, {"value": shown}, record=f"#{row.n}", field=COLUMNS["linked_by"][0]))
                 continue
             members.add(pid)
@@ -550,6 +593,7 @@ class _Writer:
         for link in current:
             if link.value not in members:
                 self._end(Linkage, link)
+                self.touched.add(("p", link.value))  # the member's visits to the household score no more
                 self.c["links_ended"] += 1
         have = {link.value for link in current}
         for pid in sorted(members - have):
@@ -564,6 +608,7 @@ class _Writer:
         if current is not None and current.value == value:
             return False
         if current is not None:
+            self.touched.add(("h" if owner == "household_id" else "p", owner_id))
             if current.valid_from >= self.day:  # started the same day: that earlier import is corrected, not ended
                 self._update(model, current.id, {column: value, **more})
                 known[owner_id] = _Current(current.id, value, current.valid_from)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from services.ingest import by_record
 from services.roll import import_roll, roll_template_rows
 from services.tables import is_workbook, open_table
 
@@ -32,16 +33,19 @@ def directory_group() -> None:
 @click.option("--check", "check_only", is_flag=True, help="只检查,不写入 / check only, write nothing")
 @click.option("--sheet", default=None, help="Excel 工作表名(默认第一张)/ the worksheet (default: the first)")
 @click.option("--county", "county_name", default="", help="数据库还没有县时,县的名称 / the county's name, in an empty database")
+@click.option("--backdate", is_flag=True,
+              help="更正既往:生效日早于已记的分也导入(已记的分不变)/ correct the past: import even where points were scored since the date")
 @click.pass_context
-def import_cmd(ctx: click.Context, path: str, effective: object, check_only: bool, sheet: str | None, county_name: str) -> None:
+def import_cmd(ctx: click.Context, path: str, effective: object, check_only: bool, sheet: str | None, county_name: str,
+               backdate: bool) -> None:
     """导入户籍名册(Excel 或 CSV,每人一行)/ import the household roll (Excel or CSV, a row per person)."""
     app = ctx.obj["app"]
     day: date = effective.date() if effective is not None else app.today()  # type: ignore[attr-defined]
     with open(path, "rb") as raw:
         table = open_table(path, raw, sheet)
-        report = import_roll(app.engine, table, app.ruleset(), day, check_only=check_only, county_name=county_name)
+        report = import_roll(app.engine, table, app.ruleset(), day, check_only=check_only, county_name=county_name, backdate=backdate)
     lang = ctx.obj["lang"]
-    for p in sorted(report.problems, key=lambda p: int(p.record.lstrip("#") or 0)):
+    for p in by_record(report.problems):
         click.echo(f"{path} {p.format(lang)}", err=True)
     if report.ignored:
         click.echo(_t(ctx, f"未读取的列:{'、'.join(report.ignored)}", f"columns not read: {', '.join(report.ignored)}"), err=True)

@@ -14,6 +14,7 @@ of 600,000 persons is not held in memory as cells).
 from __future__ import annotations
 
 import csv
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,12 +26,16 @@ from typing import Any, BinaryIO
 from scoring.errors import Problem
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
+_ESCAPED = re.compile("[\udc80-\udcff]")  # bytes the encoding could not read (surrogateescape)
 Row = tuple[int, dict[str, str]]
 
 
 @dataclass
 class Table:
-    """A sheet's header and its rows (lazily read); ``problem`` refuses the whole file (unreadable, no header)."""
+    """A sheet's header and its rows (lazily read); ``problem`` refuses the whole file (unreadable, no header).
+
+    A workbook found damaged part-way sets ``problem`` while its rows are read: check it after reading them.
+    """
 
     header: list[str]
     rows: Iterable[Row]
@@ -42,6 +47,11 @@ class BigNumber(str):
 
     Its last digits are already lost in the workbook; the readers refuse it with a message saying so.
     """
+
+
+def undecodable(text: str) -> bool:
+    """Whether text read by ``ingest.decode_lines`` holds bytes its encoding could not read (kept as surrogate escapes)."""
+    return _ESCAPED.search(text) is not None
 
 
 def is_workbook(name: str) -> bool:
@@ -59,7 +69,7 @@ def cell_text(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         if value.is_integer():
-            if abs(value) >= 2**53:  # beyond a float's exact integers: digits were lost when Excel stored it
+            if abs(value) >= 10**15:  # Excel keeps 15 significant digits: a 16-digit code or an ID number lost its tail
                 return BigNumber(f"{value:.0f}")
             return str(int(value))
         return format(Decimal(repr(value)).normalize(), "f")  # repr: the shortest text that reads back the same
@@ -92,6 +102,7 @@ def read_workbook(raw: BinaryIO, sheet: str | None = None) -> Table:
         book.close()
         return Table([], (), Problem("table_empty", {}, record="#1"))
     header = _header(cell_text(v) for v in first)
+    table = Table(header, ())
 
     def rows() -> Iterator[Row]:
         try:
@@ -100,10 +111,14 @@ def read_workbook(raw: BinaryIO, sheet: str | None = None) -> Table:
                 if not any(texts):
                     continue  # a blank row between blocks, or the formatted tail of a sheet
                 yield n, _row(header, texts)
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError, SyntaxError) as exc:  # a cut or damaged file
+            # XML parse errors are SyntaxErrors. The rows read so far are kept by the caller; the file is refused.
+            table.problem = Problem("xlsx_unreadable", {"detail": type(exc).__name__}, record="#1")
         finally:
             book.close()
 
-    return Table(header, rows())
+    table.rows = rows()
+    return table
 
 
 def read_csv_table(lines: Iterable[str]) -> Table:
@@ -118,7 +133,10 @@ def read_csv_table(lines: Iterable[str]) -> Table:
         for n, values in enumerate(reader, 2):
             if not any(v.strip() for v in values):
                 continue
-            yield n, _row(header, [v.strip() for v in values])
+            row = _row(header, [v.strip() for v in values])
+            if any(undecodable(v) for v in values):  # bytes in neither UTF-8 nor GB18030: the caller refuses the row
+                row = {"#encoding": "1"}
+            yield n, row
 
     return Table(header, rows())
 

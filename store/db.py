@@ -55,6 +55,9 @@ def read_database_url() -> str | None:
 def make_engine(url: str | None = None, **kw: Any) -> Engine:
     """An engine; SQLite gets WAL, a busy timeout and foreign keys, PostgreSQL a pool check."""
     url = url or database_url()
+    # A failed statement's message never carries its parameters: they can hold ID and phone numbers
+    # (a roll's person), and the message reaches logs.
+    kw.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

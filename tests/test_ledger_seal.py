@@ -6,6 +6,7 @@ import json
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -266,3 +267,23 @@ def test_jifen_ledger_verify_reports_the_drift_by_holder_code(sqlite_engine: Eng
     assert code == 3
     assert "H1's moral balance is kept as 0; its entries add up to 4" in out
     assert "balances or tallies differ from the entries: 1 accounts, 0 tallies" in out
+
+
+def test_the_consistency_check_reads_one_moment_while_writers_go_on(ledger: Ledger, county: County, clock: Clock,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import committed between the check's reads (the site and the scheduler never stop) is not drift."""
+    from services import consistency
+
+    ingest_text(ledger, _visits(2), "jsonl", "import", "clerk")
+    real = consistency.ledger_sums
+
+    def sums_then_a_write(conn: Any) -> Any:
+        out = real(conn)
+        ingest_text(ledger, _visits(2, start=10), "jsonl", "import", "clerk")  # another connection, committed meanwhile
+        return out
+
+    monkeypatch.setattr(consistency, "ledger_sums", sums_then_a_write)
+    found = consistency.check(ledger.engine)
+    assert found.ok, (found.balance_diffs, found.tally_diffs)
+    monkeypatch.setattr(consistency, "ledger_sums", real)
+    assert consistency.check(ledger.engine).ok and consistency.check(ledger.engine).balances == 2

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from services.cli import main
-from services.roll import id_number_ok
+from services.privacy import id_number_ok
 from store.db import make_engine
 from store.migrate import upgrade
 from store.models import (
@@ -80,6 +80,8 @@ def first_roll(tmp_path: Path) -> Path:
 def test_the_test_id_numbers_are_valid_and_a_changed_digit_is_not() -> None:
     assert all(id_number_ok(n) for n in (ZHANG, WANG, XIAO, LI, "33010219620202007X"))
     assert not id_number_ok(ZHANG[:-1] + "5") and not id_number_ok(ZHANG[:17])
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in "33010219620202007") + "X"  # ３３０１… typed with a Chinese IME
+    assert not id_number_ok(full_width)
 
 
 def test_an_empty_database_takes_its_county_from_the_roll_and_villagers_can_then_be_scored(db: str, tmp_path: Path) -> None:
@@ -282,6 +284,8 @@ def test_cells_read_as_the_text_a_clerk_typed() -> None:
     assert (cell_text(date(2026, 3, 7)), cell_text(time(9, 30))) == ("2026-03-07", "09:30:00")
     assert cell_text(13800000000.0) == "13800000000"  # an 11-digit phone typed as a number is still exact
     assert isinstance(cell_text(float(ZHANG)), BigNumber)  # 18 digits cannot be: refused, never guessed
+    assert isinstance(cell_text(3301020010010011.0), BigNumber)  # 16 digits: Excel kept 15 of them
+    assert cell_text(330102001001001.0) == "330102001001001"  # 15 digits: exact
 
 
 def test_a_roll_links_a_member_from_its_date_on_both_databases(county: Any, ledger: Any) -> None:
@@ -309,3 +313,68 @@ def test_a_roll_links_a_member_from_its_date_on_both_databases(county: Any, ledg
     assert [p.record for p in result.problems] == ["#1 (before)"]
     after = next(r for r in result.results if r.key == "after")
     assert [e["amount"] for e in after.entries] == [200]  # red from April 1st: ×2
+
+
+def test_no_message_quotes_a_full_id_or_phone_number_whatever_column_it_landed_in(db: str, tmp_path: Path) -> None:
+    """A column shifted by one puts ID and phone numbers where tiers, years and genders belong: each is quoted masked."""
+    shifted = workbook(tmp_path / "shifted.xlsx", [
+        [*HEADER, "性别", "出生年份"],
+        ["青山镇", "石桥村", "第一网格", "H000001", "张建国", "户主", ZHANG, "", "13712345678", "13612345678", "33010219580304123", "",
+         WANG, XIAO, "13512345678"],
+    ])
+    result = run(db, "directory", "import", str(shifted), "--effective", "2026-01-01", "--county", "青山县")
+    assert result.exit_code == 1
+    out = result.output
+    for number in (WANG, XIAO, "13712345678", "13612345678", "13512345678", "33010219580304123"):
+        assert number not in out, number
+    assert "三色 “137****5678”" in out and "多出 1 个值(135****5678)" in out and "性别 “3301**********0013”" in out
+
+
+def test_one_person_by_code_and_again_by_id_number_is_one_person_twice(db: str, tmp_path: Path) -> None:
+    assert run(db, "directory", "import", str(first_roll(tmp_path)), "--effective", "2026-01-01", "--county", "青山县").exit_code == 0
+    with make_engine(db).connect() as conn:
+        zhang = conn.execute(select(Person.code).where(Person.id_number == ZHANG)).scalar_one()
+    twice = workbook(tmp_path / "twice.xlsx", [
+        HEADER,
+        ["青山镇", "石桥村", "第一网格", "H000005", "张建国", "户主", "", zhang, "", "", "", ""],
+        ["青山镇", "石桥村", "第一网格", "H000006", "张建国", "户主", ZHANG, "", "", "", "", ""],
+    ])
+    result = run(db, "directory", "import", str(twice), "--effective", "2026-06-01")
+    assert result.exit_code == 1 and "#3 [身份证号]: 同一人在第 2 行已出现过" in result.output
+
+
+def test_a_header_without_rows_a_damaged_workbook_and_unreadable_bytes_are_refused_without_a_traceback(db: str, tmp_path: Path) -> None:
+    empty = run(db, "directory", "import", str(workbook(tmp_path / "empty.xlsx", [HEADER])), "--effective", "2026-01-01", "--county", "青山县")
+    assert empty.exit_code == 1 and "名册只有表头,没有人员" in empty.output
+    good = first_roll(tmp_path).read_bytes()
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(good[: len(good) * 2 // 3])
+    damaged = run(db, "directory", "import", str(cut), "--effective", "2026-01-01", "--county", "青山县")
+    assert damaged.exit_code == 1 and "无法作为 Excel 工作簿打开" in damaged.output and "Traceback" not in damaged.output
+    raw = tmp_path / "bytes.csv"
+    raw.write_bytes(",".join(HEADER).encode() + b"\n" + "青山镇,石桥村,第一网格,H000001,张".encode() + b"\xff" + f"三,户主,{ZHANG},,,,,\n".encode())
+    garbled = run(db, "directory", "import", str(raw), "--effective", "2026-01-01", "--county", "青山县")
+    assert garbled.exit_code == 1 and "#2: 这一行有无法识别的字符" in garbled.output
+    assert counts(make_engine(db))["Household"] == 0
+
+
+def test_a_roll_dated_before_points_already_scored_asks_to_be_confirmed(db: str, tmp_path: Path) -> None:
+    """Points scored by the old roll stay as scored; a later roll dated before them must say it corrects the past."""
+    assert run(db, "directory", "import", str(first_roll(tmp_path)), "--effective", "2026-01-01", "--county", "青山县").exit_code == 0
+    with make_engine(db).connect() as conn:
+        zhang = conn.execute(select(Person.code).where(Person.id_number == ZHANG)).scalar_one()
+    visit = workbook(tmp_path / "visit.xlsx", [["id", "type", "occurred_at", "person", "household"],
+                                                ["V-1", "household_visit", datetime(2026, 3, 11, 10), zhang, "H000002"]])
+    assert run(db, "ingest", str(visit)).exit_code == 0  # +2: H000002 is red
+    yellow = workbook(tmp_path / "yellow.xlsx", [HEADER, ["青山镇", "石桥村", "第一网格", "H000002", "王大山", "户主", WANG, "", "黄色", "", ZHANG, ""]])
+    refused = run(db, "directory", "import", str(yellow), "--effective", "2026-02-01")
+    assert refused.exit_code == 1
+    # The member's visit was weighed by the red tier: the member is named.
+    assert f"{zhang} 在 2026-03-11 已有按原名册记的分,晚于本次生效日 2026-02-01" in refused.output
+    confirmed = run(db, "directory", "import", str(yellow), "--effective", "2026-02-01", "--backdate", "--check")
+    assert confirmed.exit_code == 0 and "三色调整 1 户" in confirmed.output  # said to correct the past: accepted
+    assert run(db, "directory", "import", str(yellow), "--effective", "2026-03-12").exit_code == 0  # after the points: fine
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        assert [t for (t,) in conn.execute(select(HouseholdTier.tier).join(Household, Household.id == HouseholdTier.household_id)  # type: ignore[arg-type]
+                                           .where(Household.code == "H000002").order_by(HouseholdTier.valid_from))] == ["red", "yellow"]

@@ -39,6 +39,7 @@ from scoring.periods import parse_period
 from scoring.points import SCALE, fmt
 from services import queries, roll, rules_admin, shop
 from services.errors import ServiceError
+from services.ingest import by_record
 from services.privacy import mask_id, mask_phone
 from services.tables import open_table
 from store.models import (
@@ -311,6 +312,7 @@ class RollForm(FormSchema):
 
     effective = day(required=True)
     check = boolean()
+    backdate = boolean()
     county = text(max=50)
 
 
@@ -336,13 +338,13 @@ def roll_import() -> Any:
         if data is not None and not errors and upload is not None:
             table = open_table(upload.filename or "", io.BytesIO(upload.read()))
             report = roll.import_roll(ctx.engine, table, ctx.ruleset(), data["effective"], check_only=data["check"],
-                                      county_name=data.get("county") or "")
+                                      county_name=data.get("county") or "", backdate=data["backdate"])
             if report.written:
                 audit("directory.import", f"roll:{upload.filename}", effective=data["effective"].isoformat(), **report.counts)
                 flash(report.summary(lang()), "success")
                 return redirect(url_for("admin.roll_import"))
     problems = [{"row": p.record.lstrip("#"), "column": p.field, "message": p.message(lang())}
-                for p in sorted(report.problems, key=lambda p: int(p.record.lstrip("#") or 0))] if report else []
+                for p in by_record(report.problems)] if report else []
     status = 400 if errors or problems else 200
     return render_template("admin/roll.html", values=values, errors=errors, report=report, problems=problems,
                            summary=report.summary(lang()) if report else "", columns=roll.COLUMNS, required=roll.REQUIRED), status
