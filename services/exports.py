@@ -15,19 +15,32 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
 
 from scoring.grades import grade
 from scoring.model import HOUSEHOLD, Ruleset
+from scoring.periods import parse_period
 from scoring.points import fmt
 from services.queries import holder_names
-from store.models import Area, Balance, GradeSnapshot, Household, HouseholdGrid, PeriodClose, Tally
+from store.models import (
+    Area,
+    Balance,
+    GradeSnapshot,
+    Household,
+    HouseholdGrid,
+    Membership,
+    PartyMember,
+    PeriodClose,
+    Tally,
+)
 
 CHUNK = 900  # ids per IN list: below SQLite's limit on bound variables
 
@@ -67,16 +80,14 @@ def appraisal(conn: Connection, ruleset: Ruleset, point_type: str, period: str, 
         PeriodClose.point_type == point_type, PeriodClose.period == period)).first() is not None
     places: dict[int, tuple[int, int]] = {}  # holder → (village, grid) of its latest entry in the period
     scores: dict[int, tuple[int, bool]] = {}
-    stmt = (select(Tally.holder_id, Tally.village_id, Tally.grid_id, Tally.amount, Tally.vetoes, Tally.last_day)
+    stmt = (select(Tally.holder_id, Tally.village_id, Tally.grid_id, Tally.amount, Tally.vetoes)  # one row a holder and period
             .where(Tally.point_type == point_type, Tally.period == period, Tally.holder_kind == kind))
     if village_id is not None:
         stmt = stmt.where(Tally.village_id == village_id)
-    latest: dict[int, Any] = {}
-    for hid, village, grid, amount, vetoes, last_day in conn.execute(stmt):
-        score, vetoed = scores.get(hid, (0, False))
-        scores[hid] = (score + int(amount), vetoed or bool(vetoes))
-        if hid not in latest or last_day > latest[hid]:
-            latest[hid], places[hid] = last_day, (village, grid)
+    for hid, village, grid, amount, vetoes in conn.execute(stmt):
+        scores[hid] = (int(amount), bool(vetoes))
+        places[hid] = (village, grid)
+    last_day = period_end(period)
     if kind == "h":  # every household of the village is appraised, those with no points too
         hh = (select(Household.id, Household.village_id, HouseholdGrid.grid_id)
               .join(HouseholdGrid, HouseholdGrid.household_id == Household.id)  # type: ignore[arg-type]
@@ -85,6 +96,9 @@ def appraisal(conn: Connection, ruleset: Ruleset, point_type: str, period: str, 
             hh = hh.where(Household.village_id == village_id)
         for hid, village, grid in conn.execute(hh):
             places.setdefault(hid, (village, grid))
+    elif pt.year_end.policy == "reset":  # 零基积分, the Party members' tally: every member, those with nothing yet too
+        for pid, village, grid in conn.execute(_members_at(last_day, village_id)):
+            places.setdefault(pid, (village, grid))
     if frozen:
         snap = select(GradeSnapshot.holder_id, GradeSnapshot.score, GradeSnapshot.grade, GradeSnapshot.vetoed).where(
             GradeSnapshot.point_type == point_type, GradeSnapshot.period == period, GradeSnapshot.holder_kind == kind)
@@ -113,6 +127,25 @@ def appraisal(conn: Connection, ruleset: Ruleset, point_type: str, period: str, 
                                  balances.get(hid, 0) if pt.spendable else None))
     rows.sort(key=lambda r: (r.village, r.grid, -r.score, r.code))
     return Appraisal(point_type, period, frozen, rows, pt.unit, pt.spendable)
+
+
+def period_end(period: str) -> date:
+    """The last day of a period (2026 → 2026-12-31): who was a member then is appraised for it."""
+    p = parse_period(period)
+    return p.end - timedelta(days=1)
+
+
+def _members_at(day: date, village_id: int | None) -> Any:
+    """Party members on ``day`` with the village and grid of their household then (of ``village_id`` only, if given)."""
+    on = and_(PartyMember.valid_from <= day, or_(PartyMember.valid_to.is_(None), PartyMember.valid_to > day))  # type: ignore[union-attr]
+    home = and_(Membership.person_id == PartyMember.person_id, Membership.valid_from <= day,
+                or_(Membership.valid_to.is_(None), Membership.valid_to > day))  # type: ignore[union-attr]
+    grid = and_(HouseholdGrid.household_id == Membership.household_id, HouseholdGrid.valid_from <= day,
+                or_(HouseholdGrid.valid_to.is_(None), HouseholdGrid.valid_to > day))  # type: ignore[union-attr]
+    stmt = (select(PartyMember.person_id, Household.village_id, HouseholdGrid.grid_id).where(on)
+            .join(Membership, home).join(Household, Household.id == Membership.household_id)  # type: ignore[arg-type]
+            .join(HouseholdGrid, grid))
+    return stmt.where(Household.village_id == village_id) if village_id is not None else stmt
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
@@ -144,17 +177,38 @@ def sheet_rows(sheet: Appraisal, lang: str = "zh", numbers: bool = False) -> Ite
         yield line
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula (CSV injection)
+SHEET_TITLE = re.compile(r"[\[\]:*?/\\]")  # characters Excel refuses in a sheet's name
+
+
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _text(value: Any) -> Any:
+    """A CSV cell that can never run as a formula: a name typed as ``=HYPERLINK(…)`` is quoted; -12.5 stays a number."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def write_sheet(sheet: Appraisal, out: IO[bytes], xlsx: bool, title: str, lang: str = "zh") -> None:
     """Write the sheet as an Excel workbook (streamed: a county's 200,000 households) or a CSV file Excel opens (BOM)."""
     if not xlsx:
         text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
-        csv.writer(text).writerows(sheet_rows(sheet, lang))
+        csv.writer(text).writerows([_text(v) for v in line] for line in sheet_rows(sheet, lang))
         text.detach()  # the caller owns ``out``
         return
     from openpyxl import Workbook  # imported here: only an Excel export pays for it
+    from openpyxl.cell import WriteOnlyCell
 
     book = Workbook(write_only=True)
-    ws = book.create_sheet(title=title[:31])  # Excel's limit on a sheet's name
+    ws = book.create_sheet(title=SHEET_TITLE.sub("-", title)[:31] or "sheet")  # Excel's rules for a sheet's name
     for line in sheet_rows(sheet, lang, numbers=True):
-        ws.append(line)
+        cells = []
+        for value in line:
+            cell = WriteOnlyCell(ws, value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # text, even when it starts with "=": openpyxl would store it as a formula
+            cells.append(cell)
+        ws.append(cells)
     book.save(out)

@@ -100,6 +100,8 @@ add({
     "shop_bad_state": ("兑换单 {id} 当前{status},不能{action}", "redemption {id} is {status}; cannot {action}"),
     "shop_lapsed": ("兑换单 {id} 已超过领取期限,积分和库存已退回", "redemption {id} passed its pick-up date; points and stock were returned"),
     "shop_person_required": ("该商品按人限兑,请指定兑换人", "this item is limited per person; name the person"),
+    "shop_item_request_reused": ("请求编号 “{value}” 已用于新增另一件商品({item});重试请发送原样的内容,新商品请用新的编号",
+                                 "request id '{value}' already created another item ({item}): a retry sends the same item; a new item needs a new id"),
     "shop_request_reused": ("请求编号 “{value}” 已用于另一笔兑换", "request id '{value}' was used for another redemption"),
     "shop_point_type": ("积分类型 “{value}” 不能用于兑换;可用:{allowed}", "point type '{value}' cannot be spent; spendable: {allowed}"),
     "shop_bad_grade": ("“{value}” 不是积分类型 {ptype} 的等级;可选:{allowed}", "'{value}' is not a grade of {ptype}; grades: {allowed}"),
@@ -358,6 +360,9 @@ def create_item(ctx: AppContext, actor: Actor, data: dict[str, Any], lang: str =
         replayed = item_id is None
         row = conn.execute(select(ShopItem).where(
             ShopItem.request_key == key if replayed else ShopItem.id == item_id)).one()  # type: ignore[arg-type]
+        if replayed and any(getattr(row, k) != values[k] for k in ("name", "price", "village_id", "point_type") if k in values):
+            # The key came back with another item: a client bug, never a retry (as reservations refuse it).
+            raise Conflict("shop_item_request_reused", "request_id", value=request_id, item=row.name)
     item = _item_out(row, _point_types(ctx).get(row.point_type), lang)
     return Change(item, Audit(now, actor.username, actor.role, "shop.item.create", f"shop_item:{item.id}", {"after": _snapshot(row)}),
                   replayed)

@@ -422,6 +422,8 @@ def test_a_retried_new_item_with_its_request_id_is_the_first_item(api: Api, ctx:
     assert again.json["item"]["id"] == first.json["item"]["id"]
     items = [i for i in api.get("keeper", "/shop/items").json["items"] if i["name"] == "香皂"]
     assert len(items) == 1
+    other = api.post("keeper", "/shop/items", {**body, "name": "毛巾"}, lang="en")  # the same id for another item: a client bug
+    assert other.status_code == 409 and "already created another item (香皂)" in other.json["message"]
     from store.models_web import AuditLog
 
     with ctx.engine.connect() as conn:  # one creation, audited once

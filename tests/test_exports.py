@@ -101,10 +101,39 @@ def test_the_desk_hands_its_own_village_the_appraisal_workbook(tmp_path: Path, s
     rows = list(load_workbook(io.BytesIO(resp.data)).active.iter_rows(values_only=True))  # type: ignore[union-attr]
     assert rows[0] == ("村", "网格", "编号", "姓名", "得分", "等级", "一票否决", "余额")
     assert sorted(r[2] for r in rows[1:]) == ["H1", "H2", "H3", "H4"]  # V1's households only, not V2's H5
-    assert b"330825196501011234" not in resp.data and b"13912345678" not in resp.data
+    cells = [str(v) for r in rows for v in r if v is not None]
+    assert not any("330825196501011234" in c or "13912345678" in c for c in cells)  # the workbook's cells, not its zipped bytes
     # Another village's committee gets its own; a period or type that does not exist is refused, never another sheet.
     other = world.client("committee2").get(link.replace("&amp;", "&"))
     assert sorted(r[2] for r in list(load_workbook(io.BytesIO(other.data)).active.iter_rows(values_only=True))[1:]) == ["H5"]  # type: ignore[union-attr]
     assert secretary.get("/desk/appraisal.xlsx?type=moral&period=2026-13").status_code == 400
     assert secretary.get("/desk/appraisal.xlsx?type=nope&period=2026").status_code == 400
     assert world.client("villager").get(link.replace("&amp;", "&")).status_code == 403
+
+
+def test_a_name_typed_as_a_formula_stays_text_and_members_without_points_are_listed(ledger: Ledger, county: County) -> None:
+    """On SQLite and PostgreSQL: a head of household named ``=HYPERLINK(…)`` cannot run in Excel; M1 has no points yet."""
+    import io
+
+    from sqlalchemy import update
+
+    from services.exports import write_sheet
+    from store.models import Household
+
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Household).where(Household.id == county.ids["H2"]).values(head_name='=HYPERLINK("http://x","李四")'))
+    ruleset = ledger.versions().latest()
+    assert ruleset is not None
+    with ledger.engine.connect() as conn:
+        moral = appraisal(conn, ruleset, "moral", "2026", county.ids["V1"])
+        party = appraisal(conn, ruleset, "party_work", "2026", county.ids["V1"])
+    assert [(r.code, r.score, r.grade) for r in party.rows] == [("M1", 0, "")]  # the branch's member, nothing scored yet
+    book, text = io.BytesIO(), io.BytesIO()
+    write_sheet(moral, book, True, "道德积分: 2026/年度")  # a colon and a slash: not allowed in a sheet's name
+    write_sheet(moral, text, False, "")
+    sheet = load_workbook(io.BytesIO(book.getvalue())).active
+    assert sheet is not None and sheet.title == "道德积分- 2026-年度"
+    formula_cells = [c for row in sheet.iter_rows() for c in row if str(c.value).startswith("=")]
+    assert formula_cells and all(c.data_type == "s" for c in formula_cells)
+    line = next(r for r in csv.reader(io.StringIO(text.getvalue().decode("utf-8-sig"))) if r[2] == "H2")
+    assert line[3].startswith("'=HYPERLINK")

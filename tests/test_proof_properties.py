@@ -21,7 +21,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -91,7 +91,21 @@ def balances(ledger: Ledger) -> list[tuple[str, str, int, int]]:
             select(Balance.point_type, Balance.holder_kind, Balance.holder_id, Balance.amount)))
 
 
+# A stream where every cap and floor binds (random streams rarely fill a month's 40 linking points):
+# 56 days of visits in March (84 points against the cap of 40), eight rubbish deductions for one household
+# (-80 against the floor of 30), five misconducts (against the floor of 20), a month of volunteering.
+DENSE = [{"id": f"d{i}", **e} for i, e in enumerate(
+    [{"type": "household_visit", "occurred_at": f"2026-03-{d:02d}T09:00:00", "person": "M1", "household": h}
+     for d in range(1, 29) for h in ("H1", "H2")]
+    + [{"type": "civility", "occurred_at": f"2026-04-{d:02d}T10:00:00", "person": "P1", "rule": "MB-23"} for d in range(1, 9)]
+    + [{"type": "misconduct", "occurred_at": f"2026-04-{d:02d}T11:00:00", "person": "M1", "fields": {"kind": "lavish"},
+        "approved_by": "sec1"} for d in range(1, 6)]
+    + [{"type": "volunteer_service", "occurred_at": f"2026-05-{d:02d}T08:00:00", "person": "P2", "fields": {"hours": "8"}}
+       for d in range(1, 8)])]
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(events=DENSE, cuts=[10, 30, 60], resent=[0, 3, 5, 40]).via("every cap and floor binds")
 @given(events=stream, cuts=st.lists(st.integers(0, 60), max_size=5), resent=st.lists(st.integers(0, 59), max_size=8))
 def test_any_stream_counts_once_whatever_its_batches_and_keeps_caps_floors_and_sums(
         events: list[dict[str, Any]], cuts: list[int], resent: list[int]) -> None:
@@ -129,3 +143,7 @@ def test_any_stream_counts_once_whatever_its_batches_and_keeps_caps_floors_and_s
             assert total <= CAPS[(cat, window)], (cat, total)
         for (cat, *_), total in taken.items():
             assert total <= FLOORS[cat], (cat, total)
+        if events is DENSE:  # the example above: each limit is reached, not merely unpassed
+            assert max(used[k] for k in used if k[0] == "linkage") == CAPS[("linkage", "month")]
+            assert max(used[k] for k in used if k[0] == "volunteer") == CAPS[("volunteer", "month")]
+            assert {cat: max(t for k, t in taken.items() if k[0] == cat) for cat in FLOORS} == FLOORS

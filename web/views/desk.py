@@ -130,7 +130,8 @@ def appraisal_links(d: dict[str, Any], county_wide: bool) -> list[tuple[str, str
     kinds = [d["pt"], *(pt for pt in ruleset.point_types.values() if pt.holder == "household")] if ruleset else [d["pt"]]
     out = []
     for pt in kinds:
-        period = d["period"] if pt is d["pt"] else period_key(pt.period, jifen().today())
+        # The desk's period when it is of the type's kind (the year 2026 for both): in January, last year's sheet.
+        period = d["period"] if parse_period(d["period"]).kind == pt.period else period_key(pt.period, jifen().today())
         out.append((_("%(type)s 评定表(Excel)", type=point_type_name(pt)),
                     url_for("desk.appraisal_sheet", branch=d["branch_id"] if county_wide else None, type=pt.key, period=period)))
     return out
