@@ -378,3 +378,33 @@ def test_a_roll_dated_before_points_already_scored_asks_to_be_confirmed(db: str,
     with engine.connect() as conn:
         assert [t for (t,) in conn.execute(select(HouseholdTier.tier).join(Household, Household.id == HouseholdTier.household_id)  # type: ignore[arg-type]
                                            .where(Household.code == "H000002").order_by(HouseholdTier.valid_from))] == ["red", "yellow"]
+
+
+def test_two_imports_of_one_roll_at_once_record_each_change_once(county: Any, ledger: Any) -> None:
+    """On SQLite and PostgreSQL: a double click on two web workers — the second import waits, then finds nothing to change."""
+    import threading
+    from datetime import date
+
+    from services.roll import import_roll
+    from services.tables import read_csv_table
+
+    roll = "乡镇,村,网格,户号,姓名,与户主关系,人员编号\nT1镇,V1村,G2网格,H1,张三,户主,P1\nT1镇,V1村,G2网格,H1,李四,配偶,P2"
+    start = threading.Barrier(2)
+    reports: list[Any] = []
+
+    def upload() -> None:
+        start.wait()
+        reports.append(import_roll(ledger.write_engine, read_csv_table(roll.splitlines()), ledger.versions().latest(), date(2026, 4, 1)))
+
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.summary() for r in reports) == ["已导入 2 行:换网格 1 户、换户 1 人", "已导入 2 行:没有变化"]
+    with ledger.engine.connect() as conn:
+        open_homes = conn.execute(select(Membership.household_id).where(
+            Membership.person_id == county.ids["P2"], Membership.valid_to.is_(None))).all()  # type: ignore[union-attr]
+        grids = conn.execute(select(HouseholdGrid.grid_id).where(
+            HouseholdGrid.household_id == county.ids["H1"], HouseholdGrid.valid_to.is_(None))).all()  # type: ignore[union-attr]
+    assert open_homes == [(county.ids["H1"],)] and grids == [(county.ids["G2"],)]
