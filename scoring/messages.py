@@ -121,6 +121,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     # spreadsheets (services.tables) and the household roll (services.roll)
     "xlsx_unreadable": ("无法作为 Excel 工作簿打开({detail}),整个文件未导入;请在 Excel 中另存为 .xlsx 格式(不是 .xls 或 .et)后重新导入",
                         "the file cannot be opened as an Excel workbook ({detail}): nothing was imported; save it from Excel as .xlsx (not .xls) and import it again"),
+    "xls_old_format": ("这是旧版 Excel(.xls)或 WPS(.et)文件,整个文件未导入;请在 Excel 或 WPS 中“另存为” .xlsx 后重新导入",
+                       "this is an old Excel (.xls) or WPS (.et) file: nothing was imported; save it as .xlsx from Excel or WPS and import it again"),
     "xlsx_no_sheet": ("工作簿里没有名为 “{sheet}” 的工作表;现有:{sheets}", "the workbook has no sheet '{sheet}'; it has: {sheets}"),
     "table_empty": ("文件是空的:第一行应是表头", "the file is empty: its first row must be the header"),
     "xlsx_number_too_long": ("“{column}” 一格被 Excel 存成了数字,超过 15 位的末几位已经丢失,本行未导入;请把这一列设为“文本”格式,重新输入后再导入",
@@ -134,6 +136,7 @@ CATALOG: dict[str, tuple[str, str]] = {
                          "Excel stored the '{column}' cell as a number and lost its last digits; format the column as Text, type the value again and import again"),
     "roll_bad_phone": ("联系电话应为 11 位手机号或带区号的固定电话;请核对", "the phone should be an 11-digit mobile number or a landline with its area code; check it"),
     "roll_bad_year": ("出生年份 “{value}” 不是 1900–2100 间的年份", "birth year '{value}' is not a year between 1900 and 2100"),
+    "roll_id_disagrees": ("“{column}” 填的是 {value},身份证号上是 {from_id};请核对身份证号或这一栏", "'{column}' says {value}, the ID number says {from_id}; check the ID number or this cell"),
     "roll_bad_gender": ("性别 “{value}” 应填 男 或 女", "gender '{value}' should be 男 or 女"),
     "roll_bad_tier": ("三色 “{value}” 不是规则中的分类;可填:{known}", "tier '{value}' is none of the rules' tiers; use one of: {known}"),
     "roll_bad_party": ("党员一栏 “{value}” 应填 是 或 否(空着表示不变)", "the Party member cell '{value}' should be 是 or 否 (empty leaves it as it is)"),

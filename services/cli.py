@@ -23,7 +23,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from scoring.errors import Problem, RulesFileError, ScoringError
 from scoring.grades import grade
 from scoring.loader import check_rules
-from scoring.messages import unit_label
+from scoring.messages import render, unit_label
 from scoring.model import PointType
 from scoring.periods import parse_period
 from scoring.points import fmt
@@ -38,7 +38,7 @@ from services.ingest import (
     read_workbook_events,
     undecodable,
 )
-from services.tables import is_workbook, read_workbook
+from services.tables import is_old_workbook, is_workbook, read_workbook
 from store import rules_repo
 from store.db import local_minute
 from store.ledger import ReversalRefused
@@ -323,6 +323,8 @@ def rules_history(ctx: click.Context) -> None:
 def ingest_cmd(ctx: click.Context, path: str, fmt_: str | None, sheet: str | None, source: str, actor: str, batch: int) -> None:
     """导入事件(JSONL、CSV 或 Excel 台账)并记分 / ingest and score events from JSONL, CSV or Excel."""
     fmt_ = fmt_ or ("csv" if path.lower().endswith(".csv") else "xlsx" if is_workbook(path) else "jsonl")
+    if is_old_workbook(path):
+        refuse(ctx, f"{path}: {render('xls_old_format')}", f"{path}: {render('xls_old_format', 'en')}")
     ledger = app(ctx).ledger
     # One import: who is where is loaded once per person and household, not once per batch.
     with open(path, "rb") as f, ledger.caching():

@@ -73,6 +73,7 @@ YES = frozenset({"是", "党员", "中共党员", "预备党员", "y", "yes", "t
 NO = frozenset({"否", "群众", "非党员", "n", "no", "false", "0"})
 _PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")
 _SPLIT = re.compile(r"[、,,;;\s]+")
+_SCIENTIFIC = re.compile(r"[0-9]\.[0-9]+E\+[0-9]+")  # how Excel writes a long number into a CSV file
 
 
 @dataclass(slots=True)  # a county's roll holds 600,000 of these
@@ -105,6 +106,7 @@ class RollReport:
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     ignored: list[str] = field(default_factory=list)
     written: bool = False
+    bad_rows: int = 0
 
     def summary(self, lang: str = "zh") -> str:
         """One line: what was created and changed (only what happened), or that nothing was imported."""
@@ -115,20 +117,20 @@ class RollReport:
         done = [(en if english else zh).format(n=self.counts[key]) for key, zh, en in _COUNTED if self.counts[key]]
         rows = self.counts["rows"]
         if english:
-            head = f"{rows} rows imported" if self.written else f"{rows} rows checked, nothing written (--check)"
+            head = f"{rows} rows imported" if self.written else f"{rows} rows checked, nothing written"
             return f"{head}: {'; '.join(done) if done else 'no change'}"
-        head = f"已导入 {rows} 行" if self.written else f"已检查 {rows} 行,未写入(--check)"
+        head = f"已导入 {rows} 行" if self.written else f"已检查 {rows} 行,未写入"
         return f"{head}:{'、'.join(done) if done else '没有变化'}"
 
 
 # What an import counts, in the summary's order: key, 中文, English.
-_COUNTED = (
-    ("areas", "新增区域 {n} 个", "{n} new areas"), ("households", "新增农户 {n} 户", "{n} new households"),
-    ("persons", "新增村民 {n} 人", "{n} new persons"), ("party_members", "新增党员 {n} 名", "{n} new Party members"),
-    ("links", "新增联户 {n} 条", "{n} new household links"),
-    ("moved_households", "换网格 {n} 户", "{n} households moved grid"), ("moved_persons", "换户 {n} 人", "{n} persons moved household"),
-    ("tiers", "三色调整 {n} 户", "{n} tiers changed"), ("links_ended", "联户结束 {n} 条", "{n} links ended"),
-    ("party_ended", "党员关系结束 {n} 名", "{n} Party memberships ended"), ("updated", "信息更新 {n} 人", "{n} persons' details updated"),
+_COUNTED = (  # English as "label: n", so that one and many read alike
+    ("areas", "新增区域 {n} 个", "new areas: {n}"), ("households", "新增农户 {n} 户", "new households: {n}"),
+    ("persons", "新增村民 {n} 人", "new persons: {n}"), ("party_members", "新增党员 {n} 名", "new Party members: {n}"),
+    ("links", "新增联户 {n} 条", "new household links: {n}"),
+    ("moved_households", "换网格 {n} 户", "households moved grid: {n}"), ("moved_persons", "换户 {n} 人", "persons moved household: {n}"),
+    ("tiers", "三色调整 {n} 户", "tiers changed: {n}"), ("links_ended", "联户结束 {n} 条", "links ended: {n}"),
+    ("party_ended", "党员关系结束 {n} 名", "Party memberships ended: {n}"), ("updated", "信息更新 {n} 人", "persons' details updated: {n}"),
 )
 
 
@@ -183,7 +185,7 @@ def read_rows(table: Table, ruleset: Ruleset | None, report: RollReport) -> list
 
 def _check_row(n: int, v: dict[str, str], extra: str, tiers: dict[str, str], tier_names: str,
                report: RollReport) -> RollRow | None:
-    """One row checked alone: required cells, ID number, phone, year, tier, Party membership."""
+    """One row checked alone: required cells, ID number, phone, year, tier, Party membership (None: unreadable)."""
     ref = f"#{n}"
     before = len(report.problems)
 
@@ -206,25 +208,30 @@ def _check_row(n: int, v: dict[str, str], extra: str, tiers: dict[str, str], tie
     id_number = v.get("id_number", "").upper()
     if not id_number and not v.get("person"):
         bad("roll_no_identity", "id_number")
+    elif _SCIENTIFIC.fullmatch(id_number) or (id_number.isdigit() and len(id_number) == 18 and id_number.endswith("000")
+                                               and not id_number_ok(id_number)):
+        bad("roll_number_lost", "id_number")  # a CSV Excel saved: 3.30102E+17, or the last three digits gone to 000
     elif id_number and not isinstance(v.get("id_number"), BigNumber) and not id_number_ok(id_number):
         bad("roll_bad_id", "id_number", value=mask_id(id_number))
     phone = v.get("phone", "").replace(" ", "")
     if phone and not isinstance(v.get("phone"), BigNumber) and not _PHONE.match(phone):
         bad("roll_bad_phone", "phone")
-    birth_year: int | None = None
+    valid_id = bool(id_number) and id_number_ok(id_number)
+    birth_year: int | None = int(id_number[6:10]) if valid_id else None  # read from the ID number when left out
     if v.get("birth_year"):
         year = v["birth_year"][:4]
         if not (year.isdigit() and 1900 <= int(year) <= 2100):
             bad("roll_bad_year", "birth_year", value=v["birth_year"])
+        elif birth_year is not None and int(year) != birth_year:
+            bad("roll_id_disagrees", "birth_year", value=year, from_id=str(birth_year))
         else:
             birth_year = int(year)
-    elif id_number and id_number_ok(id_number):
-        birth_year = int(id_number[6:10])
-    gender = v.get("gender", "")
-    if gender and gender not in ("男", "女"):
+    from_id = ("男" if int(id_number[16]) % 2 else "女") if valid_id else ""
+    gender = v.get("gender", "") or from_id
+    if gender not in ("男", "女", ""):
         bad("roll_bad_gender", "gender", value=gender)
-    if not gender and id_number and id_number_ok(id_number):
-        gender = "男" if int(id_number[16]) % 2 else "女"
+    elif from_id and gender != from_id:
+        bad("roll_id_disagrees", "gender", value=gender, from_id=from_id)
     tier = ""
     if v.get("tier"):
         tier = tiers.get(v["tier"].lower(), "")
@@ -238,7 +245,9 @@ def _check_row(n: int, v: dict[str, str], extra: str, tiers: dict[str, str], tie
             bad("roll_bad_party", "party", value=v["party"])
     linked_by = tuple(x for x in _SPLIT.split(v["linked_by"]) if x) if v.get("linked_by") else None
     if len(report.problems) > before:
-        return None
+        # Still returned, as far as it reads: the household checks and the links run on every row, so a
+        # roll's problems are all reported at once (nothing is written while there is any).
+        report.bad_rows += 1
     # Places, relations and household codes repeat down a county's 600,000 rows: one string each, not one a row.
     return RollRow(n, intern(v["township"]), intern(v["village"]), intern(v["grid"]), intern(v["household"]), v["name"],
                    intern(v.get("relation", "")), id_number, v.get("person", ""), gender, birth_year, phone,
@@ -362,8 +371,10 @@ def import_roll(engine: Engine, table: Table, ruleset: Ruleset | None, effective
             # rows before they start. Import it with a date on or after the latest change instead.
             report.problems.append(Problem("roll_backdated", {"since": latest.isoformat(), "day": effective.isoformat()}, record="#1"))
         households = _households(rows, state, report)  # checked even beside bad rows: every problem at once
-        if report.problems:
+        if state.county is None and not county_name:
             return report
+        # Written even beside problems, to find those only writing finds (a link to someone who is no Party
+        # member, a household registered in another village); then rolled back, so all come in one report.
         written = _Writer(conn, state, effective, ruleset, report, county_name)
         written.write(households)
         if not backdate:

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 from scoring.errors import Problem
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
+OLD_SUFFIXES = (".xls", ".et", ".xlsb")
 _ESCAPED = re.compile("[\udc80-\udcff]")  # bytes the encoding could not read (surrogateescape)
 Row = tuple[int, dict[str, str]]
 
@@ -52,6 +53,11 @@ class BigNumber(str):
 def undecodable(text: str) -> bool:
     """Whether text read by ``ingest.decode_lines`` holds bytes its encoding could not read (kept as surrogate escapes)."""
     return _ESCAPED.search(text) is not None
+
+
+def is_old_workbook(name: str) -> bool:
+    """Whether a file name is an old binary workbook (Excel 97–2003 .xls, WPS .et) that must be saved as .xlsx first."""
+    return name.lower().endswith(OLD_SUFFIXES)
 
 
 def is_workbook(name: str) -> bool:
@@ -142,7 +148,9 @@ def read_csv_table(lines: Iterable[str]) -> Table:
 
 
 def open_table(path: str | Path, raw: BinaryIO, sheet: str | None = None) -> Table:
-    """A workbook or a CSV file, chosen by the file's name."""
+    """A workbook or a CSV file, chosen by the file's name; an old binary workbook (.xls, WPS .et) is refused."""
+    if is_old_workbook(str(path)):
+        return Table([], (), Problem("xls_old_format", {}, record="#1"))
     if is_workbook(str(path)):
         return read_workbook(raw, sheet)
     # CSV imports' encoding sniffing (UTF-8 or GB18030); imported here, as services.ingest imports this module.

@@ -223,7 +223,7 @@ def test_check_only_writes_nothing_and_a_backdated_roll_is_refused(db: str, tmp_
     roll = first_roll(tmp_path)
     checked = run(db, "--lang", "en", "directory", "import", str(roll), "--effective", "2026-01-01", "--county", "Qingshan", "--check")
     assert checked.exit_code == 0
-    assert "3 rows checked, nothing written (--check): 4 new areas; 2 new households; 3 new persons; 1 new Party members" in checked.output
+    assert "3 rows checked, nothing written: new areas: 4; new households: 2; new persons: 3; new Party members: 1" in checked.output
     assert counts(make_engine(db))["Household"] == 0
     assert run(db, "directory", "import", str(roll), "--effective", "2026-03-01", "--county", "青山县").exit_code == 0
     earlier = run(db, "--lang", "en", "directory", "import", str(roll), "--effective", "2026-02-01")
@@ -245,7 +245,9 @@ def test_a_csv_roll_saved_by_chinese_excel_reads_the_same(db: str, tmp_path: Pat
 def test_the_template_reads_back_as_a_valid_roll(db: str, tmp_path: Path) -> None:
     path = tmp_path / "template.xlsx"
     wrote = run(db, "directory", "template", str(path))
-    assert wrote.exit_code == 0 and "身份证号一列请设为文本" in wrote.output
+    assert wrote.exit_code == 0 and "身份证号、电话等列已设为文本格式" in wrote.output
+    sheet = load_workbook(path).active
+    assert sheet is not None and sheet["G1"].value == "身份证号" and sheet.column_dimensions["G"].number_format == "@"  # rows a clerk adds too
     done = run(db, "directory", "import", str(path), "--effective", "2026-01-01", "--county", "青山县")
     assert done.exit_code == 0, done.output
     assert "新增农户 1 户" in done.output and "新增村民 2 人" in done.output
@@ -355,6 +357,12 @@ def test_a_header_without_rows_a_damaged_workbook_and_unreadable_bytes_are_refus
     raw.write_bytes(",".join(HEADER).encode() + b"\n" + "青山镇,石桥村,第一网格,H000001,张".encode() + b"\xff" + f"三,户主,{ZHANG},,,,,\n".encode())
     garbled = run(db, "directory", "import", str(raw), "--effective", "2026-01-01", "--county", "青山县")
     assert garbled.exit_code == 1 and "#2: 这一行有无法识别的字符" in garbled.output
+    old = tmp_path / "roll.xls"  # Excel 97-2003: a binary file no reader here opens
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500))
+    for args in (["directory", "import", str(old), "--effective", "2026-01-01", "--county", "青山县"], ["ingest", str(old)]):
+        refused = run(db, *args)
+        assert refused.exit_code == 1 and "旧版 Excel(.xls)" in refused.output and "另存为” .xlsx" in refused.output, args
+        assert "未读取的列" not in refused.output
     assert counts(make_engine(db))["Household"] == 0
 
 
@@ -408,3 +416,30 @@ def test_two_imports_of_one_roll_at_once_record_each_change_once(county: Any, le
         grids = conn.execute(select(HouseholdGrid.grid_id).where(
             HouseholdGrid.household_id == county.ids["H1"], HouseholdGrid.valid_to.is_(None))).all()  # type: ignore[union-attr]
     assert open_homes == [(county.ids["H1"],)] and grids == [(county.ids["G2"],)]
+
+
+def test_every_problem_of_a_roll_comes_in_one_report(db: str, tmp_path: Path) -> None:
+    """A clerk fixes the sheet once: row problems, household problems and link problems are reported together."""
+    path = tmp_path / "roll.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([
+            [*HEADER, "出生年份", "性别"],
+            ["青山镇", "石桥村", "第一网格", "H000001", "张建国", "户主", ZHANG, "", "黄色", "", "", "12345", "1960", "女"],
+            ["青山镇", "石桥村", "第一网格", "H000001", "李秀英", "户主", "3.30102E+17", "", "", "", "", "", "", ""],
+            ["青山镇", "石桥村", "第一网格", "H000002", "王大山", "户主", WANG, "", "红色", "", XIAO, "", "", ""],
+            ["青山镇", "石桥村", "第一网格", "H000002", "王小明", "子女", XIAO, "", "", "否", "", "", "", ""],
+        ])
+    result = run(db, "directory", "import", str(path), "--effective", "2026-01-01", "--county", "青山县")
+    assert result.exit_code == 1
+    out = result.output
+    for said in (
+        "#2 [联系电话]: 联系电话应为 11 位手机号",  # a row problem …
+        "#2 [出生年份]: “出生年份” 填的是 1960,身份证号上是 1958",  # … the ID number disagrees with the year and the sex …
+        "#2 [性别]: “性别” 填的是 女,身份证号上是 男",
+        "#3 [身份证号]: “身份证号” 一格被 Excel 存成了数字",  # … a CSV saved by Excel: 3.30102E+17 …
+        "#3 [与户主关系]: 户 H000001 有两位户主(另一位在第 2 行)",  # … a household problem …
+        "#4 [联户党员]: “3301**********0026” 不是党员,不能联户",  # … and a link, found only by writing (rolled back)
+    ):
+        assert said in out, said
+    assert "发现 6 处问题" in out
+    assert counts(make_engine(db))["Household"] == 0

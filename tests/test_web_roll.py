@@ -83,7 +83,7 @@ def test_check_first_then_import_and_the_household_shows_with_its_tier(world: Wo
     c = world.client("admin")
     checked = upload(world, c, xlsx(GOOD), check=True)
     assert checked.status_code == 200
-    assert "已检查 1 行,未写入(--check):新增区域 3 个、新增农户 1 户、新增村民 1 人" in checked.get_data(as_text=True)
+    assert "已检查 1 行,未写入:新增区域 3 个、新增农户 1 户、新增村民 1 人" in checked.get_data(as_text=True)
     assert households_named(world, "H-NEW-1") == 0
 
     done = upload(world, c, xlsx(GOOD))
