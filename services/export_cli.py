@@ -33,7 +33,7 @@ def export_group() -> None:
 @export_group.command("appraisal")
 @click.option("--type", "point_type", required=True, help="积分类型 / point type (moral, party_work …)")
 @click.option("--period", required=True, help="2026 | 2026-Q2 | 2026-03")
-@click.option("--village", default=None, help="村代码(默认全县)/ a village's code (default: the whole county)")
+@click.option("--village", default=None, help="村代码或村名(默认全县)/ a village's code or name (default: the whole county)")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.pass_context
 def appraisal_cmd(ctx: click.Context, point_type: str, period: str, village: str | None, path: str) -> None:
@@ -52,9 +52,14 @@ def appraisal_cmd(ctx: click.Context, point_type: str, period: str, village: str
     with app.engine.connect() as conn:
         village_id = None
         if village:
-            village_id = conn.execute(select(Area.id).where(Area.code == village, Area.level == "village")).scalar()
-            if village_id is None:
-                _refuse(ctx, f"找不到村 “{village}”;请用村代码", f"no village '{village}'; give a village's code")
+            villages = conn.execute(select(Area.id, Area.code, Area.name).where(Area.level == "village").order_by(Area.code)).all()
+            found = [v for v in villages if village in (v.code, v.name)]  # by its code, or by its name when that is unique
+            if len(found) != 1:
+                listed = "、".join(f"{v.code} {v.name}" for v in (found or villages)[:30]) + (" …" if len(found or villages) > 30 else "")
+                why = ("有 {n} 个村叫这个名字,请用村代码:" if found else "找不到村 “{v}”;村代码有:").format(n=len(found), v=village)
+                why_en = (f"{len(found)} villages have that name; give its code: " if found else f"no village '{village}'; the codes are: ")
+                _refuse(ctx, why + listed, why_en + listed)
+            village_id = found[0].id
         sheet = appraisal(conn, ruleset, point_type, period, village_id, lang)
     title = f"{ruleset.point_types[point_type].label(lang)} {period}"
     with open(path, "wb") as out:

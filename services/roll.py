@@ -107,6 +107,7 @@ class RollReport:
     ignored: list[str] = field(default_factory=list)
     written: bool = False
     bad_rows: int = 0
+    new_villages: list[tuple[str, str]] = field(default_factory=list)  # (code, name) of each village the roll created
 
     def summary(self, lang: str = "zh") -> str:
         """One line: what was created and changed (only what happened), or that nothing was imported."""
@@ -505,6 +506,8 @@ class _Writer:
         self.s.areas[(parent, level, name)] = aid
         self.s.area_code[aid] = code
         self.c["areas"] += 1
+        if level == "village":
+            self.report.new_villages.append((code, name))  # their codes are what exports and tokens name them by
         if level == "village" and aid not in self.s.branches:  # a Party branch per village (党支部)
             self.s.branches[aid] = self._insert(Branch, code=self._code(f"B-{code}", ""), name=f"{name}党支部", village_id=aid)
         return aid

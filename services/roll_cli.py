@@ -52,6 +52,9 @@ def import_cmd(ctx: click.Context, path: str, effective: object, check_only: boo
     click.echo(report.summary(lang))
     if report.problems:
         sys.exit(1)
+    if report.new_villages:
+        listed = "、".join(f"{code} {name}" for code, name in report.new_villages)
+        click.echo(_t(ctx, f"新村的代码(导出、令牌用):{listed}", f"the new villages' codes (for exports and tokens): {listed}"))
 
 
 @directory_group.command("template")

@@ -46,8 +46,10 @@ def test_every_household_of_the_village_is_on_the_sheet_with_its_score_and_no_id
     ])
     run(db, "ingest", str(events))
 
-    said = run(db, "export", "appraisal", "--type", "moral", "--period", "2026", "--village", village, str(tmp_path / "moral.csv"))
-    assert "2 行(尚未结转,等级为截至今天的)" in said
+    said = run(db, "export", "appraisal", "--type", "moral", "--period", "2026", "--village", "石桥村", str(tmp_path / "moral.csv"))
+    assert "2 行(尚未结转,等级为截至今天的)" in said  # the village by its name; by its code, as below
+    wrong = CliRunner().invoke(main, ["--db", db, "export", "appraisal", "--type", "moral", "--period", "2026", "--village", "V01", "x.csv"])
+    assert wrong.exit_code == 1 and f"找不到村 “V01”;村代码有:{village} 石桥村" in wrong.output
     with open(tmp_path / "moral.csv", encoding="utf-8-sig") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["村", "网格", "编号", "姓名", "得分", "等级", "一票否决", "余额"]
@@ -98,6 +100,7 @@ def test_the_desk_hands_its_own_village_the_appraisal_workbook(tmp_path: Path, s
     link = next(m for m in desk.split('href="')[1:] if m.startswith("/desk/appraisal.xlsx") and "type=moral" in m).split('"')[0]
     resp = secretary.get(link.replace("&amp;", "&"))
     assert resp.status_code == 200 and resp.mimetype.endswith("spreadsheetml.sheet")
+    assert 'filename="appraisal-V1-moral-' in resp.headers["Content-Disposition"]
     rows = list(load_workbook(io.BytesIO(resp.data)).active.iter_rows(values_only=True))  # type: ignore[union-attr]
     assert rows[0] == ("村", "网格", "编号", "姓名", "得分", "等级", "一票否决", "余额")
     assert sorted(r[2] for r in rows[1:]) == ["H1", "H2", "H3", "H4"]  # V1's households only, not V2's H5

@@ -93,6 +93,7 @@ def test_an_empty_database_takes_its_county_from_the_roll_and_villagers_can_then
     assert done.exit_code == 0, done.output
     assert "已导入 3 行" in done.output and "新增农户 2 户" in done.output and "新增村民 3 人" in done.output
     assert "新增党员 1 名" in done.output and "新增联户 1 条" in done.output
+    assert "新村的代码(导出、令牌用):C01-T01-V01 石桥村" in done.output
     engine = make_engine(db)
     with engine.connect() as conn:
         levels = dict(conn.execute(select(Area.name, Area.level)).all())

@@ -198,12 +198,13 @@ def appraisal_sheet() -> Any:
     village_id = branch_for(data)[2]  # the actor's own village; an administrator's pick
     with ctx.engine.connect() as conn:
         sheet = exports.appraisal(conn, ruleset, pt.key, period, village_id, lang())
+        code = conn.execute(select(Area.code).where(Area.id == village_id)).scalar() or str(village_id)
     out = io.BytesIO()
     exports.write_sheet(sheet, out, True, f"{point_type_name(pt)} {period}", lang())
     from web.auth import audit
 
     audit("desk.appraisal", f"village:{village_id}", type=pt.key, period=period, rows=len(sheet.rows))
-    name = f"appraisal-{village_id}-{pt.key}-{period}.xlsx"
+    name = f"appraisal-{code}-{pt.key}-{period}.xlsx"  # the village as people know it, not its row number
     return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
