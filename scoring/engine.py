@@ -8,6 +8,7 @@ explanation; storage turns them into ledger entries.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -312,9 +313,26 @@ def _exclusive(evals: list[RuleEval]) -> list[RuleEval]:
     return kept
 
 
+# A date (and time) the way a spreadsheet or a clerk writes it: 2026/3/16 9:00, 2026.3.7, 2026年3月7日 9时.
+_LOCAL_MOMENT = re.compile(
+    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:[\sT]+(\d{1,2})\s*[:时]\s*(\d{1,2})?\s*分?(?:\s*[:]\s*(\d{1,2}))?)?")
+
+
 def parse_moment(value: Any, tz: Any) -> datetime:
-    """An ISO time; a time without a zone is local time of the county."""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
+    """An ISO time, or a local date and time as a spreadsheet writes it; a time without a zone is the county's."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = str(value).strip()
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            m = _LOCAL_MOMENT.fullmatch(text)
+            if m is None:
+                raise
+            y, mo, d, h, mi, sec = (int(g) if g else 0 for g in m.groups())
+            moment = datetime(y, mo, d, h, mi, sec)  # ValueError for 2026/2/30, as for any impossible date
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     return moment

@@ -100,7 +100,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "event_field_max": ("字段 “{field}” 不能大于 {bound},收到 “{value}”;如确有其事,请分几条录入或请管理员调整规则", "field '{field}' cannot be more than {bound}, got '{value}'; if that is right, enter it as several records or ask the administrator to change the rules"),
     "event_field_unknown": ("事件类型 “{event}” 没有字段 “{field}”", "event type '{event}' has no field '{field}'"),
     "event_field_choice": ("字段 “{field}” 的值 “{value}” 不在 {allowed} 之中", "field '{field}' value '{value}' is not one of {allowed}"),
-    "event_time": ("时间 “{value}” 无法识别,请用 2026-03-01T09:30:00+08:00", "time '{value}' is not understood; use 2026-03-01T09:30:00+08:00"),
+    "event_time": ("时间 “{value}” 无法识别(或没有这一天);请写作 2026-03-01 09:30、2026/3/1 9:30 或 2026年3月1日", "time '{value}' is not understood (or there is no such day); write 2026-03-01 09:30, 2026/3/1 9:30 or 2026-03-01T09:30:00+08:00"),
     "event_not_linked": ("{day} 这位村民不是这户的联系党员,联户积分只记给联系该户的党员;请核对村民和户号,或先登记联户关系", "on {day} this villager was not the Party member linked to this household; household-linking points go only to that member: check the codes, or register the link first"),
     "event_in_future": ("时间 {value} 还没到(现在是 {now}),不能预先记分;请核对日期", "{value} has not come yet (it is {now} now): points are never given ahead; check the date"),
     "unknown_person": ("找不到村民 “{value}”,请核对编号或先导入户籍名册", "no villager '{value}'; check the code or import the household roll first"),

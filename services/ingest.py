@@ -19,12 +19,25 @@ from marshmallow import ValidationError
 
 from scoring.engine import parse_moment, parse_points_field
 from scoring.errors import Problem
+from scoring.model import Ruleset
 from services.privacy import mask_cell
 from services.schemas import EventIn, problems_from
 from services.tables import BigNumber, Table, undecodable
 from store.ledger import Incoming, Ledger, RecordResult
 
 ENVELOPE = ("id", "type", "occurred_at", "person", "household", "rule", "points", "actor", "approved_by", "description")
+# The envelope's columns as a village office heads them in its 台账 (a spreadsheet's header; JSON keeps the names above).
+HEADER_ALIASES = {
+    "编号": "id", "事件编号": "id", "类型": "type", "事件类型": "type", "事项": "type", "时间": "occurred_at",
+    "日期": "occurred_at", "发生时间": "occurred_at", "村民": "person", "人员编号": "person", "党员": "person",
+    "户号": "household", "农户": "household", "规则": "rule", "细则编号": "rule", "分值": "points", "录入人": "actor",
+    "审核人": "approved_by", "说明": "description",
+}
+
+
+def canonical_header(header: Iterable[str]) -> list[str]:
+    """A spreadsheet's header with the Chinese names of envelope columns read as the envelope's own (户号 → household)."""
+    return [HEADER_ALIASES.get(name.strip(), name.strip()) if name else name for name in header]
 REQUIRED = ("id", "type", "occurred_at")  # the envelope's columns every CSV needs
 _schema = EventIn()
 
@@ -138,6 +151,8 @@ def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Prob
     unreadable header refuses the file.
     """
     reader = csv.DictReader(stream)
+    if reader.fieldnames:
+        reader.fieldnames = canonical_header(reader.fieldnames)
     header = reader.fieldnames or ()
     if any(undecodable(name) for name in header):
         yield "#1", Problem("bad_encoding", {}, record="#1")
@@ -169,13 +184,15 @@ def read_workbook_events(table: Table) -> Iterator[tuple[str, dict[str, Any] | P
     if table.problem is not None:
         yield "#1", table.problem
         return
+    table.header = canonical_header(table.header)
     missing = [c for c in REQUIRED if c not in table.header]
     if missing:
         optional = ", ".join(c for c in ENVELOPE if c not in REQUIRED)
         yield "#1", Problem("csv_missing_columns", {"columns": ", ".join(missing), "optional": optional}, record="#1")
         return
-    for n, row in table.rows:
+    for n, cells in table.rows:
         ref = f"#{n}"
+        row = {HEADER_ALIASES.get(k, k): v for k, v in cells.items()}
         extra = row.pop("#extra", None)
         if extra:
             yield ref, Problem("csv_extra_values", {"count": extra.count("、") + 1, "values": mask_cell(extra)}, record=ref)
@@ -322,7 +339,7 @@ def ingest(ledger: Ledger, records: Iterable[tuple[str, dict[str, Any] | Problem
     tz = latest.timezone if latest else ZoneInfo("Asia/Shanghai")
 
     def scored_chunks() -> Iterator[list[Incoming]]:
-        for chunk, rejected in _chunks(records, tz, source, actor, min(batch_size, chunk_size)):
+        for chunk, rejected in _chunks(records, tz, source, actor, min(batch_size, chunk_size), Names.of(latest)):
             for r in rejected:
                 report.add(r)
             if chunk:
@@ -335,8 +352,40 @@ def ingest(ledger: Ledger, records: Iterable[tuple[str, dict[str, Any] | Problem
     return report
 
 
+class Names:
+    """Event types and fields by the names people write in a 台账: 入户走访 for household_visit, 小时 for hours.
+
+    The rules file names each (``name``, ``name_en``; a field's ``label``, ``label_en``); a record that uses
+    those names is read as if it used the keys, so that it is stored, compared and explained alike.
+    """
+
+    def __init__(self, ruleset: Ruleset):
+        self.types = ruleset.event_types
+        self.by_name = {n: et.key for et in ruleset.event_types.values() for n in (et.name, et.name_en) if n}
+        self.fields = {et.key: {n: f.name for f in et.fields.values() for n in (f.label, f.label_en) if n}
+                       for et in ruleset.event_types.values()}
+
+    @classmethod
+    def of(cls, ruleset: Ruleset | None) -> Names | None:
+        """The names of a ruleset (None without one)."""
+        return cls(ruleset) if ruleset is not None else None
+
+    def translate(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with its event type and field names as keys; a record already in keys is returned as it is."""
+        kind = data.get("type")
+        if isinstance(kind, str) and kind not in self.types and kind.strip() in self.by_name:
+            data = {**data, "type": self.by_name[kind.strip()]}
+            kind = data["type"]
+        fields = data.get("fields")
+        if isinstance(kind, str) and kind in self.types and isinstance(fields, dict):
+            labels, known = self.fields[kind], self.types[kind].fields
+            if any(k not in known and k in labels for k in fields):
+                data = {**data, "fields": {labels.get(k, k) if k not in known else k: v for k, v in fields.items()}}
+        return data
+
+
 def _chunks(records: Iterable[tuple[str, dict[str, Any] | Problem]], tz: ZoneInfo, source: str, actor: str,
-            size: int) -> Iterator[tuple[list[Incoming], list[RecordResult]]]:
+            size: int, names: Names | None = None) -> Iterator[tuple[list[Incoming], list[RecordResult]]]:
     """Checked records in chunks of ``size``, each with the records refused while reading it."""
     batch: list[Incoming] = []
     rejected: list[RecordResult] = []
@@ -344,6 +393,8 @@ def _chunks(records: Iterable[tuple[str, dict[str, Any] | Problem]], tz: ZoneInf
         if isinstance(data, Problem):
             rejected.append(RecordResult(ref, "", "rejected", problems=[data]))
             continue
+        if names is not None:
+            data = names.translate(data)
         inc = to_incoming(ref, data, tz, source, actor)
         if isinstance(inc, list):
             rejected.append(RecordResult(ref, str(data.get("id", "")), "rejected", problems=inc))

@@ -7,6 +7,7 @@ then look at what the villagers and the ledger now show.
 from __future__ import annotations
 
 import csv
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -444,3 +445,31 @@ def test_every_problem_of_a_roll_comes_in_one_report(db: str, tmp_path: Path) ->
         assert said in out, said
     assert "发现 6 处问题" in out
     assert counts(make_engine(db))["Household"] == 0
+
+
+def test_a_ledger_headed_and_filled_in_chinese_reads_as_the_keys(db: str, tmp_path: Path) -> None:
+    """A 台账 as a village office keeps it: Chinese headers, event types and field labels by name, dates as Excel writes them."""
+    assert run(db, "directory", "import", str(first_roll(tmp_path)), "--effective", "2026-01-01", "--county", "青山县").exit_code == 0
+    with make_engine(db).connect() as conn:
+        zhang = conn.execute(select(Person.code).where(Person.id_number == ZHANG)).scalar_one()
+    path = tmp_path / "台账.csv"
+    with open(path, "w", encoding="gb18030", newline="") as f:  # as Chinese Excel saves a CSV
+        csv.writer(f).writerows([
+            ["编号", "事项", "日期", "党员", "户号", "小时", "走访记录"],
+            ["Z-1", "入户走访", "2026/3/16 9:00", zhang, "H000002", "", "了解用水"],
+            ["Z-2", "志愿服务", "2026.3.17", zhang, "", "2.5", ""],
+            ["Z-3", "Household visit", "2026年3月18日 10时", zhang, "H000002", "", ""],
+            ["Z-4", "入户走访", "2026/2/30", zhang, "H000002", "", ""],
+        ])
+    first = run(db, "ingest", str(path))
+    assert "记分 3 条" in first.output and "退回 1 条" in first.output
+    assert "#5 [occurred_at]: 时间 “2026/2/30” 无法识别(或没有这一天)" in first.output
+    history = run(db, "history", zhang).output
+    for line in ("2026-03-16\tparty_work\t+2\taward\tLH-01", "2026-03-17\tvolunteer_hours\t+2.5\taward\tVH-01",
+                 "2026-03-18\tparty_work\t+2\taward\tLH-01"):
+        assert line in history, line
+    # The same events sent again with the keys (as JSON lines): the same events, counted once.
+    keyed = tmp_path / "keyed.jsonl"
+    keyed.write_text(json.dumps({"id": "Z-1", "type": "household_visit", "occurred_at": "2026-03-16T09:00:00",
+                                 "person": zhang, "household": "H000002", "fields": {"note": "了解用水"}}) + "\n", encoding="utf-8")
+    assert "已记录过 1 条" in run(db, "ingest", str(keyed)).output
