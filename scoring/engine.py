@@ -177,7 +177,9 @@ class Engine:
                     state.put(ev.holder, key, value)
                 for key, used in ev.caps_used:  # what was finally awarded, after every cap
                     state.put(ev.holder, key, used + ev.amount)
-            if ev.amount == 0 and not pending:
+            if ev.amount == 0 and not pending and not rule.veto:
+                # A vetoing offence (一票否决) is recorded even when a floor took all its points: the veto
+                # bars the grade whatever the score, so it must not vanish with the points.
                 outcome.skipped.append((rule.id, ev.steps[-1] if ev.steps else Step("no_rule_matched", {})))
                 continue
             outcome.drafts.append(Draft(

@@ -215,8 +215,21 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """升级数据库结构 / migrate the database to the latest schema."""
+    from alembic.runtime.migration import MigrationContext
+
+    def revision() -> str | None:
+        with app(ctx).engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    before = revision()
     upgrade(app(ctx).url)
-    click.echo(t(ctx, "数据库已是最新结构", "database is up to date"))
+    after = revision()
+    if before == after:
+        click.echo(t(ctx, f"数据库已是最新结构({after})", f"the database is up to date ({after})"))
+    elif before is None:
+        click.echo(t(ctx, f"已建好数据库的全部表({after})", f"created every table of the database ({after})"))
+    else:
+        click.echo(t(ctx, f"数据库结构已从 {before} 升级到 {after}", f"the database was migrated from {before} to {after}"))
 
 
 @db.command("copy")
@@ -591,7 +604,11 @@ def ledger_verify(ctx: click.Context, expect: str | None) -> None:
     v = verify(a.engine, expect)
     click.echo(t(ctx, f"封存链 {v.links} 段,已封存 {v.sealed_entries} 条记录,未封存 {v.unsealed_entries} 条",
                  f"{v.links} links, {v.sealed_entries} entries sealed, {v.unsealed_entries} not yet sealed"))
-    click.echo(t(ctx, f"账本指纹:{v.head_digest}", f"ledger fingerprint: {v.head_digest}"))
+    if v.links:
+        click.echo(t(ctx, f"账本指纹:{v.head_digest}", f"ledger fingerprint: {v.head_digest}"))
+    else:  # nothing sealed yet: no fingerprint to note (the chain's starting value would mislead)
+        click.echo(t(ctx, "尚未封存任何记录,还没有账本指纹(定时任务每小时封存一次,或运行 jifen ledger seal)",
+                     "nothing is sealed yet, so there is no fingerprint (the scheduler seals hourly, or run jifen ledger seal)"))
     tz = a.tz
     for b in v.breaks:
         why = _pick(_BREAK[b.reason], ctx.obj["lang"])
@@ -611,14 +628,21 @@ def ledger_verify(ctx: click.Context, expect: str | None) -> None:
         with a.engine.connect() as conn:
             names = queries.holder_names(conn, [(k, i) for _, k, i, *_ in found.balance_diffs] +
                                          [(k, i) for _, _, k, i, *_ in found.tally_diffs])
-        for pt, kind, ident, kept, want in found.balance_diffs:
-            code = names.get((kind, ident), (f"{kind}:{ident}", ""))[0]
-            click.echo(t(ctx, f"{code} 的 {pt} 余额记为 {fmt(kept)},流水合计 {fmt(want)}",
-                         f"{code}'s {pt} balance is kept as {fmt(kept)}; its entries add up to {fmt(want)}"), err=True)
+        ruleset = a.ruleset()
+        types = {k: pt.label(ctx.obj["lang"]) for k, pt in ruleset.point_types.items()} if ruleset else {}
+        for pt, kind, ident, kept, want, kept_earned, want_earned in found.balance_diffs:
+            code, name = names.get((kind, ident), (f"{kind}:{ident}", ""))[0], types.get(pt, pt)
+            if kept != want:
+                click.echo(t(ctx, f"{code} 的{name}余额记为 {fmt(kept)},流水合计 {fmt(want)}",
+                             f"{code}'s {name} balance is kept as {fmt(kept)}; its entries add up to {fmt(want)}"), err=True)
+            if kept_earned != want_earned:
+                click.echo(t(ctx, f"{code} 的{name}累计得分记为 {fmt(kept_earned)},流水合计 {fmt(want_earned)}",
+                             f"{code}'s {name} points earned are kept as {fmt(kept_earned)}; its entries add up to {fmt(want_earned)}"),
+                           err=True)
         for pt, period, kind, ident, kept, want in found.tally_diffs:
-            code = names.get((kind, ident), (f"{kind}:{ident}", ""))[0]
-            click.echo(t(ctx, f"{code} 的 {pt} {period} 汇总记为 {fmt(kept)},流水合计 {fmt(want)}",
-                         f"{code}'s {pt} tally for {period} is kept as {fmt(kept)}; its entries add up to {fmt(want)}"), err=True)
+            code, name = names.get((kind, ident), (f"{kind}:{ident}", ""))[0], types.get(pt, pt)
+            click.echo(t(ctx, f"{code} 的{name} {period} 汇总记为 {fmt(kept)},流水合计 {fmt(want)}",
+                         f"{code}'s {name} tally for {period} is kept as {fmt(kept)}; its entries add up to {fmt(want)}"), err=True)
         click.echo(t(ctx, f"余额或汇总与流水不符:账户 {found.balance_count} 个、汇总 {found.tally_count} 行(流水本身见上方封存核验)",
                      f"balances or tallies differ from the entries: {found.balance_count} accounts, {found.tally_count} tallies "
                      "(the entries themselves: see the seal check above)"), err=True)

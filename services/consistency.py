@@ -33,7 +33,8 @@ class Consistency:
 
     balances: int = 0
     tallies: int = 0
-    balance_diffs: list[tuple[str, str, int, int, int]] = field(default_factory=list)  # type, kind, holder, kept, from entries
+    # type, kind, holder, balance kept, from entries, earned kept, from entries
+    balance_diffs: list[tuple[str, str, int, int, int, int, int]] = field(default_factory=list)
     tally_diffs: list[tuple[str, str, str, int, int, int]] = field(default_factory=list)  # type, period, kind, holder, kept, from entries
     balance_count: int = 0
     tally_count: int = 0
@@ -70,11 +71,11 @@ def _check(conn: Connection, out: Consistency) -> Consistency:
             select(Balance.point_type, Balance.holder_kind, Balance.holder_id, Balance.amount, Balance.earned))}
         for key in kept.keys() | slow["balance"].keys():
             amount, earned = kept.get(key, (0, 0))
-            want = slow["balance"].get(key, 0)
-            if amount != want or earned != slow["earned"].get(key, 0):
+            want, want_earned = slow["balance"].get(key, 0), slow["earned"].get(key, 0)
+            if amount != want or earned != want_earned:
                 out.balance_count += 1
                 if len(out.balance_diffs) < SHOWN:
-                    out.balance_diffs.append((*key, amount, want))
+                    out.balance_diffs.append((*key, amount, want, earned, want_earned))
         out.balances = len(kept)
 
         sums = _tallies_from_entries(conn)

@@ -231,7 +231,7 @@ def test_counter_keys_name_every_counter_scoring_reads() -> None:
         assert outcome.ok, (ev.id, outcome.problems)
         assert state.reads - before <= named, (ev.id, state.reads - before - named)
     kinds = {key.split("|")[0] for _, key in state.reads}
-    assert kinds == {"cap", "last", "rep", "floor"}
+    assert kinds == {"cap", "last", "cd", "rep", "floor"}
 
 
 def test_household_linking_scores_only_the_member_linked_to_the_household() -> None:
@@ -335,3 +335,48 @@ def test_an_amount_past_the_largest_entry_is_refused_not_overflowed() -> None:
     assert [d.amount for d in first.drafts] == [100_000_000_000]  # a billion points: the most one entry holds
     again = eng.evaluate(event("d2", "deed", "2026-03-03T09:00", person_id=1), state)
     assert not again.drafts and [(p.code, p.field) for p in again.problems] == [("amount_too_large", "points")]
+
+
+def test_a_visit_entered_late_is_held_to_the_cooldown_of_the_visit_it_repeats(engine: Engine) -> None:
+    """One visit a day per household counts, whatever order the visits are entered in."""
+    state = DictState()
+    assert [d.amount for d in engine.evaluate(visit("e0", "2026-03-18T06:00", 7, "red"), state).drafts] == [200]
+    assert [d.amount for d in engine.evaluate(visit("e1", "2026-05-23T06:00", 7, "red"), state).drafts] == [200]
+    late = engine.evaluate(visit("e2", "2026-03-18T20:00", 7, "red"), state)  # the same day as e0, entered after May's
+    assert late.drafts == [] and [s.code for _, s in late.skipped] == ["step_cooldown"]
+    later_still = engine.evaluate(visit("e3", "2026-03-17T05:00", 7, "red"), state)  # 25 hours before e0: counts
+    assert [d.amount for d in later_still.drafts] == [200]
+
+
+def test_an_offence_entered_late_is_a_repeat_of_the_earlier_one_within_its_window() -> None:
+    """MB-24 (-5, twice as much again within 30 days): the factor follows the dates, not the order of entry."""
+    from pathlib import Path
+
+    shipped = load_rules((Path(__file__).resolve().parent.parent / "rules.yaml").read_text(encoding="utf-8"))
+    eng = Engine(VersionTable([PublishedVersion(date(2026, 1, 1), shipped)]))
+
+    def amounts(order: list[tuple[str, str]]) -> dict[str, int]:
+        state, out = DictState(), {}
+        for ident, when in order:
+            drafts = eng.evaluate(event(ident, "civility", when, person_id=6, home_household_id=60, rule_id="MB-24"), state).drafts
+            out[ident] = drafts[0].amount
+        return out
+
+    in_order = amounts([("a", "2026-03-01T09:00"), ("c", "2026-03-10T09:00"), ("b", "2026-06-01T09:00")])
+    entered_late = amounts([("a", "2026-03-01T09:00"), ("b", "2026-06-01T09:00"), ("c", "2026-03-10T09:00")])
+    assert in_order == entered_late == {"a": -500, "c": -1000, "b": -500}  # c repeats a; b is 83 days after c
+
+
+def test_a_vetoing_offence_is_recorded_even_when_the_floor_took_all_its_points() -> None:
+    """一票否决: PM-06 (a breach of the law) bars the grade; a floor used up by earlier deductions must not hide it."""
+    from pathlib import Path
+
+    shipped = load_rules((Path(__file__).resolve().parent.parent / "rules.yaml").read_text(encoding="utf-8"))
+    eng = Engine(VersionTable([PublishedVersion(date(2026, 1, 1), shipped)]))
+    state = DictState()
+    member = {"person_id": 5, "home_household_id": 50, "attrs": {"party_member": True}, "approved_by": "sec"}
+    for i, kind in enumerate(["lavish", "lavish", "lavish", "lavish"]):  # deductions until the floor of 20 a year is used
+        eng.evaluate(event(f"m{i}", "misconduct", f"2026-04-0{i + 1}T09:00", fields={"kind": kind}, **member), state)
+    law = eng.evaluate(event("law", "misconduct", "2026-04-09T09:00", fields={"kind": "law"}, **member), state)
+    assert [(d.rule_id, d.amount, d.veto) for d in law.drafts] == [("PM-06", 0, True)]
+    assert [s.code for s in law.drafts[0].steps][-1] == "step_floor"  # its explanation says why it is 0

@@ -92,8 +92,11 @@ def test_entries_are_sealed_once_settled_and_verify_while_untouched(ledger: Ledg
     assert v.ok and (v.links, v.sealed_entries, v.unsealed_entries) == (3, first, later) and first == 10
     assert seal(ledger.engine, clock() + timedelta(hours=1)) == 2  # the new 6 entries
     assert seal(ledger.engine, clock() + timedelta(hours=1)) == 0  # nothing new: no empty link
-    v = verify(ledger.engine, expect=v.head_digest)  # the fingerprint noted before is still in the chain
+    noted = v.head_digest
+    v = verify(ledger.engine, expect=noted)  # the fingerprint noted before is still in the chain
     assert v.ok and (v.links, v.sealed_entries, v.unsealed_entries) == (5, first + later, 0)
+    assert verify(ledger.engine, expect=noted[:8].upper()).ok  # as copied from the board: its start, in capitals
+    assert verify(ledger.engine, expect=noted[:7]).expected_found is False  # too short to mean one link
 
 
 def test_a_long_ledger_is_sealed_in_links_of_bounded_size(ledger: Ledger, county: County, clock: Clock,
@@ -177,6 +180,8 @@ def test_jifen_ledger_verify_names_the_edited_range_in_both_languages(sqlite_eng
     publish(sqlite_engine, rules_text, date(2026, 1, 1), "admin", clock())
     ledger = Ledger(sqlite_engine, clock)
     ingest_text(ledger, _visits(2), "jsonl", "import", "clerk")
+    code, out = _cli(url, "ledger", "verify")
+    assert code == 0 and "尚未封存任何记录,还没有账本指纹" in out and "0" * 64 not in out
     code, out = _cli(url, "ledger", "seal")  # the real clock: these entries were recorded long ago
     assert code == 0 and "新封存 1 段" in out
     code, out = _cli(url, "ledger", "verify")
@@ -247,7 +252,7 @@ def test_verify_names_a_balance_or_tally_that_drifted_from_the_entries(ledger: L
         c.execute(text(f"DELETE FROM tally WHERE holder_kind = 'p' AND holder_id = {p1} AND period = '2026-Q1'"))
     found = consistency.check(ledger.engine)
     assert not found.ok and (found.balance_count, found.tally_count) == (1, 1)
-    assert found.balance_diffs == [("volunteer_hours", "p", p1, 800, 300)]
+    assert found.balance_diffs == [("volunteer_hours", "p", p1, 800, 300, 300, 300)]  # the balance off, what was earned not
     assert found.tally_diffs == [("volunteer_hours", "2026-Q1", "p", p1, 0, 300)]
 
 
@@ -265,7 +270,7 @@ def test_jifen_ledger_verify_reports_the_drift_by_holder_code(sqlite_engine: Eng
         c.execute(text("UPDATE balance SET amount = 0 WHERE holder_kind = 'h'"))
     code, out = _cli(url, "--lang", "en", "ledger", "verify")
     assert code == 3
-    assert "H1's moral balance is kept as 0; its entries add up to 4" in out
+    assert "H1's Moral credit balance is kept as 0; its entries add up to 4" in out and "points earned" not in out
     assert "balances or tallies differ from the entries: 1 accounts, 0 tallies" in out
 
 

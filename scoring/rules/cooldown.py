@@ -40,26 +40,40 @@ class Cooldown(Feature):
         return cls(hours, per == "household") if hours else None
 
     def counter(self, rule: Rule, event: Event) -> str:
-        """The counter that keeps the last time this rule counted."""
+        """The counter that keeps the latest time this rule counted (read too: counters written before buckets)."""
         suffix = f"|{event.household_id}" if self.per_household else ""
         return f"last|{rule.id}{suffix}"
+
+    def buckets(self, rule: Rule, event: Event) -> list[str]:
+        """The cooldown-long slices of time around the event: the one it falls in and its two neighbours.
+
+        Times that counted are at least a cooldown apart, so a slice as long as the cooldown holds
+        at most one of them, and any within the cooldown of this event lies in these three slices.
+        Kept per slice, the check is exact whatever order events arrive in: a visit entered late,
+        the same day as one already counted, is refused even after later visits were recorded.
+        """
+        suffix = f"|{event.household_id}" if self.per_household else ""
+        k = int(event.occurred_at.timestamp()) // self.seconds
+        return [f"cd|{rule.id}{suffix}|{k + i}" for i in (-1, 0, 1)]
 
     def reaches_back(self, first_day: date) -> date:
         """As many whole days back as the cooldown lasts, and the day before (it runs from the hour)."""
         return first_day - timedelta(days=-(-self.hours // 24) + 1)
 
     def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
-        """The one counter ``apply`` reads."""
-        return [self.counter(rule, event)]
+        """The counters ``apply`` reads: the latest time, and the three slices around the event."""
+        return [self.counter(rule, event), *self.buckets(rule, event)]
 
     def apply(self, ev: RuleEval) -> bool:
-        """Refuse within the cooldown; otherwise note this moment as the last."""
+        """Refuse within the cooldown of any time the rule counted, before or after; otherwise note this one."""
         key = self.counter(ev.rule, ev.event)
         now = int(ev.event.occurred_at.timestamp())
         last = ev.state.get(ev.holder, key)
-        # Either side: an earlier event entered late is as close to the last one as a later one.
-        if last and abs(now - last) < self.seconds:
+        slices = self.buckets(ev.rule, ev.event)
+        near = [t for t in (ev.state.get(ev.holder, k) for k in slices) if t]
+        if (last and abs(now - last) < self.seconds) or any(abs(now - t) < self.seconds for t in near):
             ev.step("step_cooldown", hours=self.hours)
             return False
         ev.writes.append((key, max(now, last)))
+        ev.writes.append((slices[1], now))
         return True

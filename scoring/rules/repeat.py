@@ -49,16 +49,27 @@ class Repeat(Feature):
         return first_day - timedelta(days=self.days + 1)
 
     def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
-        """The one counter ``apply`` reads: the rule's last occurrence."""
-        return [f"rep|{rule.id}"]
+        """The counters ``apply`` reads: the latest occurrence, and the first and last of two window-long slices."""
+        k = int(event.occurred_at.timestamp()) // (self.days * 86400)
+        return [f"rep|{rule.id}", f"rep|{rule.id}|{k}|min", f"rep|{rule.id}|{k - 1}|max", f"rep|{rule.id}|{k}|max"]
 
     def apply(self, ev: RuleEval) -> bool:
-        """Apply the factor when the last occurrence was within the window; note this one."""
-        key = self.counter_keys(ev.rule, ev.event, ev.windows)[0]
+        """Apply the factor when the rule counted within the window before this event; note this one.
+
+        Time is cut into slices as long as the window; the window before an event spans its slice and
+        the one before. The earliest occurrence of the event's slice and the latest of the previous
+        one tell exactly whether any occurrence lies in the window, whatever order events arrive in
+        (an offence entered late is a repeat of an earlier one even after later ones were recorded).
+        """
+        latest, first_here, last_before, last_here = self.counter_keys(ev.rule, ev.event, ev.windows)
         now = int(ev.event.occurred_at.timestamp())
-        last = ev.state.get(ev.holder, key)
-        if last and 0 <= now - last <= self.days * 86400:
+        window = self.days * 86400
+        last = ev.state.get(ev.holder, latest)  # counters written before the slices: the latest occurrence
+        lo, before = ev.state.get(ev.holder, first_here), ev.state.get(ev.holder, last_before)
+        if (last and 0 <= now - last <= window) or (lo and lo <= now) or (before and now - before <= window):
             ev.amount = round_ratio(ev.amount * self.factor.numerator, self.factor.denominator, ev.step_size)
             ev.step("step_repeat", days=self.days, factor=_show(self.factor), amount=fmt(ev.amount, signed=True))
-        ev.writes.append((key, max(now, last)))
+        ev.writes.append((latest, max(now, last)))
+        ev.writes.append((first_here, min(now, lo) if lo else now))
+        ev.writes.append((last_here, max(now, ev.state.get(ev.holder, last_here))))
         return True

@@ -295,7 +295,8 @@ def households() -> Any:
         if village is not None:
             stmt = stmt.where(Household.village_id == village)
         if q:
-            stmt = stmt.where(or_(Household.code == q, Household.head_name.like(f"%{q}%")))  # type: ignore[attr-defined]
+            # A code from its start, in either case (sq0 finds SQ001 …); a head of household by any part of the name.
+            stmt = stmt.where(or_(func.upper(Household.code).like(f"{q.upper()}%"), Household.head_name.like(f"%{q}%")))  # type: ignore[attr-defined]
         rows = conn.execute(stmt.order_by(Household.code).limit(PAGE + 1).offset((page - 1) * PAGE)).all()
         ids = [r.id for r in rows]
         tiers = dict(conn.execute(select(HouseholdTier.household_id, HouseholdTier.tier).where(
