@@ -221,7 +221,8 @@ def db_upgrade(ctx: click.Context) -> None:
         with app(ctx).engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
-    before = revision()
+    missing = sqlite_file(app(ctx).url)
+    before = None if missing is not None and not missing.exists() else revision()  # a new SQLite file: nothing yet
     upgrade(app(ctx).url)
     after = revision()
     if before == after:

@@ -185,8 +185,10 @@ def appraisal_sheet() -> Any:
         abort(404)
     data, errors = load_form(DeskQuery(), request.args)
     data = data or {}
-    pt = ruleset.point_types.get(data.get("type") or "")
-    period = data.get("period") or ""
+    types = member_types(ruleset)
+    # As the desk's CSV: without a type, the members' tally; without a period, the one running today.
+    pt = ruleset.point_types.get(data["type"]) if data.get("type") else (types[0] if types else None)
+    period = data.get("period") or (period_key(pt.period, ctx.today()) if pt else "")
     try:
         parse_period(period)
     except ValueError:
