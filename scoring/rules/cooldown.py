@@ -40,7 +40,7 @@ class Cooldown(Feature):
         return cls(hours, per == "household") if hours else None
 
     def counter(self, rule: Rule, event: Event) -> str:
-        """The counter that keeps the latest time this rule counted (read too: counters written before buckets)."""
+        """The counter that keeps the latest time this rule counted."""
         suffix = f"|{event.household_id}" if self.per_household else ""
         return f"last|{rule.id}{suffix}"
 
@@ -49,8 +49,6 @@ class Cooldown(Feature):
 
         Times that counted are at least a cooldown apart, so a slice as long as the cooldown holds
         at most one of them, and any within the cooldown of this event lies in these three slices.
-        Kept per slice, the check is exact whatever order events arrive in: a visit entered late,
-        the same day as one already counted, is refused even after later visits were recorded.
         """
         suffix = f"|{event.household_id}" if self.per_household else ""
         k = int(event.occurred_at.timestamp()) // self.seconds
@@ -61,19 +59,29 @@ class Cooldown(Feature):
         return first_day - timedelta(days=-(-self.hours // 24) + 1)
 
     def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
-        """The counters ``apply`` reads: the latest time, and the three slices around the event."""
-        return [self.counter(rule, event), *self.buckets(rule, event)]
+        """The counter ``apply`` reads for an event in time order (the slices of a late one are looked up alone)."""
+        return [self.counter(rule, event)]
 
     def apply(self, ev: RuleEval) -> bool:
-        """Refuse within the cooldown of any time the rule counted, before or after; otherwise note this one."""
+        """Refuse within the cooldown of any time the rule counted, before or after; otherwise note this one.
+
+        An event after the latest counted time needs only that one: every other is earlier still. An event
+        entered late (before the latest) is checked against the slices around it, so a visit entered after
+        later ones, the same day as one already counted, is refused whatever order the visits came in.
+        """
         key = self.counter(ev.rule, ev.event)
         now = int(ev.event.occurred_at.timestamp())
         last = ev.state.get(ev.holder, key)
         slices = self.buckets(ev.rule, ev.event)
-        near = [t for t in (ev.state.get(ev.holder, k) for k in slices) if t]
-        if (last and abs(now - last) < self.seconds) or any(abs(now - t) < self.seconds for t in near):
+        if last and abs(now - last) < self.seconds:
+            near = True
+        elif last and now < last:
+            near = any(t and abs(now - t) < self.seconds for t in (ev.state.get(ev.holder, k) for k in slices))
+        else:
+            near = False
+        if near:
             ev.step("step_cooldown", hours=self.hours)
             return False
         ev.writes.append((key, max(now, last)))
-        ev.writes.append((slices[1], now))
+        ev.writes.append((slices[1], now))  # for a late event to find one day
         return True

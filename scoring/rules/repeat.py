@@ -49,27 +49,39 @@ class Repeat(Feature):
         return first_day - timedelta(days=self.days + 1)
 
     def counter_keys(self, rule: Rule, event: Event, windows: dict[str, str]) -> list[str]:
-        """The counters ``apply`` reads: the latest occurrence, and the first and last of two window-long slices."""
+        """The counter ``apply`` reads for an event in time order: the rule's latest occurrence."""
+        return [f"rep|{rule.id}"]
+
+    def slices(self, rule: Rule, event: Event) -> tuple[str, str, str]:
+        """The first occurrence in the event's window-long slice, the last in the slice before, the last in its own."""
         k = int(event.occurred_at.timestamp()) // (self.days * 86400)
-        return [f"rep|{rule.id}", f"rep|{rule.id}|{k}|min", f"rep|{rule.id}|{k - 1}|max", f"rep|{rule.id}|{k}|max"]
+        return f"rep|{rule.id}|{k}|min", f"rep|{rule.id}|{k - 1}|max", f"rep|{rule.id}|{k}|max"
 
     def apply(self, ev: RuleEval) -> bool:
         """Apply the factor when the rule counted within the window before this event; note this one.
 
-        Time is cut into slices as long as the window; the window before an event spans its slice and
-        the one before. The earliest occurrence of the event's slice and the latest of the previous
-        one tell exactly whether any occurrence lies in the window, whatever order events arrive in
-        (an offence entered late is a repeat of an earlier one even after later ones were recorded).
+        In time order the latest occurrence decides. For an event entered late (before the latest), time
+        is cut into slices as long as the window: the window before the event spans its slice and the
+        one before, and the first occurrence of its slice and the last of the previous one tell exactly
+        whether any occurrence lies in it (an offence entered late is the repeat of an earlier one).
         """
-        latest, first_here, last_before, last_here = self.counter_keys(ev.rule, ev.event, ev.windows)
+        latest = self.counter_keys(ev.rule, ev.event, ev.windows)[0]
+        first_here, last_before, last_here = self.slices(ev.rule, ev.event)
         now = int(ev.event.occurred_at.timestamp())
         window = self.days * 86400
-        last = ev.state.get(ev.holder, latest)  # counters written before the slices: the latest occurrence
-        lo, before = ev.state.get(ev.holder, first_here), ev.state.get(ev.holder, last_before)
-        if (last and 0 <= now - last <= window) or (lo and lo <= now) or (before and now - before <= window):
+        last = ev.state.get(ev.holder, latest)
+        if not last or now >= last:  # in time order: nothing read but the latest (every other is earlier)
+            repeated = bool(last) and now - last <= window
+            ev.writes.append((latest, now))
+            if not last or last // window != now // window:  # the first of its slice
+                ev.writes.append((first_here, now))
+            ev.writes.append((last_here, now))
+        else:  # entered late: the slices around it
+            lo, before = ev.state.get(ev.holder, first_here), ev.state.get(ev.holder, last_before)
+            repeated = bool(lo and lo <= now) or bool(before and now - before <= window)
+            ev.writes.append((first_here, min(now, lo) if lo else now))
+            ev.writes.append((last_here, max(now, ev.state.get(ev.holder, last_here))))
+        if repeated:
             ev.amount = round_ratio(ev.amount * self.factor.numerator, self.factor.denominator, ev.step_size)
             ev.step("step_repeat", days=self.days, factor=_show(self.factor), amount=fmt(ev.amount, signed=True))
-        ev.writes.append((latest, max(now, last)))
-        ev.writes.append((first_here, min(now, lo) if lo else now))
-        ev.writes.append((last_here, max(now, ev.state.get(ev.holder, last_here))))
         return True
