@@ -170,16 +170,20 @@ def _cli(url: str, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_jifen_ledger_verify_names_the_edited_range_in_both_languages(sqlite_engine: Engine, clock: Clock,
-                                                                     rules_text: str) -> None:
-    url = str(sqlite_engine.url)
-    county = County(sqlite_engine)
+def _one_villager_with_hours(engine: Engine, clock: Clock, rules_text: str) -> str:
+    """A database file with one villager (P1 of H1) and two records of volunteer hours; its URL."""
+    county = County(engine)
     county.village("V1")
     county.household("H1", "G1")
     county.person("P1", "H1")
-    publish(sqlite_engine, rules_text, date(2026, 1, 1), "admin", clock())
-    ledger = Ledger(sqlite_engine, clock)
-    ingest_text(ledger, _visits(2), "jsonl", "import", "clerk")
+    publish(engine, rules_text, date(2026, 1, 1), "admin", clock())
+    ingest_text(Ledger(engine, clock), _visits(2), "jsonl", "import", "clerk")
+    return str(engine.url)
+
+
+def test_jifen_ledger_verify_names_the_edited_range_in_both_languages(sqlite_engine: Engine, clock: Clock,
+                                                                     rules_text: str) -> None:
+    url = _one_villager_with_hours(sqlite_engine, clock, rules_text)
     code, out = _cli(url, "ledger", "verify")
     assert code == 0 and "尚未封存任何记录,还没有账本指纹" in out and "0" * 64 not in out
     code, out = _cli(url, "ledger", "seal")  # the real clock: these entries were recorded long ago
@@ -257,13 +261,7 @@ def test_verify_names_a_balance_or_tally_that_drifted_from_the_entries(ledger: L
 
 
 def test_jifen_ledger_verify_reports_the_drift_by_holder_code(sqlite_engine: Engine, clock: Clock, rules_text: str) -> None:
-    url = str(sqlite_engine.url)
-    county = County(sqlite_engine)
-    county.village("V1")
-    county.household("H1", "G1")
-    county.person("P1", "H1")
-    publish(sqlite_engine, rules_text, date(2026, 1, 1), "admin", clock())
-    ingest_text(Ledger(sqlite_engine, clock), _visits(2), "jsonl", "import", "clerk")
+    url = _one_villager_with_hours(sqlite_engine, clock, rules_text)
     code, out = _cli(url, "ledger", "verify")
     assert code == 0 and "余额与分期汇总都等于流水合计:2 个账户、6 行汇总" in out
     with sqlite_engine.begin() as c:
