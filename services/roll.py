@@ -136,13 +136,21 @@ _COUNTED = (  # English as "label: n", so that one and many read alike
 
 
 # ------------------------------------------------------------------ reading and checking rows
+_SPELLED = {re.sub(r"\s+", "", s).lower(): key for key, names in COLUMNS.items() for s in names}
+
+
+def is_roll_header(cells: list[str]) -> bool:
+    """Whether a row is a roll's header: it names at least three of the required columns (a title row does not)."""
+    named = {_SPELLED.get(re.sub(r"\s+", "", c).lower()) for c in cells if c}
+    return len(named & set(REQUIRED)) >= 3
+
+
 def _columns(header: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Header cells to column keys, and the cells no key reads."""
-    spelled = {s.lower(): key for key, names in COLUMNS.items() for s in names}
+    """Header cells to column keys (spaces inside a header ignored: 网 格 is 网格), and the cells no key reads."""
     found: dict[str, str] = {}
     ignored: list[str] = []
     for cell in header:
-        key = spelled.get(cell.lower())
+        key = _SPELLED.get(re.sub(r"\s+", "", cell).lower())
         if key and key not in found.values():
             found[cell] = key
         elif cell:

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from services.ingest import by_record
-from services.roll import COLUMNS, import_roll, roll_template_rows
+from services.roll import COLUMNS, import_roll, is_roll_header, roll_template_rows
 from services.tables import is_workbook, open_table
 
 
@@ -42,7 +42,7 @@ def import_cmd(ctx: click.Context, path: str, effective: object, check_only: boo
     app = ctx.obj["app"]
     day: date = effective.date() if effective is not None else app.today()  # type: ignore[attr-defined]
     with open(path, "rb") as raw:
-        table = open_table(path, raw, sheet)
+        table = open_table(path, raw, sheet, is_roll_header)
         report = import_roll(app.engine, table, app.ruleset(), day, check_only=check_only, county_name=county_name, backdate=backdate)
     lang = ctx.obj["lang"]
     for p in by_record(report.problems):

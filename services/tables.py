@@ -14,9 +14,10 @@ of 600,000 persons is not held in memory as cells).
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -90,7 +91,28 @@ def cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def read_workbook(raw: BinaryIO, sheet: str | None = None) -> Table:
+HEADER_SEARCH = 5  # rows looked at for the header: a sheet often has a title row or two above it
+IsHeader = Callable[[list[str]], bool]
+
+
+def _split_header(rows: Iterator[list[str]], is_header: IsHeader | None) -> tuple[list[str], int, list[tuple[int, list[str]]]]:
+    """(header, its row number, data rows already read with theirs) from a sheet's leading rows.
+
+    The header is the first of the leading rows ``is_header`` accepts, else the first row: rows above it
+    (a merged title such as 青山镇2026年户籍花名册, a date line, a blank) are skipped.
+    """
+    seen: list[list[str]] = []
+    for values in rows:
+        seen.append(values)
+        if is_header is None or is_header(values) or len(seen) == HEADER_SEARCH:
+            break
+    at = next((n for n, values in enumerate(seen) if is_header is not None and is_header(values)), 0)
+    if not seen:
+        return [], 1, []
+    return seen[at], at + 1, [(at + 2 + i, values) for i, values in enumerate(seen[at + 1 :])]
+
+
+def read_workbook(raw: BinaryIO, sheet: str | None = None, is_header: IsHeader | None = None) -> Table:
     """The first sheet (or ``sheet``) of an .xlsx workbook as a ``Table``; a file that is not one is refused."""
     from openpyxl import load_workbook  # imported here: only an Excel import pays for it
 
@@ -102,18 +124,21 @@ def read_workbook(raw: BinaryIO, sheet: str | None = None) -> Table:
         names = "、".join(book.sheetnames)
         return Table([], (), Problem("xlsx_no_sheet", {"sheet": sheet, "sheets": names}, record="#1"))
     ws = book[sheet] if sheet is not None else book.worksheets[0]
-    it = ws.iter_rows(values_only=True)
-    first = next(it, None)
-    if first is None:
+    it = ([cell_text(v) for v in values] for values in ws.iter_rows(values_only=True))
+    try:
+        first, at, read = _split_header(it, is_header)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, SyntaxError) as exc:
+        book.close()
+        return Table([], (), Problem("xlsx_unreadable", {"detail": type(exc).__name__}, record="#1"))
+    if not first:
         book.close()
         return Table([], (), Problem("table_empty", {}, record="#1"))
-    header = _header(cell_text(v) for v in first)
+    header = _header(first)
     table = Table(header, ())
 
     def rows() -> Iterator[Row]:
         try:
-            for n, values in enumerate(it, 2):
-                texts = [cell_text(v) for v in values]
+            for n, texts in itertools.chain(read, enumerate(it, at + len(read) + 1)):
                 if not any(texts):
                     continue  # a blank row between blocks, or the formatted tail of a sheet
                 yield n, _row(header, texts)
@@ -127,16 +152,16 @@ def read_workbook(raw: BinaryIO, sheet: str | None = None) -> Table:
     return table
 
 
-def read_csv_table(lines: Iterable[str]) -> Table:
+def read_csv_table(lines: Iterable[str], is_header: IsHeader | None = None) -> Table:
     """A CSV file's header and rows, as ``read_workbook`` gives them (lines from ``ingest.decode_lines``)."""
     reader = csv.reader(lines)
-    first = next(reader, None)
-    if first is None:
+    first, at, read = _split_header(reader, is_header)
+    if not first:
         return Table([], (), Problem("table_empty", {}, record="#1"))
     header = _header(first)
 
     def rows() -> Iterator[Row]:
-        for n, values in enumerate(reader, 2):
+        for n, values in itertools.chain(read, enumerate(reader, at + len(read) + 1)):
             if not any(v.strip() for v in values):
                 continue
             row = _row(header, [v.strip() for v in values])
@@ -147,16 +172,19 @@ def read_csv_table(lines: Iterable[str]) -> Table:
     return Table(header, rows())
 
 
-def open_table(path: str | Path, raw: BinaryIO, sheet: str | None = None) -> Table:
-    """A workbook or a CSV file, chosen by the file's name; an old binary workbook (.xls, WPS .et) is refused."""
+def open_table(path: str | Path, raw: BinaryIO, sheet: str | None = None, is_header: IsHeader | None = None) -> Table:
+    """A workbook or a CSV file, chosen by the file's name; an old binary workbook (.xls, WPS .et) is refused.
+
+    ``is_header`` recognises the header among the leading rows (title rows above it are skipped).
+    """
     if is_old_workbook(str(path)):
         return Table([], (), Problem("xls_old_format", {}, record="#1"))
     if is_workbook(str(path)):
-        return read_workbook(raw, sheet)
+        return read_workbook(raw, sheet, is_header)
     # CSV imports' encoding sniffing (UTF-8 or GB18030); imported here, as services.ingest imports this module.
     from services.ingest import decode_lines
 
-    return read_csv_table(decode_lines(raw))
+    return read_csv_table(decode_lines(raw), is_header)
 
 
 def _header(names: Iterable[str]) -> list[str]:

@@ -473,3 +473,22 @@ def test_a_ledger_headed_and_filled_in_chinese_reads_as_the_keys(db: str, tmp_pa
     keyed.write_text(json.dumps({"id": "Z-1", "type": "household_visit", "occurred_at": "2026-03-16T09:00:00",
                                  "person": zhang, "household": "H000002", "fields": {"note": "了解用水"}}) + "\n", encoding="utf-8")
     assert "已记录过 1 条" in run(db, "ingest", str(keyed)).output
+
+
+def test_a_title_row_above_the_header_and_spaces_inside_a_header_are_read_as_a_clerk_means(db: str, tmp_path: Path) -> None:
+    """青山镇2026年户籍花名册 on row 1, a blank row 2, the header on row 3 with 网 格 typed with a space."""
+    spaced = ["网 格" if h == "网格" else h for h in HEADER]
+    roll = workbook(tmp_path / "titled.xlsx", [
+        ["青山镇2026年户籍花名册(村委会填报)"],
+        [None],
+        spaced,
+        ["青山镇", "石桥村", "第一网格", "H000001", "张建国", "户主", ZHANG, "", "黄色", "是", "", ""],
+        ["青山镇", "石桥村", "第一网格", "H000001", "李秀英", "配偶", LI, "", "", "", "", "12345"],
+    ])
+    result = run(db, "directory", "import", str(roll), "--effective", "2026-01-01", "--county", "青山县")
+    assert result.exit_code == 1  # the bad phone, named by its row as Excel numbers it
+    assert "#5 [联系电话]: 联系电话应为 11 位手机号" in result.output and "未读取的列" not in result.output
+    fixed = workbook(tmp_path / "titled-fixed.xlsx", [["青山镇2026年户籍花名册(村委会填报)"], [None], spaced,
+                                                      ["青山镇", "石桥村", "第一网格", "H000001", "张建国", "户主", ZHANG, "", "黄色", "是", "", ""]])
+    done = run(db, "directory", "import", str(fixed), "--effective", "2026-01-01", "--county", "青山县")
+    assert done.exit_code == 0 and "已导入 1 行" in done.output

@@ -337,7 +337,7 @@ def roll_import() -> Any:
         elif not upload.filename.lower().endswith(ROLL_SUFFIXES):
             errors["file"] = _("名册须是 Excel(.xlsx)或 CSV 文件;.xls 请在 Excel 中另存为 .xlsx。")
         if data is not None and not errors and upload is not None:
-            table = open_table(upload.filename or "", io.BytesIO(upload.read()))
+            table = open_table(upload.filename or "", io.BytesIO(upload.read()), is_header=roll.is_roll_header)
             report = roll.import_roll(ctx.engine, table, ctx.ruleset(), data["effective"], check_only=data["check"],
                                       county_name=data.get("county") or "", backdate=data["backdate"])
             if report.written:
