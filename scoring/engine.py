@@ -232,7 +232,7 @@ class Engine:
                                             field="points"))
             return []
         for rule in rules:
-            holder = self._holder(event, ruleset, rule, outcome)
+            holder = self._holder(event, ruleset, rule, day, outcome)
             if holder is None:
                 return []
             ev = RuleEval(rule, event, ruleset, holder, day, windows, names, state, approved=approved)
@@ -258,9 +258,14 @@ class Engine:
         return evals
 
     @staticmethod
-    def _holder(event: Event, ruleset: Ruleset, rule: Rule, outcome: Outcome) -> str | None:
+    def _holder(event: Event, ruleset: Ruleset, rule: Rule, day: date, outcome: Outcome) -> str | None:
         kind, ident = _holder_of(event, ruleset, rule)
         if ident is None:
+            if kind == HOUSEHOLD and event.person_id is not None and ruleset.event_types[event.type].subject != HOUSEHOLD:
+                # The points go to the villager's household, and on that day the roll has them in none
+                # (before they joined one): say so, rather than ask for a household the record need not name.
+                outcome.problems.append(Problem("no_household_at", {"day": day.isoformat()}, field="person"))
+                return None
             name = "person" if kind == PERSON else "household"
             outcome.problems.append(Problem("event_missing", {"field": name}, field=name))
             return None

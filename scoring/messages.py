@@ -105,7 +105,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "event_in_future": ("时间 {value} 还没到(现在是 {now}),不能预先记分;请核对日期", "{value} has not come yet (it is {now} now): points are never given ahead; check the date"),
     "unknown_person": ("找不到村民 “{value}”,请核对编号或先导入户籍名册", "no villager '{value}'; check the code or import the household roll first"),
     "unknown_household": ("找不到农户 “{value}”,请核对户号或先导入户籍名册", "no household '{value}'; check the household code or import the household roll first"),
-    "no_household_at": ("村民 “{value}” 在 {day} 不属于任何户", "villager '{value}' belonged to no household on {day}"),
+    "no_household_at": ("这位村民在 {day} 不属于任何户(这项积分记在户上);请核对日期,或导入含其所在户、生效日不晚于该日的户籍名册", "this villager belonged to no household on {day} (these points go to a household); check the date, or import a roll that places them in a household from that day"),
     "points_not_chosen": ("记录写了分值 {value},但规则 {rules} 的分值由细则规定、不由记录选择;请删去 points,或核对是否选错了规则", "the record gives points {value}, but rule {rules} sets its own points and takes none from a record: leave points out, or check the rule"),
     "range_needs_points": ("规则 {rule} 由审核人在 {low}–{high} 分之间酌定,请填写 points", "rule {rule} is scored by the reviewer within {low}-{high}; give points"),
     "range_outside": ("分值 {value} 超出规则 {rule} 的区间 {low}–{high}", "points {value} are outside rule {rule}'s range {low}-{high}"),

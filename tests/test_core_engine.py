@@ -161,7 +161,8 @@ def test_per_unit_with_a_bool_condition(engine: Engine) -> None:
            approved_by="书记", points=5100), "range_outside", "points"),
     (event("x", "civility", "2026-03-02T09:00", person_id=1, home_household_id=4, rule_id="C1",
            approved_by="书记", points=2030), "range_step", "points"),  # 20.3: inside the range, off the 0.5 step
-    (event("x", "civility", "2026-03-02T09:00", person_id=1, rule_id="C2"), "event_missing", "household"),
+    # A villager in no household that day: the household-held points have nowhere to go, and that is what is said.
+    (event("x", "civility", "2026-03-02T09:00", person_id=1, rule_id="C2"), "no_household_at", "person"),
     (event("x", "visit", "2025-12-31T23:59", person_id=1, household_id=7), "no_rules_version", "occurred_at"),
 ])
 def test_bad_events_are_named_and_touch_no_counter(engine: Engine, ev: Event, code: str, field: str) -> None:

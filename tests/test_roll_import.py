@@ -492,3 +492,16 @@ def test_a_title_row_above_the_header_and_spaces_inside_a_header_are_read_as_a_c
                                                       ["青山镇", "石桥村", "第一网格", "H000001", "张建国", "户主", ZHANG, "", "黄色", "是", "", ""]])
     done = run(db, "directory", "import", str(fixed), "--effective", "2026-01-01", "--county", "青山县")
     assert done.exit_code == 0 and "已导入 1 行" in done.output
+
+
+def test_points_dated_before_a_villager_joined_any_household_say_so(db: str, tmp_path: Path) -> None:
+    """Moral credit goes to the villager's household: before the roll's date there is none, and the message says that."""
+    assert run(db, "directory", "import", str(first_roll(tmp_path)), "--effective", "2026-06-01", "--county", "青山县").exit_code == 0
+    with make_engine(db).connect() as conn:
+        wang = conn.execute(select(Person.code).where(Person.id_number == WANG)).scalar_one()
+    hours = workbook(tmp_path / "hours.xlsx", [["id", "type", "occurred_at", "person", "hours"],
+                                               ["S-1", "volunteer_service", datetime(2026, 5, 20, 9), wang, 2]])
+    refused = run(db, "ingest", str(hours))
+    assert refused.exit_code == 1
+    assert "#2 (S-1) [person]: 这位村民在 2026-05-20 不属于任何户(这项积分记在户上)" in refused.output
+    assert "缺少字段 “household”" not in refused.output
