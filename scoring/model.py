@@ -45,6 +45,10 @@ class Named:
         """The name to show in ``lang``: the English one where the rules file gives it, else the Chinese."""
         return self.name_en or self.name if lang == "en" else self.name
 
+    def names(self) -> tuple[str, str]:
+        """(中文, English): a message parameter that each reader sees in their language (``scoring.messages.render``)."""
+        return self.name, self.label("en")
+
 
 @dataclass(frozen=True)
 class Tier(Named):

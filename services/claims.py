@@ -526,7 +526,7 @@ def check_entry(conn: Connection, actor: Actor, rule: Rule, household_id: int | 
         raise ServiceError("wf_subject_required", field="person")
     if not about_self and ((actor.person_id is not None and actor.person_id == person_id)
                            or (actor.household_id is not None and actor.household_id == household_id)):
-        raise Forbidden("wf_self_entry", field="person", rule=rule.id, name=_rule_names(rule))
+        raise Forbidden("wf_self_entry", field="person", rule=rule.id, name=rule.names())
     if actor.role == "admin":
         return
     if actor.role == "villager":
@@ -542,17 +542,12 @@ def check_entry(conn: Connection, actor: Actor, rule: Rule, household_id: int | 
         raise Forbidden("wf_out_of_scope", field=subject_field or "household")
 
 
-def _rule_names(rule: Rule) -> tuple[str, str]:
-    """A rule's name as a message parameter: (中文, English), so the message names it in the reader's language."""
-    return rule.name, rule.label("en")
-
-
 def _check_role(actor: Actor, rule: Rule) -> None:
     """The rules file's roles for a rule (``roles`` of its approval; none named: any staff role); never a read-only one."""
     refuse_read_only(actor)
     allowed = rule.roles or STAFF_ROLES
     if actor.role not in allowed and actor.role != "admin":
-        raise Forbidden("wf_role_refused", field="rule", role=actor.role, rule=rule.id, name=_rule_names(rule))
+        raise Forbidden("wf_role_refused", field="rule", role=actor.role, rule=rule.id, name=rule.names())
 
 
 def _household_in_sight(conn: Connection, actor: Actor, household_id: int, day: date) -> bool:
@@ -617,7 +612,7 @@ def submit(ledger: Ledger, actor: Actor, rule_id: str, *, person: str | None = N
     _check_role(actor, rule)  # before any code is looked up: the answer may not depend on what exists
     event_type = ruleset.event_types[rule.event_type]
     if event_type.subject == "person" and not person:  # its points go to that villager (or their household)
-        raise ServiceError("wf_person_required", field="person", rule=rule.id, name=_rule_names(rule))
+        raise ServiceError("wf_person_required", field="person", rule=rule.id, name=rule.names())
     if not person and not household:
         raise ServiceError("wf_subject_required", field="person")
     with ledger.engine.connect() as conn:

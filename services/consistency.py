@@ -55,14 +55,14 @@ class Consistency:
 
 def check(engine: Engine) -> Consistency:
     """Compare every kept balance, earned total and period tally with the ledger's entries."""
-    out = Consistency()
     with engine.connect() as plain:
         conn = plain.execution_options(isolation_level="REPEATABLE READ") if is_postgres(plain) else plain
-        return _check(conn, out)
+        return _check(conn)
 
 
-def _check(conn: Connection, out: Consistency) -> Consistency:
+def _check(conn: Connection) -> Consistency:
     """``check`` within one transaction of ``conn`` (SQLite: its first read fixes the snapshot, WAL)."""
+    out = Consistency()
     with conn.begin():
         slow = ledger_sums(conn)
         kept = {(pt, hk, hid): (int(amount), int(earned)) for pt, hk, hid, amount, earned in conn.execute(
@@ -111,12 +111,13 @@ def _tally_diffs(pg: bool) -> str:
                   ELSE 0 END AS vetoes
       FROM entry AS e WHERE kind = 'award' OR (kind = 'reversal' AND rule_id <> '')"""
     same = "k.point_type = d.point_type AND k.period = d.period AND k.holder_kind = d.holder_kind AND k.holder_id = d.holder_id"
+    # ``due`` is named once and read twice: SQLite (3.35+) and PostgreSQL (12+) compute such a CTE once.
     return f"""
-      WITH scored AS ({scored})
+      WITH scored AS ({scored}), due AS ({due})
       SELECT k.point_type, k.period, k.holder_kind, k.holder_id, k.amount, COALESCE(d.amount, 0)
-      FROM tally AS k LEFT JOIN ({due}) AS d ON {same}
+      FROM tally AS k LEFT JOIN due AS d ON {same}
       WHERE k.amount <> COALESCE(d.amount, 0) OR k.vetoes <> COALESCE(d.vetoes, 0)
       UNION ALL
       SELECT d.point_type, d.period, d.holder_kind, d.holder_id, 0, d.amount
-      FROM ({due}) AS d LEFT JOIN tally AS k ON {same}
+      FROM due AS d LEFT JOIN tally AS k ON {same}
       WHERE k.holder_id IS NULL AND (d.amount <> 0 OR d.vetoes <> 0)"""

@@ -8,12 +8,11 @@ from __future__ import annotations
 import sys
 
 import click
-from sqlalchemy import select
 
 from scoring.periods import parse_period
+from services import queries
 from services.exports import appraisal, write_sheet
 from services.tables import is_workbook
-from store.models import Area
 
 
 def _t(ctx: click.Context, zh: str, en: str) -> str:
@@ -52,14 +51,14 @@ def appraisal_cmd(ctx: click.Context, point_type: str, period: str, village: str
     with app.engine.connect() as conn:
         village_id = None
         if village:
-            villages = conn.execute(select(Area.id, Area.code, Area.name).where(Area.level == "village").order_by(Area.code)).all()
-            found = [v for v in villages if village in (v.code, v.name)]  # by its code, or by its name when that is unique
+            villages = queries.scope_choices(conn, "village")  # (id, code, name)
+            found = [v for v in villages if village in (v[1], v[2])]  # by its code, or by its name when that is unique
             if len(found) != 1:
-                listed = "、".join(f"{v.code} {v.name}" for v in (found or villages)[:30]) + (" …" if len(found or villages) > 30 else "")
+                listed = "、".join(f"{code} {name}" for _, code, name in (found or villages)[:30]) + (" …" if len(found or villages) > 30 else "")
                 why = ("有 {n} 个村叫这个名字,请用村代码:" if found else "找不到村 “{v}”;村代码有:").format(n=len(found), v=village)
                 why_en = (f"{len(found)} villages have that name; give its code: " if found else f"no village '{village}'; the codes are: ")
                 _refuse(ctx, why + listed, why_en + listed)
-            village_id = found[0].id
+            village_id = found[0][0]
         sheet = appraisal(conn, ruleset, point_type, period, village_id, lang)
     title = f"{ruleset.point_types[point_type].label(lang)} {period}"
     with open(path, "wb") as out:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -30,6 +30,7 @@ from scoring.model import HOUSEHOLD, Ruleset
 from scoring.periods import parse_period
 from scoring.points import fmt
 from services.queries import holder_names
+from store.directory import chunks
 from store.models import (
     Area,
     Balance,
@@ -41,8 +42,6 @@ from store.models import (
     PeriodClose,
     Tally,
 )
-
-CHUNK = 900  # ids per IN list: below SQLite's limit on bound variables
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,6 @@ class Appraisal:
     period: str
     frozen: bool
     rows: list[AppraisalRow]
-    unit: str
     spendable: bool
 
 
@@ -106,7 +104,7 @@ def appraisal(conn: Connection, ruleset: Ruleset, point_type: str, period: str, 
     ids = sorted(places)
     names = {}
     balances: dict[int, int] = {}
-    for part in _chunks(ids):
+    for part in chunks(ids):
         names.update({i: v for (_, i), v in holder_names(conn, [(kind, i) for i in part], lang).items()})
         if pt.spendable:
             balances.update(conn.execute(select(Balance.holder_id, Balance.amount).where(
@@ -126,7 +124,7 @@ def appraisal(conn: Connection, ruleset: Ruleset, point_type: str, period: str, 
         rows.append(AppraisalRow(areas.get(village, ""), areas.get(grid, ""), code, name, score, levels.get(key, ""), vetoed,
                                  balances.get(hid, 0) if pt.spendable else None))
     rows.sort(key=lambda r: (r.village, r.grid, -r.score, r.code))
-    return Appraisal(point_type, period, frozen, rows, pt.unit, pt.spendable)
+    return Appraisal(point_type, period, frozen, rows, pt.spendable)
 
 
 def period_end(period: str) -> date:
@@ -147,10 +145,6 @@ def _members_at(day: date, village_id: int | None) -> Any:
             .join(HouseholdGrid, grid))
     return stmt.where(Household.village_id == village_id) if village_id is not None else stmt
 
-
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    for i in range(0, len(ids), CHUNK):
-        yield ids[i : i + CHUNK]
 
 
 HEADERS = {

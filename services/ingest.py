@@ -143,6 +143,15 @@ def read_jsonl(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Pr
         yield ref, data
 
 
+def _missing_columns(header: Iterable[str]) -> Problem | None:
+    """One problem for a file whose header lacks a required column (not one per row: every row would miss it)."""
+    missing = [c for c in REQUIRED if c not in header]
+    if not missing:
+        return None
+    optional = ", ".join(c for c in ENVELOPE if c not in REQUIRED)
+    return Problem("csv_missing_columns", {"columns": ", ".join(missing), "optional": optional}, record="#1")
+
+
 def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
     """Records of a CSV file with a header; columns beyond the envelope are event fields.
 
@@ -157,11 +166,9 @@ def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Prob
     if any(undecodable(name) for name in header):
         yield "#1", Problem("bad_encoding", {}, record="#1")
         return
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        # One problem for the file, not one per row: every row would miss the same column.
-        optional = ", ".join(c for c in ENVELOPE if c not in REQUIRED)
-        yield "#1", Problem("csv_missing_columns", {"columns": ", ".join(missing), "optional": optional}, record="#1")
+    missing = _missing_columns(header)
+    if missing is not None:
+        yield "#1", missing
         return
     for n, row in enumerate(reader, 2):
         ref = f"#{n}"
@@ -184,15 +191,13 @@ def read_workbook_events(table: Table) -> Iterator[tuple[str, dict[str, Any] | P
     if table.problem is not None:
         yield "#1", table.problem
         return
-    table.header = canonical_header(table.header)
-    missing = [c for c in REQUIRED if c not in table.header]
-    if missing:
-        optional = ", ".join(c for c in ENVELOPE if c not in REQUIRED)
-        yield "#1", Problem("csv_missing_columns", {"columns": ", ".join(missing), "optional": optional}, record="#1")
+    missing = _missing_columns(canonical_header(table.header))
+    if missing is not None:
+        yield "#1", missing
         return
     for n, cells in table.rows:
         ref = f"#{n}"
-        row = {HEADER_ALIASES.get(k, k): v for k, v in cells.items()}
+        row = {HEADER_ALIASES.get(k, k): v for k, v in cells.items()}  # the rows keep the sheet's own header
         extra = row.pop("#extra", None)
         if extra:
             yield ref, Problem("csv_extra_values", {"count": extra.count("、") + 1, "values": mask_cell(extra)}, record=ref)

@@ -36,6 +36,7 @@ from scoring.model import Ruleset
 from services.privacy import id_number_ok, mask_cell, mask_id
 from services.tables import BigNumber, Table
 from store.db import is_postgres, writer
+from store.directory import chunks
 from store.models import (
     Area,
     Branch,
@@ -180,9 +181,10 @@ def read_rows(table: Table, ruleset: Ruleset | None, report: RollReport) -> list
     out: list[RollRow] = []
     for n, cells in table.rows:
         report.counts["rows"] += 1
+        if "#encoding" in cells:  # bytes in no encoding: the row cannot be read at all
+            report.problems.append(Problem("bad_encoding", {}, record=f"#{n}"))
+            continue
         values = {key: cells.get(cell, "") for cell, key in columns.items()}
-        if "#encoding" in cells:
-            values["#encoding"] = "1"
         row = _check_row(n, values, cells.get("#extra", ""), tiers, tier_names, report)
         if row is not None:
             out.append(row)
@@ -203,9 +205,6 @@ def _check_row(n: int, v: dict[str, str], extra: str, tiers: dict[str, str], tie
         shown = {k: mask_cell(v) if isinstance(v, str) else v for k, v in params.items()}
         report.problems.append(Problem(code, {"column": COLUMNS[key][0], **shown}, record=ref, field=COLUMNS[key][0]))
 
-    if "#encoding" in v:
-        report.problems.append(Problem("bad_encoding", {}, record=ref))
-        return None
     if extra:
         report.problems.append(Problem("csv_extra_values", {"count": extra.count("、") + 1, "values": mask_cell(extra)}, record=ref))
     for key, value in v.items():
@@ -215,17 +214,17 @@ def _check_row(n: int, v: dict[str, str], extra: str, tiers: dict[str, str], tie
         if not v.get(key):
             bad("roll_empty", key)
     id_number = v.get("id_number", "").upper()
+    valid_id = bool(id_number) and id_number_ok(id_number)
     if not id_number and not v.get("person"):
         bad("roll_no_identity", "id_number")
-    elif _SCIENTIFIC.fullmatch(id_number) or (id_number.isdigit() and len(id_number) == 18 and id_number.endswith("000")
-                                               and not id_number_ok(id_number)):
+    elif not valid_id and (_SCIENTIFIC.fullmatch(id_number) or (id_number.isdigit() and len(id_number) == 18
+                                                                and id_number.endswith("000"))):
         bad("roll_number_lost", "id_number")  # a CSV Excel saved: 3.30102E+17, or the last three digits gone to 000
-    elif id_number and not isinstance(v.get("id_number"), BigNumber) and not id_number_ok(id_number):
+    elif id_number and not valid_id and not isinstance(v.get("id_number"), BigNumber):
         bad("roll_bad_id", "id_number", value=mask_id(id_number))
     phone = v.get("phone", "").replace(" ", "")
-    if phone and not isinstance(v.get("phone"), BigNumber) and not _PHONE.match(phone):
+    if phone and not _PHONE.match(phone):  # 11 digits never reach a BigNumber
         bad("roll_bad_phone", "phone")
-    valid_id = bool(id_number) and id_number_ok(id_number)
     birth_year: int | None = int(id_number[6:10]) if valid_id else None  # read from the ID number when left out
     if v.get("birth_year"):
         year = v["birth_year"][:4]
@@ -286,12 +285,18 @@ class _State:
     households: dict[str, tuple[int, int]]  # code → (id, village)
     persons: dict[str, int]  # code → id
     by_id_number: dict[str, int]
-    person_codes: set[str]
     grid_of: dict[int, _Current]
     tier_of: dict[int, _Current]
     home_of: dict[int, _Current]
     party_of: dict[int, _Current]
     links_of: dict[int, list[_Current]]
+    _codes: dict[int, str] = field(default_factory=dict)
+
+    def code_of(self, person_id: int) -> str:
+        """A registered person's code (the reverse map built on first use: rarely needed, for messages)."""
+        if not self._codes:
+            self._codes = {i: c for c, i in self.persons.items()}
+        return self._codes[person_id]
 
 
 def _current(conn: Connection, table: SATable, owner: str, value: str, day: date, many: bool = False) -> dict[int, Any]:
@@ -343,7 +348,7 @@ def _load(conn: Connection, day: date) -> _State:
         if idn:
             by_id[idn.upper()] = pid
     return _State(
-        county, areas, area_code, set(area_code.values()), children, branches, households, persons, by_id, set(persons),
+        county, areas, area_code, set(area_code.values()), children, branches, households, persons, by_id,
         _current(conn, HouseholdGrid.__table__, "household_id", "grid_id", day),  # type: ignore[attr-defined]
         _current(conn, HouseholdTier.__table__, "household_id", "tier", day),  # type: ignore[attr-defined]
         _current(conn, Membership.__table__, "person_id", "household_id", day),  # type: ignore[attr-defined]
@@ -402,7 +407,7 @@ def _scored_since(conn: Connection, touched: set[tuple[str, int]], day: date, re
     """Refuse a change for a holder with points scored on or after ``day`` (by the old roll); name the first one."""
     for kind in ("h", "p"):
         ids = sorted(i for k, i in touched if k == kind)
-        for part in (ids[i : i + 900] for i in range(0, len(ids), 900)):
+        for part in chunks(ids):
             held = and_(Entry.holder_kind == kind, Entry.holder_id.in_(part))  # type: ignore[attr-defined]
             earned = or_(held, Entry.person_id.in_(part)) if kind == "p" else held  # type: ignore[union-attr]
             hit = conn.execute(select(Entry.holder_kind, Entry.holder_id, Entry.local_day).where(
@@ -456,7 +461,7 @@ def _households(rows: list[RollRow], state: _State, report: RollReport) -> dict[
             for _key, ident in (x for x in idents if x is not None):
                 seen.setdefault(ident, r.n)
             if other is not None and r.person and pid != other:  # a new or another code for a registered ID number
-                holder = next(c for c, i in state.persons.items() if i == other)
+                holder = state.code_of(other)
                 report.problems.append(Problem("roll_id_elsewhere", {"value": mask_id(r.id_number), "holder": holder},
                                                record=f"#{r.n}", field=COLUMNS["id_number"][0]))
     return by_household
@@ -516,8 +521,8 @@ class _Writer:
         self.c["areas"] += 1
         if level == "village":
             self.report.new_villages.append((code, name))  # their codes are what exports and tokens name them by
-        if level == "village" and aid not in self.s.branches:  # a Party branch per village (党支部)
-            self.s.branches[aid] = self._insert(Branch, code=self._code(f"B-{code}", ""), name=f"{name}党支部", village_id=aid)
+            if aid not in self.s.branches:  # a Party branch per village (党支部)
+                self.s.branches[aid] = self._insert(Branch, code=self._code(f"B-{code}", ""), name=f"{name}党支部", village_id=aid)
         return aid
 
     def _code(self, stem: str, suffix: str) -> str:
@@ -662,7 +667,7 @@ class _Writer:
         return int(self.conn.execute(model.__table__.insert(), values).inserted_primary_key[0])
 
     def _next_person_number(self) -> int:
-        numbers = [int(c[1:]) for c in self.s.person_codes if c[:1] == "P" and c[1:].isdigit()]
+        numbers = [int(c[1:]) for c in self.s.persons if c[:1] == "P" and c[1:].isdigit()]
         return max(numbers, default=0) + 1
 
     def _person_code(self) -> str:

@@ -719,8 +719,8 @@ def _reserve(conn: Connection, ctx: AppContext, actor: Actor, item_id: int, hous
         need = next((g for g in pt.grades if g.key == head.min_grade), None)
         have = holder_grade(conn, ctx, pt, holder_kind, holder_id, today)  # type: ignore[arg-type]
         if need is not None and (have is None or have.min < need.min):
-            refuse(Forbidden("shop_grade_too_low", "item_id", item=head.item_name, grade=(need.name, need.label("en")),
-                             current=(have.name, have.label("en")) if have else ("无等级", "no grade")), limit_first=False)
+            refuse(Forbidden("shop_grade_too_low", "item_id", item=head.item_name, grade=need.names(),
+                             current=have.names() if have else ("无等级", "no grade")), limit_first=False)
     if head.limit_qty and head.limit_per == "person" and person_id is None:
         refuse(ServiceError("shop_person_required", "person"), limit_first=False)
     if head.stock < qty:  # seen before any write: the usual sold-out answer costs no lock on the item

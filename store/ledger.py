@@ -43,7 +43,7 @@ from scoring.errors import Problem, ScoringError
 from scoring.grades import closing_problems, kept_after
 from scoring.loader import load_rules
 from scoring.model import Draft, Event, PublishedVersion, Ruleset, VersionTable
-from scoring.periods import PERIODS, local_date, parse_period, window_keys
+from scoring.periods import PERIODS, Period, local_date, parse_period, window_keys
 from scoring.points import fmt, parse_amount
 from store.db import aware, is_postgres, local_minute, lock_holders, upsert_add, writer
 from store.directory import MAX_CACHED, Directory, Scope, select_in
@@ -473,9 +473,9 @@ def _explain(draft: Draft) -> str:
     return text
 
 
-def _moving_closes(pt: Any, closed: Iterable[str], day: date) -> list[Any]:
+def _moving_closes(pt: Any, closed: Iterable[Period], day: date) -> list[Period]:
     """The closed periods after ``day`` that moved the type's balances (its own kind: a quarterly type's year close freezes grades only)."""
-    return sorted((p for p in map(parse_period, closed) if p.kind == pt.period and day < p.end), key=lambda p: p.start)
+    return sorted((p for p in closed if p.kind == pt.period and day < p.end), key=lambda p: p.start)
 
 
 def _cut_steps(pt: Any, cuts: list[tuple[str, int, int]], step: str, entry: Any) -> list[list[Any]]:
@@ -790,10 +790,13 @@ class Ledger:
         balance takes what the close would have left of it, by a second entry saying so, so that when
         the scheduler ran changes nothing.
         """
-        for span in map(parse_period, closed):
+        spans = [parse_period(key) for key in closed]
+        if all(day >= span.end for span in spans):
+            return  # dated after every closed period (a new year's award): nothing to cut or regrade
+        for span in spans:
             if span.start <= day < span.end:
                 out.regrade.add((pt.key, span.key, row["holder_kind"], row["holder_id"]))
-        kept, cuts = kept_after(pt, row["amount"], _moving_closes(pt, closed, day))
+        kept, cuts = kept_after(pt, row["amount"], _moving_closes(pt, spans, day))
         if kept == row["amount"]:
             return
         cut = {**row, "key": f"{row['key']}:closed", "amount": kept - row["amount"], "kind": "close", "rule_id": "", "category": "",
@@ -865,7 +868,7 @@ class Ledger:
         pt = latest.point_types.get(point_type) if latest is not None else None
         if pt is None:
             return amount, []
-        kept, cuts = kept_after(pt, amount, _moving_closes(pt, keys, day))
+        kept, cuts = kept_after(pt, amount, _moving_closes(pt, map(parse_period, keys), day))
         return kept, _cut_steps(pt, cuts, step, entry_id)
 
     def _release_counters(self, conn: Connection, orig: Any) -> CounterState | None:

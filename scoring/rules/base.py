@@ -64,8 +64,7 @@ class RuleEval:
 
     def category_name(self) -> tuple[str, str]:
         """The rule's category as (中文, English) names: an explanation is read in either language."""
-        category = self.ruleset.categories[self.rule.category or ""]
-        return category.name, category.label("en")
+        return self.ruleset.categories[self.rule.category or ""].names()
 
     @property
     def step_size(self) -> int:

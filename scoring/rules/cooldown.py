@@ -41,18 +41,18 @@ class Cooldown(Feature):
 
     def counter(self, rule: Rule, event: Event) -> str:
         """The counter that keeps the latest time this rule counted."""
-        suffix = f"|{event.household_id}" if self.per_household else ""
-        return f"last|{rule.id}{suffix}"
+        return f"last|{self._owner(rule, event)}"
 
-    def buckets(self, rule: Rule, event: Event) -> list[str]:
-        """The cooldown-long slices of time around the event: the one it falls in and its two neighbours.
+    def _owner(self, rule: Rule, event: Event) -> str:
+        return f"{rule.id}|{event.household_id}" if self.per_household else rule.id
+
+    def slice_key(self, rule: Rule, event: Event, k: int) -> str:
+        """The counter of cooldown-long slice ``k`` of time (``timestamp // seconds``).
 
         Times that counted are at least a cooldown apart, so a slice as long as the cooldown holds
-        at most one of them, and any within the cooldown of this event lies in these three slices.
+        at most one of them, and any within the cooldown of an event lies in its slice or a neighbour.
         """
-        suffix = f"|{event.household_id}" if self.per_household else ""
-        k = int(event.occurred_at.timestamp()) // self.seconds
-        return [f"cd|{rule.id}{suffix}|{k + i}" for i in (-1, 0, 1)]
+        return f"cd|{self._owner(rule, event)}|{k}"
 
     def reaches_back(self, first_day: date) -> date:
         """As many whole days back as the cooldown lasts, and the day before (it runs from the hour)."""
@@ -72,16 +72,17 @@ class Cooldown(Feature):
         key = self.counter(ev.rule, ev.event)
         now = int(ev.event.occurred_at.timestamp())
         last = ev.state.get(ev.holder, key)
-        slices = self.buckets(ev.rule, ev.event)
+        k = now // self.seconds
         if last and abs(now - last) < self.seconds:
             near = True
         elif last and now < last:
-            near = any(t and abs(now - t) < self.seconds for t in (ev.state.get(ev.holder, k) for k in slices))
+            near = any(t and abs(now - t) < self.seconds
+                       for t in (ev.state.get(ev.holder, self.slice_key(ev.rule, ev.event, k + i)) for i in (-1, 0, 1)))
         else:
             near = False
         if near:
             ev.step("step_cooldown", hours=self.hours)
             return False
         ev.writes.append((key, max(now, last)))
-        ev.writes.append((slices[1], now))  # for a late event to find one day
+        ev.writes.append((self.slice_key(ev.rule, ev.event, k), now))  # for a late event to find one day
         return True

@@ -52,11 +52,6 @@ class Repeat(Feature):
         """The counter ``apply`` reads for an event in time order: the rule's latest occurrence."""
         return [f"rep|{rule.id}"]
 
-    def slices(self, rule: Rule, event: Event) -> tuple[str, str, str]:
-        """The first occurrence in the event's window-long slice, the last in the slice before, the last in its own."""
-        k = int(event.occurred_at.timestamp()) // (self.days * 86400)
-        return f"rep|{rule.id}|{k}|min", f"rep|{rule.id}|{k - 1}|max", f"rep|{rule.id}|{k}|max"
-
     def apply(self, ev: RuleEval) -> bool:
         """Apply the factor when the rule counted within the window before this event; note this one.
 
@@ -65,19 +60,20 @@ class Repeat(Feature):
         one before, and the first occurrence of its slice and the last of the previous one tell exactly
         whether any occurrence lies in it (an offence entered late is the repeat of an earlier one).
         """
-        latest = self.counter_keys(ev.rule, ev.event, ev.windows)[0]
-        first_here, last_before, last_here = self.slices(ev.rule, ev.event)
+        latest = f"rep|{ev.rule.id}"
         now = int(ev.event.occurred_at.timestamp())
         window = self.days * 86400
+        k = now // window
+        first_here, last_here = f"{latest}|{k}|min", f"{latest}|{k}|max"
         last = ev.state.get(ev.holder, latest)
         if not last or now >= last:  # in time order: nothing read but the latest (every other is earlier)
             repeated = bool(last) and now - last <= window
             ev.writes.append((latest, now))
-            if not last or last // window != now // window:  # the first of its slice
+            if not last or last // window != k:  # the first of its slice
                 ev.writes.append((first_here, now))
             ev.writes.append((last_here, now))
         else:  # entered late: the slices around it
-            lo, before = ev.state.get(ev.holder, first_here), ev.state.get(ev.holder, last_before)
+            lo, before = ev.state.get(ev.holder, first_here), ev.state.get(ev.holder, f"{latest}|{k - 1}|max")
             repeated = bool(lo and lo <= now) or bool(before and now - before <= window)
             ev.writes.append((first_here, min(now, lo) if lo else now))
             ev.writes.append((last_here, max(now, ev.state.get(ev.holder, last_here))))

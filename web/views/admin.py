@@ -41,7 +41,7 @@ from services import queries, roll, rules_admin, shop
 from services.errors import ServiceError
 from services.ingest import by_record
 from services.privacy import mask_id, mask_phone
-from services.tables import open_table
+from services.tables import XLSX_SUFFIXES, open_table
 from store.models import (
     Area,
     Branch,
@@ -71,6 +71,7 @@ from web.forms import (
     text,
 )
 from web.i18n import lang
+from web.views.linkage import tier_names
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE = 50
@@ -302,8 +303,7 @@ def households() -> Any:
         tiers = dict(conn.execute(select(HouseholdTier.household_id, HouseholdTier.tier).where(
             HouseholdTier.household_id.in_(ids), HouseholdTier.valid_from <= today,  # type: ignore[attr-defined]
             or_(HouseholdTier.valid_to.is_(None), HouseholdTier.valid_to > today))).all()) if ids else {}  # type: ignore[union-attr, operator]
-    ruleset = ctx.ruleset()
-    names = {t.key: t.label(lang()) for t in ruleset.tiers} if ruleset else {}
+    names = tier_names()
     tiers = {hid: names.get(key, key) for hid, key in tiers.items()}  # the tier by its name (红色), not its key
     return render_template("admin/households.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page, q=q, tiers=tiers)
 
@@ -317,7 +317,7 @@ class RollForm(FormSchema):
     county = text(max=50)
 
 
-ROLL_SUFFIXES = (".xlsx", ".xlsm", ".csv")
+ROLL_SUFFIXES = (*XLSX_SUFFIXES, ".csv")
 
 
 @bp.route("/roll", methods=["GET", "POST"])
@@ -370,10 +370,8 @@ def household(code: str) -> Any:
                              .where(Linkage.household_id == h.id).order_by(Linkage.valid_from)).all()
         village = conn.execute(select(Area.name).where(Area.id == h.village_id)).scalar()
         logins = conn.execute(select(User.id, User.username, User.active, User.password_hash).where(User.household_id == h.id, User.role == "villager")).all()
-    ruleset = ctx.ruleset()
-    tier_names = {t.key: t.label(lang()) for t in ruleset.tiers} if ruleset else {}
     return render_template("admin/household.html", h=h, members=members, grids=grids, tiers=tiers, links=links, village=village,
-                           tier_names=tier_names, logins=logins)
+                           tier_names=tier_names(), logins=logins)
 
 
 @bp.route("/people")

@@ -126,12 +126,13 @@ def index() -> Any:
 
 def appraisal_links(d: dict[str, Any], county_wide: bool) -> list[tuple[str, str]]:
     """(label, url) of the village's appraisal sheets: the desk's point type, and each household type (moral credit)."""
-    ruleset = jifen().ruleset()
+    ctx = jifen()
+    ruleset, today, kind = ctx.ruleset(), ctx.today(), parse_period(d["period"]).kind  # each a query or a parse: once
     kinds = [d["pt"], *(pt for pt in ruleset.point_types.values() if pt.holder == "household")] if ruleset else [d["pt"]]
     out = []
     for pt in kinds:
         # The desk's period when it is of the type's kind (the year 2026 for both): in January, last year's sheet.
-        period = d["period"] if parse_period(d["period"]).kind == pt.period else period_key(pt.period, jifen().today())
+        period = d["period"] if kind == pt.period else period_key(pt.period, today)
         out.append((_("%(type)s 评定表(Excel)", type=point_type_name(pt)),
                     url_for("desk.appraisal_sheet", branch=d["branch_id"] if county_wide else None, type=pt.key, period=period)))
     return out
