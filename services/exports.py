@@ -29,7 +29,7 @@ from scoring.grades import grade
 from scoring.model import HOUSEHOLD, Ruleset
 from scoring.periods import parse_period
 from scoring.points import fmt
-from services.queries import holder_names
+from services.queries import holder_names, members_only
 from store.directory import chunks
 from store.models import (
     Area,
@@ -94,7 +94,7 @@ def appraisal(conn: Connection, ruleset: Ruleset, point_type: str, period: str, 
             hh = hh.where(Household.village_id == village_id)
         for hid, village, grid in conn.execute(hh):
             places.setdefault(hid, (village, grid))
-    elif pt.year_end.policy == "reset":  # 零基积分, the Party members' tally: every member, those with nothing yet too
+    elif members_only(pt):  # 零基积分, the Party members' tally: every member, those with nothing yet too
         for pid, village, grid in conn.execute(_members_at(last_day, village_id)):
             places.setdefault(pid, (village, grid))
     if frozen:
@@ -178,7 +178,7 @@ SHEET_TITLE = re.compile(r"[\[\]:*?/\\]")  # characters Excel refuses in a sheet
 NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
-def _text(value: Any) -> Any:
+def csv_cell(value: Any) -> Any:
     """A CSV cell that can never run as a formula: a name typed as ``=HYPERLINK(…)`` is quoted; -12.5 stays a number."""
     if isinstance(value, str) and value.startswith(FORMULA_START) and not NUMBER.fullmatch(value):
         return "'" + value
@@ -189,7 +189,7 @@ def write_sheet(sheet: Appraisal, out: IO[bytes], xlsx: bool, title: str, lang: 
     """Write the sheet as an Excel workbook (streamed: a county's 200,000 households) or a CSV file Excel opens (BOM)."""
     if not xlsx:
         text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
-        csv.writer(text).writerows([_text(v) for v in line] for line in sheet_rows(sheet, lang))
+        csv.writer(text).writerows([csv_cell(v) for v in line] for line in sheet_rows(sheet, lang))
         text.detach()  # the caller owns ``out``
         return
     from openpyxl import Workbook  # imported here: only an Excel export pays for it

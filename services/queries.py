@@ -28,7 +28,7 @@ from scoring.model import PointType, Ruleset, VersionTable
 from scoring.periods import period_key
 from scoring.points import fmt
 from services.privacy import mask_name
-from store.models import Area, Balance, Branch, Entry, Household, Person, Tally
+from store.models import Area, Balance, Branch, Entry, Household, PartyMember, Person, Tally
 
 SCOPES = ("county", "township", "village", "grid", "branch")
 _SCOPE_COLUMN = {"township": Tally.township_id, "village": Tally.village_id, "grid": Tally.grid_id, "branch": Tally.branch_id}
@@ -126,13 +126,25 @@ _SCORES = (select(Tally.point_type, Tally.period, func.sum(Tally.amount), func.s
                   Tally.period.in_(bindparam("periods", expanding=True)),  # type: ignore[attr-defined]
                   Tally.holder_kind == bindparam("kind"), Tally.holder_id == bindparam("ident"))
            .group_by(Tally.point_type, Tally.period))
+_PARTY_MEMBER = select(PartyMember.id).where(
+    PartyMember.person_id == bindparam("ident"), PartyMember.valid_from <= bindparam("day"),
+    or_(PartyMember.valid_to.is_(None), PartyMember.valid_to > bindparam("day"))).limit(1)  # type: ignore[union-attr, operator]
+
+
+def members_only(pt: PointType) -> bool:
+    """Whether only Party members hold this point type: their work tally (零基积分), held by persons and reset every year."""
+    return pt.holder == "person" and pt.year_end.policy == "reset"
 
 
 def account_lines(conn: Connection, ruleset: Ruleset, kind: str, ident: int, today: date,
                   retired: Mapping[str, PointType] | None = None, lang: str = "zh") -> list[AccountLine]:
-    """Every point type the holder can hold, with balance and this period's grade (two queries in all).
+    """Every point type the holder can hold, with balance and this period's grade (two queries, three for a person).
 
     Point types and grades are named in ``lang`` (their ``name_en`` in English, where the rules file gives it).
+
+    The Party members' tally (``members_only``) is listed for a person who is a Party member on ``today``,
+    or who still holds points in it (a member who left keeps seeing them until the year-end reset);
+    a villager who is no Party member never sees a 零基积分 line.
 
     ``retired``: types of earlier rules versions the live ones dropped (``VersionTable.retired``);
     one the holder has an account in is listed after the live ones, so no points vanish from view.
@@ -145,6 +157,11 @@ def account_lines(conn: Connection, ruleset: Ruleset, kind: str, ident: int, tod
     params = {"kind": kind, "ident": ident, "types": [pt.key for pt in types + old]}
     balances = {r.point_type: (int(r.amount), int(r.earned)) for r in conn.execute(_BALANCES, params)}
     types += [pt for pt in old if pt.key in balances]
+    if kind == "p" and any(members_only(pt) for pt in types) and \
+            conn.execute(_PARTY_MEMBER, {"ident": ident, "day": today}).first() is None:
+        types = [pt for pt in types if not members_only(pt) or balances.get(pt.key, (0, 0))[0] != 0]
+        if not types:
+            return []
     periods = {pt.key: period_key(pt.period, today) for pt in types}
     params["types"] = [pt.key for pt in types]
     scores = {(pt, per): (int(amount or 0), int(vetoes or 0))

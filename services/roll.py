@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from sys import intern
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Table as SATable
 from sqlalchemy import and_, bindparam, func, or_, select, text
@@ -679,8 +679,42 @@ class _Writer:
 
 
 def roll_template_rows() -> Iterable[list[str]]:
-    """The header and two example rows of a roll, for ``jifen directory template``."""
+    """The header and two example rows of a roll, for ``jifen directory template`` and the roll page's download."""
     yield [names[0] for names in COLUMNS.values()]
     yield ["青山镇", "石桥村", "第一网格", "H000001", "张建国", HEAD, "330102195803041234", "", "男", "1958", "13800000000",
            "石桥村 12 号", "黄色", "是", ""]
     yield ["青山镇", "石桥村", "第一网格", "H000001", "李秀英", "配偶", "", "P0000002", "女", "1960", "", "", "", "否", ""]
+
+
+TEMPLATE_SHEET = "户籍名册"
+# Text, the whole column: a number cell keeps 15 digits (an ID number loses its tail) and drops leading zeros.
+TEXT_COLUMNS = ("household", "id_number", "person", "phone", "linked_by")
+
+
+def write_template(out: IO[bytes], xlsx: bool = True) -> None:
+    """Write an empty roll (header, two example rows) as a workbook or a CSV file Excel opens (BOM): CLI and web alike."""
+    rows = list(roll_template_rows())
+    if not xlsx:
+        import csv
+        import io
+
+        text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+        csv.writer(text).writerows(rows)
+        text.detach()  # the caller owns ``out``
+        return
+    from openpyxl import Workbook  # imported here: only a workbook pays for it
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = TEMPLATE_SHEET
+    for row in rows:
+        sheet.append(row)
+    keys = list(COLUMNS)
+    for key in TEXT_COLUMNS:
+        letter = get_column_letter(keys.index(key) + 1)
+        sheet.column_dimensions[letter].number_format = "@"
+        for cell in sheet[letter]:
+            cell.number_format = "@"
+    book.save(out)

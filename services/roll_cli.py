@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from services.ingest import by_record
-from services.roll import COLUMNS, import_roll, is_roll_header, roll_template_rows
+from services.roll import import_roll, is_roll_header, write_template
 from services.tables import is_workbook, open_table
 
 
@@ -62,31 +62,8 @@ def import_cmd(ctx: click.Context, path: str, effective: object, check_only: boo
 @click.pass_context
 def template_cmd(ctx: click.Context, path: str) -> None:
     """写出一份空白名册(表头和两行示例)/ write an empty roll: its header and two example rows."""
-    rows = list(roll_template_rows())
-    if is_workbook(path):
-        from openpyxl import Workbook
-
-        book = Workbook()
-        sheet = book.active
-        assert sheet is not None
-        sheet.title = "户籍名册"
-        for row in rows:
-            sheet.append(row)
-        from openpyxl.utils import get_column_letter
-
-        keys = list(COLUMNS)
-        for key in ("household", "id_number", "person", "phone", "linked_by"):
-            # Text, the whole column: a number cell keeps 15 digits (an ID number loses its tail) and drops leading zeros.
-            letter = get_column_letter(keys.index(key) + 1)
-            sheet.column_dimensions[letter].number_format = "@"
-            for cell in sheet[letter]:
-                cell.number_format = "@"
-        book.save(path)
-    else:
-        import csv
-
-        with open(path, "w", encoding="utf-8-sig", newline="") as f:
-            csv.writer(f).writerows(rows)
+    with open(path, "wb") as out:
+        write_template(out, is_workbook(path))
     click.echo(_t(ctx, f"已写出 {Path(path).name}:每人一行;户号、身份证号、电话等列已设为文本格式,请勿改成数字",
                   f"wrote {Path(path).name}: one row per person; the household, ID number and phone columns are text: keep them so"))
 

@@ -112,3 +112,17 @@ def test_the_leaderboard_heads_its_scores_with_the_types_unit(tmp_path: Path) ->
     assert "Score (hours)" in world.client(lang="en").get("/leaderboard?type=volunteer_hours&kind=year&period=2026").get_data(as_text=True)
     assert "得分(分)" in world.client().get("/leaderboard?type=moral&kind=year&period=2026").get_data(as_text=True)
     engine.dispose()
+
+
+def test_only_a_party_members_passbook_shows_the_party_work_tally(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    world = build_world(engine, Clock(datetime(2026, 6, 1, 0, 0, tzinfo=UTC)), tmp_path / "uploads")
+    admin, english = world.client("admin"), world.client("admin", lang="en")
+    villager = admin.get("/passbook/P1").get_data(as_text=True)  # 张三, a villager who is no Party member
+    assert 'id="pt-volunteer_hours"' in villager and 'id="pt-party_work"' not in villager
+    assert 'id="pt-party_work"' not in english.get("/passbook/P1").get_data(as_text=True)
+    assert admin.get("/passbook/P1?type=party_work").status_code == 404  # not shown, not reachable either
+    member = admin.get("/passbook/M1").get_data(as_text=True)  # 赵六, a Party member of the branch
+    assert 'id="pt-party_work"' in member and "零基积分" in member
+    assert "Party work points" in english.get("/passbook/M1").get_data(as_text=True)
+    engine.dispose()

@@ -116,3 +116,32 @@ def test_a_file_that_is_no_roll_is_named_beside_the_field_in_either_language(wor
     html = r.get_data(as_text=True)
     assert r.status_code == 400 and "Import the household roll" in html
     assert "both the ID number and the person code are empty" in html and "nothing was imported" in html
+
+
+def test_the_administrator_downloads_the_blank_roll_the_import_reads(world: World) -> None:
+    from openpyxl import load_workbook
+
+    c = world.client("admin")
+    page = c.get("/admin/roll").get_data(as_text=True)
+    assert 'href="/admin/roll/template.xlsx"' in page and "下载空白名册(Excel,含表头和两行示例)" in page
+    english = world.client("admin", lang="en").get("/admin/roll").get_data(as_text=True)
+    assert "Download an empty roll (Excel, with its header and two example rows)" in english
+
+    r = c.get("/admin/roll/template.xlsx")
+    assert r.status_code == 200 and r.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert r.headers["Content-Disposition"].startswith("attachment")
+    sheet = load_workbook(io.BytesIO(r.data)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    header = [str(v) for v in rows[0] if v]
+    for name in ("乡镇", "村", "网格", "户号", "姓名", "与户主关系", "身份证号", "人员编号", "三色", "党员", "联户党员"):
+        assert name in header, header
+    assert len(rows) == 3  # the header and two example rows
+    assert sheet.column_dimensions["G"].number_format == "@"  # ID numbers stay text, in the rows a clerk adds too
+
+    checked = upload(world, c, io.BytesIO(r.data), name="户籍名册模板.xlsx", check=True)  # the example reads back as a roll
+    assert checked.status_code == 200 and "已检查 2 行,未写入" in checked.get_data(as_text=True)
+    for role in ("auditor", "committee", "secretary", "villager"):
+        assert world.client(role).get("/admin/roll/template.xlsx").status_code == 403, role
+    anonymous = world.client().get("/admin/roll/template.xlsx")
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]

@@ -25,6 +25,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -349,6 +350,17 @@ def roll_import() -> Any:
     status = 400 if errors or problems else 200
     return render_template("admin/roll.html", values=values, errors=errors, report=report, problems=problems,
                            summary=report.summary(lang()) if report else "", columns=roll.COLUMNS, required=roll.REQUIRED), status
+
+
+@bp.route("/roll/template.xlsx")
+@require("admin")
+def roll_template() -> Any:
+    """An empty roll to fill in: the header the import reads and two example rows (as ``jifen directory template``)."""
+    out = io.BytesIO()
+    roll.write_template(out, xlsx=True)
+    out.seek(0)
+    return send_file(out, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", as_attachment=True,
+                     download_name="户籍名册模板.xlsx", max_age=0)
 
 
 @bp.route("/households/<code>")

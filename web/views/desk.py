@@ -34,7 +34,7 @@ VISIT_DAYS = 30
 
 def member_types(ruleset: Ruleset) -> list[PointType]:
     """Point types held by persons (the Party members' tallies first)."""
-    return sorted((pt for pt in ruleset.point_types.values() if pt.holder == "person"), key=lambda p: p.year_end.policy != "reset")
+    return sorted((pt for pt in ruleset.point_types.values() if pt.holder == "person"), key=lambda p: not queries.members_only(p))
 
 
 def branch_for(args: dict[str, Any]) -> tuple[int, str, int]:
@@ -158,9 +158,9 @@ def export() -> Any:
     out.write("\ufeff")
     w = csv.writer(out)
     w.writerow([_("编号"), _("姓名"), _("积分类型"), _("期间"), _("得分"), _("等级"), _("一票否决"), _("低于提醒线")])
-    for r in d["rows"]:
-        w.writerow([r["code"], r["name"], d["pt_name"], d["period"], fmt(r["score"]), r["grade"],
-                    _("是") if r["vetoed"] else "", _("是") if r["flag"] else ""])
+    for r in d["rows"]:  # every cell guarded: a name typed as =HYPERLINK(…) must not run in Excel; -12.5 stays a number
+        w.writerow([exports.csv_cell(v) for v in (r["code"], r["name"], d["pt_name"], d["period"], fmt(r["score"]), r["grade"],
+                                                  _("是") if r["vetoed"] else "", _("是") if r["flag"] else "")])
     from web.auth import audit
 
     audit("desk.export", f"branch:{d['branch_id']}", type=d["pt"].key, period=d["period"], rows=len(d["rows"]))
