@@ -1,6 +1,6 @@
 """Ingest and score a year of events into SQLite through the real path, against bare inserts.
 
-``python -m bench.ingest [--quick] [--events N] [--households N] [--batch N]``
+``python -m bench.ingest [--quick] [--events N] [--households N] [--batch N] [--floor]``
 
 1. A fresh SQLite file (the product's own engine settings: WAL, synchronous=NORMAL,
    a 64 MiB page cache, foreign keys on); the county's directory inserted by
@@ -19,6 +19,11 @@
    ``sqlite3`` ``executemany``, one transaction per batch.
 4. Balances and earned points compared with ``services.queries.recompute_from_ledger``,
    and every period tally with a recomputation from the ledger in SQL.
+5. With ``--floor``, SQLite's own share: the same ingest run again on a copy of the
+   county as it was before step 2, every statement it sends recorded
+   (``bench.sqlreplay``), then replayed with plain ``sqlite3`` into another copy
+   (``floor_events_per_s``, ``floor_ratio``, seconds per kind of statement): the
+   rate no Python front end could pass with the rows this schema writes.
 
 Prints one JSON line. No setting of the product is changed for the bench.
 """
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import shutil
 import sqlite3
 import sys
 import time
@@ -37,6 +43,7 @@ from typing import Any
 
 from sqlalchemy import MetaData, create_engine, select
 
+from bench import sqlreplay
 from bench.common import fresh_file, peak_rss_mb
 from demo.generate import build_model, events, insert_directory, spec_for, write_jsonl
 from services import consistency
@@ -53,7 +60,7 @@ AFTER_THE_YEAR = datetime(2026, 12, 31, 16, 30, tzinfo=UTC)  # 2027-01-01 00:30 
 
 
 def run(quick: bool = False, households: int | None = None, n_events: int | None = None,
-        batch: int = BATCH, seed: int | None = None) -> dict[str, Any]:
+        batch: int = BATCH, seed: int | None = None, floor: bool = False) -> dict[str, Any]:
     """Run the benchmark; return its JSON-ready result."""
     if quick:
         households = households or QUICK["households"]
@@ -65,6 +72,9 @@ def run(quick: bool = False, households: int | None = None, n_events: int | None
     # memory, and the peak memory reported must be the ingest's own, not the generator's.
     with multiprocessing.get_context("fork").Pool(1) as pool:
         directory_s, county = pool.apply(_make_county, (spec, str(db), str(events_file)))
+    start = fresh_file("ingest-start.db")
+    if floor:
+        shutil.copy(db, start)
     engine = make_engine(f"sqlite:///{db}")
     rss_before = peak_rss_mb()
 
@@ -84,6 +94,7 @@ def run(quick: bool = False, households: int | None = None, n_events: int | None
     bare_s = bare_insert(n, batch)
     balances_ok, tallies_ok = check(engine)
     engine.dispose()
+    floor_result = sqlite_floor(start, events_file, batch, n, n / bare_s, db) if floor else {}
     events_file.unlink()
     result = {
         "name": "ingest", "backend": "sqlite", "n": n, "seconds": round(seconds, 2),
@@ -93,10 +104,36 @@ def run(quick: bool = False, households: int | None = None, n_events: int | None
         "entries": entries, "outcomes": totals, "batch": batch, "directory_s": round(directory_s, 1),
         "county": county, "rss_before_ingest_mb": rss_before,
         "settings": "product defaults (WAL, synchronous=NORMAL); directory kept across batches (Ledger.caching)",
-        "peak_rss_mb_after_check": peak_rss_mb(),
+        "peak_rss_mb_after_check": peak_rss_mb(), **floor_result,
     }
-    result["ok"] = bool(balances_ok and tallies_ok and not totals.get("rejected"))
+    result["ok"] = bool(balances_ok and tallies_ok and not totals.get("rejected") and floor_result.get("floor_same_ledger", True))
     return result
+
+
+def sqlite_floor(start: Path, events_file: Path, batch: int, n: int, bare_rate: float, real: Path) -> dict[str, Any]:
+    """The ingest again from ``start``, its statements recorded, then replayed with plain sqlite3 (step 5).
+
+    ``floor_same_ledger``: the replayed file holds the real run's ledger (entries, balances and
+    tallies summed), so the floor measures the same work.
+    """
+    recorded = fresh_file("ingest-sql.pickle")
+    replayed = fresh_file("ingest-replay.db")
+    shutil.copy(start, replayed)
+    engine = make_engine(f"sqlite:///{start}")
+    ledger = Ledger(engine, lambda: AFTER_THE_YEAR)
+    with open(recorded, "wb") as out, sqlreplay.recording(engine, out):
+        ledger.versions()
+        with open(events_file, encoding="utf-8") as f, ledger.caching():
+            ingest(ledger, read_jsonl(f), "import", "bench", batch, keep_results=False)
+    engine.dispose()
+    with open(recorded, "rb") as f:
+        seconds, per_kind = sqlreplay.replay(replayed, f)
+    same = sqlreplay.ledger_digest(replayed) == sqlreplay.ledger_digest(real)
+    for path in (recorded, replayed, start):
+        fresh_file(path.name)  # removes the file and its WAL
+    rate = n / seconds
+    return {"floor_seconds": round(seconds, 2), "floor_events_per_s": round(rate), "floor_ratio": round(rate / bare_rate, 3), "floor_same_ledger": same,
+            "floor_us_per_event": {k: round(1e6 * v / n, 1) for k, v in sorted(per_kind.items(), key=lambda kv: -kv[1]) if v * 1e6 / n >= 0.1}}
 
 
 def _make_county(spec: Any, db: str, events_file: str) -> tuple[float, dict[str, Any]]:
@@ -163,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int)
     p.add_argument("--batch", type=int, default=BATCH)
     p.add_argument("--seed", type=int)
+    p.add_argument("--floor", action="store_true", help="also measure SQLite's own share (runs the ingest twice)")
     a = p.parse_args(argv)
-    result = run(a.quick, a.households, a.events, a.batch, a.seed)
+    result = run(a.quick, a.households, a.events, a.batch, a.seed, a.floor)
     print(json.dumps(result, ensure_ascii=False))
     return 0 if result["ok"] else 1
 
