@@ -355,6 +355,58 @@ def ingest_cmd(ctx: click.Context, path: str, fmt_: str | None, sheet: str | Non
         sys.exit(1)  # input refused (the good records are kept); 2 is for a database that cannot be used
 
 
+@main.command("ingest-template")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--type", "types", multiple=True,
+              help="事件类型(键、中文名或英文名;可写多次;默认全部)/ an event type by key, Chinese or English name (repeatable; default all)")
+@click.pass_context
+def ingest_template_cmd(ctx: click.Context, path: str, types: tuple[str, ...]) -> None:
+    """写出一份 Excel 台账模板(表头、每类一行示例、说明页),填好后用 jifen ingest 导入 / write an Excel ledger template for jifen ingest."""
+    from datetime import time, timedelta
+
+    from services.ledger_template import (
+        PLACEHOLDER_HOUSEHOLD,
+        PLACEHOLDER_PERSON,
+        SHEETS,
+        build,
+        pick_types,
+        scorable,
+        write,
+    )
+    from services.roll_cli import open_output
+
+    if not is_workbook(path):
+        refuse(ctx, f"{path}:台账模板是 Excel 工作簿(两张表:台账和说明),请用 .xlsx 文件名",
+               f"{path}: the template is an Excel workbook (two sheets: the ledger and its notes); name it .xlsx")
+    a = app(ctx)
+    ruleset = a.ruleset()
+    if ruleset is None:
+        refuse(ctx, "尚未发布规则:请先运行 jifen rules publish", "no rules published yet: run `jifen rules publish` first")
+    chosen, unknown = pick_types(ruleset, types)
+    if unknown:
+        known_zh = "、".join(f"{et.name}({et.key})" for et in scorable(ruleset))
+        known_en = ", ".join(f"{et.key} ({et.label('en')})" for et in scorable(ruleset))
+        names = "、".join(f"“{u}”" for u in unknown)
+        refuse(ctx, f"未知事件类型 {names}(或没有规则为它记分);可用的有:{known_zh}",
+               f"unknown event type {', '.join(repr(u) for u in unknown)} (or no rule scores it); known: {known_en}")
+    # Examples dated yesterday morning, or the first day of these rules when they start later: a day they score.
+    versions = a.ledger.versions()
+    effective = next((v.effective for v in reversed(versions.versions) if v.ruleset is ruleset), a.today())
+    now = a.now().astimezone(ruleset.timezone).replace(tzinfo=None, second=0, microsecond=0)
+    day = max(a.today() - timedelta(days=1), effective)
+    moment = datetime.combine(day, time(9, 30))
+    if day == a.today():
+        moment = min(moment, now)  # never a time still to come: ingest refuses those
+    template = build(ruleset, chosen, moment)
+    with open_output(ctx, path) as out:
+        write(template, out)
+    click.echo(t(ctx, f"已写出 {path}:“{SHEETS[0]}”表有表头和 {len(chosen)} 类事件各一行示例,“{SHEETS[1]}”表列出各列的类型、范围和可选值。"
+                      f"示例中的 {PLACEHOLDER_PERSON}、{PLACEHOLDER_HOUSEHOLD} 是占位编号,请换成真实编号(jifen directory export 可导出)",
+                 f"wrote {path}: the '{SHEETS[0]}' sheet has the header and an example row for each of {len(chosen)} event types, "
+                 f"the '{SHEETS[1]}' sheet each column's type, bounds and values. {PLACEHOLDER_PERSON} and {PLACEHOLDER_HOUSEHOLD} "
+                 "in the examples stand for real codes (jifen directory export lists them)"))
+
+
 # ------------------------------------------------------------------ reading
 def _holder(ctx: click.Context, code: str) -> queries.Holder:
     """The villager or household of a code, named in the reader's language; refused (exit 1) when there is none."""

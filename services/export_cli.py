@@ -10,8 +10,8 @@ import sys
 import click
 
 from scoring.periods import parse_period
-from services import queries
 from services.exports import appraisal, write_sheet
+from services.roll_cli import find_village
 from services.tables import is_workbook
 
 
@@ -49,16 +49,7 @@ def appraisal_cmd(ctx: click.Context, point_type: str, period: str, village: str
         known = "、".join(ruleset.point_types) if ruleset else ""
         _refuse(ctx, f"未知积分类型 “{point_type}”;已定义:{known or '(无)'}", f"unknown point type '{point_type}'; defined: {known or '(none)'}")
     with app.engine.connect() as conn:
-        village_id = None
-        if village:
-            villages = queries.scope_choices(conn, "village")  # (id, code, name)
-            found = [v for v in villages if village in (v[1], v[2])]  # by its code, or by its name when that is unique
-            if len(found) != 1:
-                listed = "、".join(f"{code} {name}" for _, code, name in (found or villages)[:30]) + (" …" if len(found or villages) > 30 else "")
-                why = ("有 {n} 个村叫这个名字,请用村代码:" if found else "找不到村 “{v}”;村代码有:").format(n=len(found), v=village)
-                why_en = (f"{len(found)} villages have that name; give its code: " if found else f"no village '{village}'; the codes are: ")
-                _refuse(ctx, why + listed, why_en + listed)
-            village_id = found[0][0]
+        village_id = find_village(ctx, conn, village) if village else None
         sheet = appraisal(conn, ruleset, point_type, period, village_id, lang)
     title = f"{ruleset.point_types[point_type].label(lang)} {period}"
     with open(path, "wb") as out:

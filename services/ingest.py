@@ -35,6 +35,16 @@ HEADER_ALIASES = {
 }
 
 
+def _canonical_row(cells: dict[str, Any]) -> dict[str, Any]:
+    """A row keyed by the envelope's own names; two columns of one name (村民 and 党员) give the one filled in."""
+    row: dict[str, Any] = {}
+    for k, v in cells.items():  # the rows keep the sheet's own header
+        name = canonical_header([k])[0] if isinstance(k, str) else k
+        if name not in row or v not in (None, ""):
+            row[name] = v
+    return row
+
+
 def canonical_header(header: Iterable[str]) -> list[str]:
     """A spreadsheet's header with the Chinese names of envelope columns read as the envelope's own (户号 → household)."""
     return [HEADER_ALIASES.get(name.strip(), name.strip()) if name else name for name in header]
@@ -160,13 +170,11 @@ def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Prob
     unreadable header refuses the file.
     """
     reader = csv.DictReader(stream)
-    if reader.fieldnames:
-        reader.fieldnames = canonical_header(reader.fieldnames)
     header = reader.fieldnames or ()
     if any(undecodable(name) for name in header):
         yield "#1", Problem("bad_encoding", {}, record="#1")
         return
-    missing = _missing_columns(header)
+    missing = _missing_columns(canonical_header(header))
     if missing is not None:
         yield "#1", missing
         return
@@ -180,7 +188,7 @@ def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Prob
             shown = ", ".join(str(v) for v in extra[:5]) + (" …" if len(extra) > 5 else "")
             yield ref, Problem("csv_extra_values", {"count": len(extra), "values": shown}, record=ref)
             continue
-        yield ref, _event_of(row)
+        yield ref, _event_of(_canonical_row(row))
 
 
 def read_workbook_events(table: Table) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
@@ -197,7 +205,7 @@ def read_workbook_events(table: Table) -> Iterator[tuple[str, dict[str, Any] | P
         return
     for n, cells in table.rows:
         ref = f"#{n}"
-        row = {HEADER_ALIASES.get(k, k): v for k, v in cells.items()}  # the rows keep the sheet's own header
+        row = _canonical_row(cells)
         extra = row.pop("#extra", None)
         if extra:
             yield ref, Problem("csv_extra_values", {"count": extra.count("、") + 1, "values": mask_cell(extra)}, record=ref)

@@ -65,7 +65,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "phone": ("联系电话", "电话", "手机号", "phone"),
     "address": ("住址", "地址", "address"),
     "tier": ("三色", "三色分类", "tier"),
-    "party": ("党员", "是否党员", "party_member"),
+    "party": ("党员", "是否党员", "party_member", "party member"),
     "linked_by": ("联户党员", "联系党员", "linked_by"),
 }
 REQUIRED = ("township", "village", "grid", "household", "name")

@@ -475,6 +475,22 @@ def test_a_ledger_headed_and_filled_in_chinese_reads_as_the_keys(db: str, tmp_pa
     assert "已记录过 1 条" in run(db, "ingest", str(keyed)).output
 
 
+def test_a_ledger_with_both_a_villager_and_a_party_member_column_reads_the_one_filled_in(db: str, tmp_path: Path) -> None:
+    """村民 and 党员 both name the person: a row fills one of them, and an empty 党员 never hides its 村民."""
+    assert run(db, "directory", "import", str(first_roll(tmp_path)), "--effective", "2026-01-01", "--county", "青山县").exit_code == 0
+    with make_engine(db).connect() as conn:
+        zhang = conn.execute(select(Person.code).where(Person.id_number == ZHANG)).scalar_one()
+    path = tmp_path / "台账.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows([
+            ["编号", "事项", "日期", "村民", "党员", "户号", "小时"],
+            ["B-1", "志愿服务", "2026-03-17", zhang, "", "", "2"],
+            ["B-2", "入户走访", "2026-03-16 09:00", "", zhang, "H000002", ""],
+        ])
+    said = run(db, "ingest", str(path))
+    assert "记分 2 条" in said.output and "退回 0 条" in said.output, said.output
+
+
 def test_a_title_row_above_the_header_and_spaces_inside_a_header_are_read_as_a_clerk_means(db: str, tmp_path: Path) -> None:
     """青山镇2026年户籍花名册 on row 1, a blank row 2, the header on row 3 with 网 格 typed with a space."""
     spaced = ["网 格" if h == "网格" else h for h in HEADER]
