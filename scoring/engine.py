@@ -231,7 +231,15 @@ class Engine:
             outcome.problems.append(Problem("points_not_chosen", {"value": event.points, "rules": ", ".join(r.id for r in rules)},
                                             field="points"))
             return []
+        # Points of a type only Party members hold (``members_only``) are never a non-member's: the rule
+        # does not apply, and a record that only such rules score is refused, saying why. ``party_member``
+        # comes from the directory (``store.directory.Directory.attrs``); without one it is not known.
+        member = event.person_id is None or event.attrs.get("party_member", True)
+        barred: list[Rule] = []
         for rule in rules:
+            if not member and ruleset.point_types[rule.point_type].members_only:
+                barred.append(rule)
+                continue
             holder = self._holder(event, ruleset, rule, day, outcome)
             if holder is None:
                 return []
@@ -255,6 +263,10 @@ class Engine:
                 evals.append(ev)
             elif ev.steps and ev.steps[-1].code == "step_cooldown":
                 outcome.skipped.append((rule.id, ev.steps[-1]))
+        if barred and len(barred) == len(rules):
+            pt = ruleset.point_types[barred[0].point_type]
+            outcome.problems.append(Problem("event_not_party_member", {"day": day.isoformat(), "point_type": pt.names()},
+                                            field="person"))
         return evals
 
     @staticmethod

@@ -578,7 +578,8 @@ class _Builder:
         if node is None:
             return result
         seen: dict[str, int] = {}
-        allowed = ("key", "name", "name_en", "holder", "unit", "step", "period", "year_end", "validity_days", "spendable", "grades")
+        allowed = ("key", "name", "name_en", "holder", "unit", "step", "period", "year_end", "validity_days", "spendable", "grades",
+                   "members_only")
         for item in node.items():
             if not item.is_map():
                 continue
@@ -597,6 +598,9 @@ class _Builder:
             year_end = self.year_end(item.child("year_end"))
             validity = item.get("validity_days", lambda n: n.count_within(1, MAX_VALIDITY_DAYS), None)  # 0 would mean nothing: leave it out
             spendable = item.get("spendable", Node.flag, False)
+            members_only = item.get("members_only", Node.flag, False)
+            if members_only and holder == HOUSEHOLD:
+                item.child("members_only").error("members_only_person")  # type: ignore[union-attr]
             grades, grade_name, grade_name_en = self.grades(item.child("grades"), step or 100)
             name_en = _english(item)
             if not (key and key_n and self._unique(key_n, key, seen)):
@@ -608,6 +612,7 @@ class _Builder:
             result[key] = PointType(
                 key, name or key, holder or PERSON, unit or "分", step or 1, period or "year",
                 year_end or YearEnd("never"), spendable, validity or None, grades, grade_name, name_en, grade_name_en,
+                bool(members_only),
             )
         return result
 

@@ -101,6 +101,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "event_field_unknown": ("事件类型 “{event}” 没有字段 “{field}”", "event type '{event}' has no field '{field}'"),
     "event_field_choice": ("字段 “{field}” 的值 “{value}” 不在 {allowed} 之中", "field '{field}' value '{value}' is not one of {allowed}"),
     "event_time": ("时间 “{value}” 无法识别(或没有这一天);请写作 2026-03-01 09:30、2026/3/1 9:30 或 2026年3月1日", "time '{value}' is not understood (or there is no such day); write 2026-03-01 09:30, 2026/3/1 9:30 or 2026-03-01T09:30:00+08:00"),
+    "members_only_person": ("“members_only: true” 只用于记在个人名下(holder: person)的积分类型:一户不是党员", "'members_only: true' is only for point types held by persons (holder: person): a household is no Party member"),
+    "event_not_party_member": ("{day} 这位村民不是党员,{point_type}只记给党员;请核对人员编号,或先在名册中登记其党员身份", "on {day} this villager was not a Party member, and {point_type} go to Party members only: check the code, or register the Party membership in the roll first"),
     "event_not_linked": ("{day} 这位村民不是这户的联系党员,联户积分只记给联系该户的党员;请核对村民和户号,或先登记联户关系", "on {day} this villager was not the Party member linked to this household; household-linking points go only to that member: check the codes, or register the link first"),
     "event_in_future": ("时间 {value} 还没到(现在是 {now}),不能预先记分;请核对日期", "{value} has not come yet (it is {now} now): points are never given ahead; check the date"),
     "unknown_person": ("找不到村民 “{value}”,请核对编号或先导入户籍名册", "no villager '{value}'; check the code or import the household roll first"),
@@ -117,6 +119,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "no_rule_matched": ("没有规则适用于此事件", "no rule applies to this event"),
     "bad_json": ("不是有效的 JSON:{detail}", "not valid JSON: {detail}"),
     "csv_missing_columns": ("表头缺少必填列 {columns},整个文件未导入;第一行须有 id、type、occurred_at(其余列可选:{optional};再多的列是事件字段)", "the header lacks the required column(s) {columns}: nothing was imported; the first row must hold id, type and occurred_at (optional: {optional}; any other column is an event field)"),
+    "columns_disagree": ("“{first}” 和 “{second}” 两列都填了,却不一样(“{a}” 和 “{b}”),不知记给谁;请只填其中一列", "columns '{first}' and '{second}' are both filled in and differ ('{a}' and '{b}'): whom to score is unclear; fill in only one of them"),
     "csv_extra_values": ("这一行比表头多出 {count} 个值({values}),未导入;请检查是否多打了逗号,或给这些列加上表头", "this row has {count} value(s) more than the header ({values}): not imported; check for a stray comma, or give those columns a header"),
     # spreadsheets (services.tables) and the household roll (services.roll)
     "xlsx_unreadable": ("无法作为 Excel 工作簿打开({detail}),整个文件未导入;请在 Excel 中另存为 .xlsx 格式(不是 .xls 或 .et)后重新导入",

@@ -95,6 +95,7 @@ class PointType(Named):
     grade_name: str = ""
     name_en: str = ""
     grade_name_en: str = ""
+    members_only: bool = False  # held by Party members alone (零基积分): a villager who is none never scores it
 
     def grade_label(self, lang: str = "zh") -> str:
         """The name of this type's grades (星级文明户, Star households) in ``lang``."""

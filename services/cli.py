@@ -405,6 +405,10 @@ def ingest_template_cmd(ctx: click.Context, path: str, types: tuple[str, ...]) -
                  f"wrote {path}: the '{SHEETS[0]}' sheet has the header and an example row for each of {len(chosen)} event types, "
                  f"the '{SHEETS[1]}' sheet each column's type, bounds and values. {PLACEHOLDER_PERSON} and {PLACEHOLDER_HOUSEHOLD} "
                  "in the examples stand for real codes (jifen directory export lists them)"))
+    if day > a.today():  # the examples are dated on the rules' first day: nothing is scored before it
+        click.echo(t(ctx, f"注意:这些规则自 {effective} 起生效,示例日期写的是这一天;在那之前 jifen ingest 不接受这些记录(不能预先记分)",
+                        f"note: these rules take effect on {effective}, the examples' date; jifen ingest takes no record dated in "
+                        "the future, so they can be imported from that day on"), err=True)
 
 
 # ------------------------------------------------------------------ reading

@@ -20,7 +20,7 @@ from marshmallow import ValidationError
 from scoring.engine import parse_moment, parse_points_field
 from scoring.errors import Problem
 from scoring.model import Ruleset
-from services.privacy import mask_cell
+from services.privacy import mask_cell, mask_numbers
 from services.schemas import EventIn, problems_from
 from services.tables import BigNumber, Table, undecodable
 from store.ledger import Incoming, Ledger, RecordResult
@@ -35,13 +35,20 @@ HEADER_ALIASES = {
 }
 
 
-def _canonical_row(cells: dict[str, Any]) -> dict[str, Any]:
-    """A row keyed by the envelope's own names; two columns of one name (村民 and 党员) give the one filled in."""
+def _canonical_row(cells: dict[str, Any], ref: str) -> dict[str, Any] | Problem:
+    """A row keyed by the envelope's own names; of two columns of one name (村民 and 党员), the one filled in.
+
+    Both filled in, with different values, is a problem naming both: which person is meant is not for us to guess.
+    """
     row: dict[str, Any] = {}
+    header: dict[str, str] = {}
     for k, v in cells.items():  # the rows keep the sheet's own header
         name = canonical_header([k])[0] if isinstance(k, str) else k
+        if name in row and v not in (None, "") and row[name] not in (None, "") and str(row[name]).strip() != str(v).strip():
+            return Problem("columns_disagree", {"first": header[name], "second": k, "a": mask_numbers(str(row[name])),
+                                               "b": mask_numbers(str(v))}, record=ref, field=name)
         if name not in row or v not in (None, ""):
-            row[name] = v
+            row[name], header[name] = v, k
     return row
 
 
@@ -188,7 +195,8 @@ def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Prob
             shown = ", ".join(str(v) for v in extra[:5]) + (" …" if len(extra) > 5 else "")
             yield ref, Problem("csv_extra_values", {"count": len(extra), "values": shown}, record=ref)
             continue
-        yield ref, _event_of(_canonical_row(row))
+        read = _canonical_row(row, ref)
+        yield ref, read if isinstance(read, Problem) else _event_of(read)
 
 
 def read_workbook_events(table: Table) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
@@ -205,7 +213,11 @@ def read_workbook_events(table: Table) -> Iterator[tuple[str, dict[str, Any] | P
         return
     for n, cells in table.rows:
         ref = f"#{n}"
-        row = _canonical_row(cells)
+        read = _canonical_row(cells, ref)
+        if isinstance(read, Problem):
+            yield ref, read
+            continue
+        row = read
         extra = row.pop("#extra", None)
         if extra:
             yield ref, Problem("csv_extra_values", {"count": extra.count("、") + 1, "values": mask_cell(extra)}, record=ref)

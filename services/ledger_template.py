@@ -277,7 +277,7 @@ def write(template: Template, out: IO[bytes]) -> None:
     notes = book.create_sheet(SHEETS[1])
     notes.append(template.notes_header)
     for line in template.notes:
-        notes.append(line)
+        notes.append([None if v == "" else v for v in line])  # an empty cell, not an empty text
     for row in notes.iter_rows():
         for cell in row:
             if isinstance(cell.value, str):

@@ -132,8 +132,8 @@ _PARTY_MEMBER = select(PartyMember.id).where(
 
 
 def members_only(pt: PointType) -> bool:
-    """Whether only Party members hold this point type: their work tally (零基积分), held by persons and reset every year."""
-    return pt.holder == "person" and pt.year_end.policy == "reset"
+    """Whether only Party members hold this point type (``members_only: true`` in rules.yaml: 零基积分)."""
+    return pt.members_only
 
 
 def account_lines(conn: Connection, ruleset: Ruleset, kind: str, ident: int, today: date,

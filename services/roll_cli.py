@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Iterator
 from datetime import date
@@ -36,13 +37,24 @@ def _refuse(ctx: click.Context, zh: str, en: str) -> NoReturn:
     sys.exit(1)
 
 
+WRITE_TROUBLE = {  # errno → (中文, English): why a file could not be written, in the reader's language
+    errno.ENOENT: ("所在的目录不存在", "its folder does not exist"),
+    errno.EACCES: ("没有写入权限", "it may not be written here"),
+    errno.EPERM: ("没有写入权限", "it may not be written here"),
+    errno.EISDIR: ("这是一个目录", "it is a folder"),
+    errno.ENOSPC: ("磁盘已满", "the disk is full"),
+    errno.EROFS: ("磁盘只读", "the disk is read-only"),
+}
+
+
 def open_output(ctx: click.Context, path: str) -> IO[bytes]:
     """The file to write, opened; a folder that does not exist or may not be written is refused in a sentence."""
     try:
         return open(path, "wb")  # the caller closes it
     except OSError as exc:
-        _refuse(ctx, f"无法写入 {path}:{exc.strerror or exc}(请检查目录是否存在、是否有写权限)",
-                f"cannot write {path}: {exc.strerror or exc} (check that its folder exists and is writable)")
+        zh, en = WRITE_TROUBLE.get(exc.errno or 0, (exc.strerror or str(exc), exc.strerror or str(exc)))
+        _refuse(ctx, f"无法写入 {path}:{zh}(请检查目录是否存在、是否有写权限)",
+                f"cannot write {path}: {en} (check that its folder exists and is writable)")
 
 
 LISTED = 30  # villages named in a refusal; ``jifen directory villages`` lists them all
@@ -55,7 +67,7 @@ def find_village(ctx: click.Context, conn: Connection, village: str) -> int:
     if len(found) == 1:
         return found[0][0]
     shown = found or choices
-    listed = "、".join(f"{code} {name}" for _, code, name in shown[:LISTED]) + (" …" if len(shown) > LISTED else "")
+    listed = _t(ctx, "、", ", ").join(f"{code} {name}" for _, code, name in shown[:LISTED]) + (" …" if len(shown) > LISTED else "")
     how = _t(ctx, ";全部村的代码:jifen directory villages", "; every village's code: jifen directory villages")
     if found:
         _refuse(ctx, f"有 {len(found)} 个村叫 “{village}”,请用村代码:{listed}{how}",
@@ -107,7 +119,7 @@ def import_cmd(ctx: click.Context, path: str, effective: object, check_only: boo
 @click.pass_context
 def template_cmd(ctx: click.Context, path: str) -> None:
     """写出一份空白名册(表头和两行示例)/ write an empty roll: its header and two example rows."""
-    with open(path, "wb") as out:
+    with open_output(ctx, path) as out:
         write_template(out, is_workbook(path))
     click.echo(_t(ctx, f"已写出 {Path(path).name}:每人一行;户号、身份证号、电话等列已设为文本格式,请勿改成数字",
                   f"wrote {Path(path).name}: one row per person; the household, ID number and phone columns are text: keep them so"))
@@ -123,7 +135,7 @@ def export_cmd(ctx: click.Context, path: str, village: str | None, day: object) 
     """导出名册及编号(每人一行:户号、人员编号、三色、党员、联系户)/ export the roll with its codes, a row per person."""
     app = ctx.obj["app"]
     lang = ctx.obj["lang"]
-    if is_old_workbook(path):
+    if is_old_workbook(path) or not (is_workbook(path) or path.lower().endswith(".csv")):
         _refuse(ctx, f"{path}:请写成 .xlsx 或 .csv 文件", f"{path}: write an .xlsx or a .csv file")
     on: date = day.date() if day is not None else app.today()  # type: ignore[attr-defined]
     ruleset = app.ruleset()
@@ -162,7 +174,7 @@ def villages_cmd(ctx: click.Context) -> None:
                       "there are no villages yet: import the roll first (jifen directory import)"))
     for v in found:
         n = count.get(v.id, 0)
-        click.echo(f"{v.code}\t{v.name}\t{v.township}\t" + _t(ctx, f"{n} 户", f"{n} households"))
+        click.echo(f"{v.code}\t{v.name}\t{v.township}\t" + _t(ctx, f"{n} 户", f"{n} household" + ("" if n == 1 else "s")))
 
 
 commands = [directory_group]

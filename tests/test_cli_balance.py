@@ -54,3 +54,30 @@ def test_a_party_member_sees_the_party_work_line(db: str) -> None:
     assert "零基积分:余额 2 分,2026 得分 2" in zh, zh  # a visit to a red household: 1 × 2
     en = run(db, "--lang", "en", "balance", "M1").output
     assert "Party work points: balance 2 pts, 2026 score 2" in en, en
+
+
+def ingest(db: str, tmp_path: Path, *events: dict[str, object]) -> Result:
+    """``jifen ingest`` of these records (exit 1 when one is refused)."""
+    path = tmp_path / "more.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), encoding="utf-8")
+    return CliRunner().invoke(main, ["--db", db, "ingest", str(path)])
+
+
+def test_party_work_points_are_never_scored_for_a_villager_who_is_no_party_member(db: str, tmp_path: Path) -> None:
+    """A 主题党日 sign-in typed against a villager is refused, saying why; nothing reaches a 零基积分 line."""
+    said = ingest(db, tmp_path, {"id": "x1", "type": "party_day_signin", "occurred_at": "2026-03-05T09:30:00+08:00", "person": "P1"})
+    assert said.exit_code == 1
+    assert "#1 (x1) [person]: 2026-03-05 这位村民不是党员,零基积分只记给党员" in said.output, said.output
+    assert "零基积分" not in run(db, "balance", "P1").output
+    en = CliRunner().invoke(main, ["--db", db, "--lang", "en", "ingest", str(tmp_path / "more.jsonl")]).output
+    assert "this villager was not a Party member, and Party work points go to Party members only" in en, en
+    # The same sign-in by the Party member scores.
+    ok = ingest(db, tmp_path, {"id": "x2", "type": "party_day_signin", "occurred_at": "2026-03-05T09:30:00+08:00", "person": "M1"})
+    assert ok.exit_code == 0 and "记分 1 条" in ok.output, ok.output
+
+
+def test_a_villagers_volunteer_hours_score_everything_but_the_party_members_bonus(db: str) -> None:
+    """Volunteering scores moral credit and hours for anyone; its Party-work rule only for a member."""
+    history = run(db, "history", "P1").output
+    assert "volunteer_hours" in history and "party_work" not in history, history
+    assert "\tmoral\t" in run(db, "history", "H1").output

@@ -197,6 +197,17 @@ def test_a_person_point_type_cannot_be_scored_by_a_household_event() -> None:
     assert problem.code == "no_subject" and problem.line == 16
 
 
+def test_members_only_is_for_person_held_types_and_placed_when_given_to_a_household() -> None:
+    rule = "  - {id: R1, name: 好人好事, point_type: moral, event: deed, points: {fixed: 1}}\n"
+    household = HEAD.replace("    step: 0.5\n", "    step: 0.5\n    members_only: true\n") + rule
+    assert where(household) == [(6, 19, "members_only_person")]
+    person = household.replace("holder: household", "holder: person")
+    assert where(person) == []
+    assert load_rules(person).point_types["moral"].members_only
+    assert not load_rules(HEAD + rule).point_types["moral"].members_only  # not said: everyone's
+    assert where(person.replace("members_only: true", "members_only: 是")) == [(6, 19, "bad_choice")]
+
+
 def test_linked_is_placed_when_the_event_type_names_no_household() -> None:
     text = HEAD.replace("    subject: person\n", "    subject: person\n    linked: true\n") + "  - {id: R1, name: 好人好事, point_type: moral, event: deed, points: {fixed: 1}}\n"
     assert where(text) == [(10, 13, "linked_needs_household")]

@@ -6,6 +6,8 @@ by a real Party member and the household they look after), is read back with no 
 
 from __future__ import annotations
 
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +144,27 @@ def test_an_unknown_event_type_no_rules_or_a_csv_name_is_refused_in_either_langu
     refused(run(empty, "ingest-template", str(out)), "尚未发布规则:请先运行 jifen rules publish")
     refused(run(empty, "--lang", "en", "ingest-template", str(out)), "no rules published yet: run `jifen rules publish` first")
     assert not out.exists()
+
+
+def test_rules_that_start_later_date_the_examples_on_their_first_day_and_say_so(tmp_path: Path) -> None:
+    """Rules published from a day still to come: the examples carry that day, and the clerk is told ingest waits for it."""
+    url = f"sqlite:///{tmp_path / 'later.db'}"
+    upgrade(url)
+    assert run(url, "rules", "publish", str(ROOT / "rules.yaml"), "--effective", "2099-01-01").exit_code == 0
+    out = tmp_path / "later.xlsx"
+    said = run(url, "ingest-template", str(out), "--type", "志愿服务")
+    assert said.exit_code == 0, said.output
+    assert "这些规则自 2099-01-01 起生效" in said.output
+    sheet = load_workbook(out)["台账"]
+    assert str(sheet.cell(row=2, column=3).value).startswith("2099-01-01")
+
+
+def test_empty_notes_cells_are_empty_not_empty_text(db: str, tmp_path: Path) -> None:
+    """The notes sheet leaves a cell with nothing to say empty, as Excel itself would."""
+    out = tmp_path / "t.xlsx"
+    assert run(db, "ingest-template", str(out)).exit_code == 0
+    notes = load_workbook(out)["说明"]
+    assert notes.max_row > 5
+    with zipfile.ZipFile(out) as book:  # openpyxl reads an empty text back as None: look at what Excel gets
+        xml = book.read("xl/worksheets/sheet2.xml").decode("utf-8")
+    assert "<c " in xml and not re.search(r'<c [^>]*t="[a-zA-Z]+"\s*/>', xml)

@@ -193,3 +193,17 @@ def test_a_village_larger_than_a_query_chunk_is_exported_whole(db: str, tmp_path
     assert len(got) == 2000 and len({r[5] for r in got}) == 2000
     assert [r[3] for r in got] == sorted(r[3] for r in got)  # by grid, then household
     assert [r[10] for r in got if r[9] == "是"] == ["D000001、D000999"]
+
+
+def test_files_that_cannot_be_written_are_refused_in_a_sentence(db: str, tmp_path: Path) -> None:
+    """No traceback for a folder that does not exist; a file type the export does not write is named."""
+    missing = tmp_path / "no-such-folder" / "roll.xlsx"
+    for args in (("directory", "template", str(missing)), ("directory", "export", str(missing))):
+        said = run(db, *args)
+        assert said.exit_code == 1 and "Traceback" not in said.output
+        assert f"无法写入 {missing}:所在的目录不存在" in said.output, said.output
+    en = run(db, "--lang", "en", "directory", "template", str(missing))
+    assert f"cannot write {missing}: its folder does not exist" in en.output, en.output
+    text = run(db, "directory", "export", str(tmp_path / "codes.txt"))
+    assert text.exit_code == 1 and "请写成 .xlsx 或 .csv 文件" in text.output
+    assert not (tmp_path / "codes.txt").exists()

@@ -489,6 +489,12 @@ def test_a_ledger_with_both_a_villager_and_a_party_member_column_reads_the_one_f
         ])
     said = run(db, "ingest", str(path))
     assert "记分 2 条" in said.output and "退回 0 条" in said.output, said.output
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:  # both filled in, with two people: not guessed
+        csv.writer(f).writerows([["编号", "事项", "日期", "村民", "党员", "户号", "小时"],
+                                 ["B-3", "志愿服务", "2026-03-18", zhang, "P0000009", "", "2"]])
+    both = run(db, "ingest", str(path))
+    assert both.exit_code == 1 and f"#2 [person]: “村民” 和 “党员” 两列都填了,却不一样(“{zhang}” 和 “P0000009”)" in both.output, \
+        both.output
 
 
 def test_a_title_row_above_the_header_and_spaces_inside_a_header_are_read_as_a_clerk_means(db: str, tmp_path: Path) -> None:
