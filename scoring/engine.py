@@ -63,18 +63,21 @@ def coerce_fields(event_type: EventType, raw: dict[str, Any]) -> tuple[dict[str,
             problems.append(Problem("event_field_unknown", {"event": event_type.key, "field": name}, field=name))
     for name, spec in event_type.fields.items():
         value = raw.get(name)
+        # Named as the clerk's sheet heads it (小时 / Hours) where the rules give a label; the
+        # problem's ``field`` stays the key an API client sends.
+        shown = (spec.caption("zh"), spec.caption("en")) if spec.label or spec.label_en else name
         if value is None or value == "":
             if spec.required:
-                problems.append(Problem("event_missing", {"field": name}, field=name))
+                problems.append(Problem("event_missing", {"field": shown}, field=name))
             values[name] = None
             continue
         try:
             values[name] = _coerce(spec.type, value, spec.choices)
             bound = _outside(spec, values[name])
             if bound is not None:
-                problems.append(Problem(bound[0], {"field": name, "value": value, "bound": bound[1]}, field=name))
+                problems.append(Problem(bound[0], {"field": shown, "value": value, "bound": bound[1]}, field=name))
         except (ValueError, TypeError, InvalidOperation):
-            params = {"field": name, "value": value}
+            params = {"field": shown, "value": value}
             if spec.type == "choice":
                 problems.append(Problem("event_field_choice", {**params, "allowed": ", ".join(spec.choices)}, field=name))
             else:

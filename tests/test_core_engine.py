@@ -264,7 +264,9 @@ def test_a_number_outside_its_declared_bounds_is_refused_naming_the_field() -> N
         out = eng.evaluate(event("s", "volunteer_service", "2026-03-04T09:00", fields={"hours": hours}, **person), DictState())
         assert not out.drafts and [(p.code, p.field) for p in out.problems] == [(code, "hours")]
     out = eng.evaluate(event("s", "volunteer_service", "2026-03-04T09:00", fields={"hours": "-5"}, **person), DictState())
-    assert out.problems[0].message("zh") == "字段 “hours” 不能小于 0.5,收到 “-5”;请核对数值(扣分请用扣分项,不要填负数)"
+    # Named by its label, as a 台账 heads the column; the problem's field stays the key an API client sends.
+    assert out.problems[0].message("zh") == "字段 “小时” 不能小于 0.5,收到 “-5”;请核对数值(扣分请用扣分项,不要填负数)"
+    assert out.problems[0].message("en").startswith("field 'Hours' cannot be less than 0.5, got '-5'")
     good = eng.evaluate(event("s", "volunteer_service", "2026-03-04T09:00", fields={"hours": "24"}, **person), DictState())
     assert good.ok and good.drafts
 

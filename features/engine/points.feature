@@ -69,8 +69,8 @@
       | v1   | volunteer | 2026-04-01 09:00 | P1   | hours=两个 |
     那么 事件 v1 被退回,提示:
       """
-      v1 [hours]: 字段 “hours” 应为数字,收到 “两个”
-      v1 [hours]: field 'hours' must be a number, got '两个'
+      v1 [hours]: 字段 “小时” 应为数字,收到 “两个”
+      v1 [hours]: field '小时' must be a number, got '两个'
       """
     并且 P1 共有 0 条 hours 记录
 
