@@ -70,11 +70,16 @@ def recording(engine: Engine, out: IO[bytes]) -> Iterator[None]:
         event.remove(engine, "rollback", on_rollback)
 
 
-def replay(db: Path, recorded: IO[bytes]) -> tuple[float, dict[str, float]]:
-    """Run the recorded transactions against ``db`` with plain sqlite3; seconds in all, and per kind of statement."""
+def replay(db: Path, recorded: IO[bytes], cache_mb: int | None = None) -> tuple[float, dict[str, float]]:
+    """Run the recorded transactions against ``db`` with plain sqlite3; seconds in all, and per kind of statement.
+
+    ``cache_mb``: another page cache than the product's (a variant, ``VARIANTS``).
+    """
     conn = sqlite3.connect(db, isolation_level=None)
     for pragma in sqlite_pragmas():  # the product's journal, sync and cache settings
         conn.execute(pragma)
+    if cache_mb is not None:
+        conn.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
     conn.execute("PRAGMA foreign_keys=ON")
     spent: dict[str, float] = collections.defaultdict(float)
     total = 0.0
@@ -99,6 +104,40 @@ def replay(db: Path, recorded: IO[bytes]) -> tuple[float, dict[str, float]]:
         total += time.perf_counter() - began
     conn.close()
     return total, dict(spent)
+
+
+# Schemas the same recording is replayed against (``python -m bench.ingest --floor --variants``): what
+# storage tuning alone could give. (tables rebuilt WITHOUT ROWID, leaderboard indexes dropped, page cache MiB)
+VARIANTS: dict[str, tuple[tuple[str, ...], bool, int | None]] = {
+    "without_rowid": (("tally", "counter", "balance"), False, None),
+    "cache_1gib": ((), False, 1024),
+    "without_rowid_no_board_indexes_cache_1gib": (("tally", "counter", "balance"), True, 1024),
+}
+BOARD_INDEXES = ("ix_tally_county", "ix_tally_township", "ix_tally_village", "ix_tally_grid", "ix_tally_branch")
+
+
+def make_variant(db: Path, variant: str) -> int | None:
+    """Change ``db`` (a county before its import: these tables are empty) into ``variant``; its page cache in MiB."""
+    tables, no_boards, cache_mb = VARIANTS[variant]
+    conn = sqlite3.connect(db)
+    try:
+        for table in tables:
+            if conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]:
+                raise ValueError(f"{table} is not empty: a variant is made before the import")
+            ddl = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
+            others = [r[0] for r in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type != 'table' AND sql IS NOT NULL", (table,))]
+            conn.execute(f'DROP TABLE "{table}"')
+            conn.execute(ddl.rstrip() + " WITHOUT ROWID")
+            for sql in others:  # its indexes and triggers, as they were
+                conn.execute(sql)
+        if no_boards:
+            for index in BOARD_INDEXES:
+                conn.execute(f"DROP INDEX {index}")
+        conn.commit()
+    finally:
+        conn.close()
+    return cache_mb
 
 
 def ledger_digest(db: Path) -> tuple[Any, ...]:
