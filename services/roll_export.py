@@ -154,6 +154,9 @@ def roll_rows(conn: Connection, day: date, ruleset: Ruleset | None, village_id: 
         yield from _village_rows(conn, village, day, grids, tier_names, yes_no)
 
 
+WIDTHS = (10, 12, 12, 11, 10, 11, 10, 10, 8, 8, 30)  # 乡镇 … 联系户: wide enough to read without dragging
+
+
 def write_rows(rows: Iterable[Sequence[Any]], out: IO[bytes], xlsx: bool, title: str) -> int:
     """Write rows (the header first) as a streamed workbook or a CSV file Excel opens (BOM); how many rows after the header.
 
@@ -171,9 +174,13 @@ def write_rows(rows: Iterable[Sequence[Any]], out: IO[bytes], xlsx: bool, title:
         return max(n, 0)
     from openpyxl import Workbook  # imported here: only an Excel export pays for it
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.utils import get_column_letter
 
     book = Workbook(write_only=True)
     ws = book.create_sheet(title=SHEET_TITLE.sub("-", title)[:31] or "sheet")
+    ws.freeze_panes = "A2"  # the header stays in view down a village of thousands (set before the first row)
+    for i, width in enumerate(WIDTHS, 1):
+        ws.column_dimensions[get_column_letter(i)].width = width
 
     def cell(value: Any) -> Any:
         if value == "":

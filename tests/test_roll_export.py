@@ -84,6 +84,9 @@ def test_the_village_asked_comes_with_every_persons_codes_and_no_id_or_phone_num
     assert "2026-03-01 的名册,2 户 3 人" in said.output
     rows = sheet_rows(out)
     assert list(rows[0]) == EXPORT_HEADER  # the roll's own headers, so one vocabulary
+    sheet = load_workbook(out).active
+    assert sheet is not None and sheet.freeze_panes == "A2"  # the header stays in view
+    assert (sheet.column_dimensions["K"].width or 0) >= 20  # 联系户 lists several codes
     c = codes(db)
     assert [list(r) for r in rows[1:]] == [
         ["青山镇", "石桥村", "第一网格", "H000001", "张建国", c["张建国"], "张建国", "户主", "黄色", "是", "H000002"],
