@@ -133,6 +133,8 @@ _COUNTED = (  # English as "label: n", so that one and many read alike
     ("moved_households", "换网格 {n} 户", "households moved grid: {n}"), ("moved_persons", "换户 {n} 人", "persons moved household: {n}"),
     ("tiers", "三色调整 {n} 户", "tiers changed: {n}"), ("links_ended", "联户结束 {n} 条", "links ended: {n}"),
     ("party_ended", "党员关系结束 {n} 名", "Party memberships ended: {n}"), ("updated", "信息更新 {n} 人", "persons' details updated: {n}"),
+    ("households_ended", "名册中没有、登记结束的农户 {n} 户", "households not on the roll, ended: {n}"),
+    ("persons_ended", "名册中没有、登记结束的村民 {n} 人", "persons not on the roll, ended: {n}"),
 )
 
 
@@ -359,12 +361,17 @@ def _load(conn: Connection, day: date) -> _State:
 
 # ------------------------------------------------------------------ the import
 def import_roll(engine: Engine, table: Table, ruleset: Ruleset | None, effective: date, *,
-                check_only: bool = False, county_name: str = "", backdate: bool = False) -> RollReport:
+                check_only: bool = False, county_name: str = "", backdate: bool = False, complete: bool = False) -> RollReport:
     """Check a roll and, when it has no problem (and not ``check_only``), record it from ``effective`` on.
 
     A roll that changes someone's place, tier, household or links from a day for which points were
     already scored is refused unless ``backdate``: those points stay as scored (entries are never
     rewritten), only records entered later would follow the new roll.
+
+    ``complete``: the roll is the whole of every village it names (整村名册): a household of such a
+    village it leaves out is ended on the day (its grid, tier and links), and so is a person living
+    there whom it leaves out (their household; their Party membership of that village's branch and
+    their links). Villages the roll does not name are left alone, so a county may send a township at a time.
     """
     report = RollReport()
     rows = read_rows(table, ruleset, report)
@@ -391,6 +398,8 @@ def import_roll(engine: Engine, table: Table, ruleset: Ruleset | None, effective
         # member, a household registered in another village); then rolled back, so all come in one report.
         written = _Writer(conn, state, effective, ruleset, report, county_name)
         written.write(households)
+        if complete:
+            written.end_omitted()
         if not backdate:
             _scored_since(conn, written.touched, effective, report)
         if report.problems or check_only:
@@ -480,6 +489,10 @@ class _Writer:
         # Holders whose place, tier, household, membership of the Party or links this roll changes:
         # points already scored for them on or after the effective date were scored by the old roll.
         self.touched: set[tuple[str, int]] = set()
+        # What the roll names (for ``end_omitted``): its villages, households and persons.
+        self.villages: set[int] = set()
+        self.named_households: set[int] = set()
+        self.named_persons: set[int] = set()
 
     def write(self, households: dict[str, list[RollRow]]) -> None:
         """Every household of the roll, then the links (members may be named before their row)."""
@@ -491,6 +504,8 @@ class _Writer:
             village = self._area(township, "village", first.village)
             grid = self._area(village, "grid", first.grid)
             placed[code] = self._household(code, rows, village, grid)
+            self.villages.add(village)
+            self.named_households.add(placed[code])
             for r in rows:
                 self._person(r, placed[code], village)
         for code, rows in households.items():
@@ -588,8 +603,48 @@ class _Writer:
             elif r.relation:
                 current = self.s.home_of[pid]
                 self._update(Membership, current.id, {"relation": r.relation})
+        self.named_persons.add(pid)
         if r.party is not None:
             self._party(pid, r.party, self.s.branches[village])
+
+    def end_omitted(self) -> None:
+        """End, on the day, the households and persons of the roll's villages that it leaves out (``complete``)."""
+        village_of = {hid: v for hid, v in self.s.households.values()}
+        branches = {self.s.branches[v] for v in self.villages if v in self.s.branches}
+        for hid, grid in sorted(self.s.grid_of.items()):
+            if village_of.get(hid) not in self.villages or hid in self.named_households:
+                continue
+            self._end(HouseholdGrid, grid)
+            del self.s.grid_of[hid]
+            tier = self.s.tier_of.pop(hid, None)
+            if tier is not None:
+                self._end(HouseholdTier, tier)
+            for link in self.s.links_of.pop(hid, []):
+                self._end(Linkage, link)
+                self.touched.add(("p", link.value))
+                self.c["links_ended"] += 1
+            self.touched.add(("h", hid))
+            self.c["households_ended"] += 1
+        gone: set[int] = set()
+        for pid, home in sorted(self.s.home_of.items()):
+            if village_of.get(home.value) not in self.villages or pid in self.named_persons:
+                continue
+            self._end(Membership, home)
+            del self.s.home_of[pid]
+            self.touched.add(("p", pid))
+            self.c["persons_ended"] += 1
+            party = self.s.party_of.get(pid)
+            if party is not None and party.value in branches:  # a member of this village's branch who left it
+                self._end(PartyMember, party)
+                del self.s.party_of[pid]
+                self.c["party_ended"] += 1
+                gone.add(pid)
+        for hid, links in self.s.links_of.items():  # the households the members who left looked after
+            for link in [x for x in links if x.value in gone]:
+                self._end(Linkage, link)
+                links.remove(link)
+                self.touched.add(("h", hid))
+                self.c["links_ended"] += 1
 
     def _party(self, pid: int, member: bool, branch: int) -> None:
         current = self.s.party_of.get(pid)

@@ -1,7 +1,7 @@
 """Command line for the household roll (added to ``jifen`` by ``services.cli``).
 
     jifen directory template roll.xlsx                       # an empty roll with its header and two example rows
-    jifen directory import roll.xlsx --effective 2027-01-01  # or .csv; --check to check without writing
+    jifen directory import roll.xlsx --effective 2027-01-01  # or .csv; --check to check without writing; --complete: whole villages
     jifen directory export codes.xlsx --village 石桥村 [--day 2027-01-01]   # or .csv: everyone's codes, for the 台账
     jifen directory villages                                 # the villages' codes and names
 """
@@ -92,15 +92,19 @@ def directory_group() -> None:
 @click.option("--county", "county_name", default="", help="数据库还没有县时,县的名称 / the county's name, in an empty database")
 @click.option("--backdate", is_flag=True,
               help="更正既往:生效日早于已记的分也导入(已记的分不变)/ correct the past: import even where points were scored since the date")
+@click.option("--complete", is_flag=True,
+              help="整村名册:名册所列各村中名册没有的农户、村民自生效日起登记结束 / the roll is whole for its villages: "
+                   "households and persons of those villages it leaves out are ended from the date")
 @click.pass_context
 def import_cmd(ctx: click.Context, path: str, effective: object, check_only: bool, sheet: str | None, county_name: str,
-               backdate: bool) -> None:
+               backdate: bool, complete: bool) -> None:
     """导入户籍名册(Excel 或 CSV,每人一行)/ import the household roll (Excel or CSV, a row per person)."""
     app = ctx.obj["app"]
     day: date = effective.date() if effective is not None else app.today()  # type: ignore[attr-defined]
     with open(path, "rb") as raw:
         table = open_table(path, raw, sheet, is_roll_header)
-        report = import_roll(app.engine, table, app.ruleset(), day, check_only=check_only, county_name=county_name, backdate=backdate)
+        report = import_roll(app.engine, table, app.ruleset(), day, check_only=check_only, county_name=county_name, backdate=backdate,
+                             complete=complete)
     lang = ctx.obj["lang"]
     for p in by_record(report.problems):
         click.echo(f"{path} {p.format(lang)}", err=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -527,3 +527,40 @@ def test_points_dated_before_a_villager_joined_any_household_say_so(db: str, tmp
     assert refused.exit_code == 1
     assert "#2 (S-1) [person]: 这位村民在 2026-05-20 不属于任何户(这项积分记在户上)" in refused.output
     assert "缺少字段 “household”" not in refused.output
+
+
+def test_a_complete_roll_ends_whom_its_villages_no_longer_hold_and_leaves_other_villages_alone(db: str, tmp_path: Path) -> None:
+    """整村名册: 石桥村's July roll names only 王大山's household; 张建国's household and its two persons leave the roll."""
+    first = workbook(tmp_path / "first.xlsx", [
+        *[list(r) for r in load_workbook(first_roll(tmp_path)).active.iter_rows(values_only=True)],  # type: ignore[union-attr]
+        ["青山镇", "白塘村", "一组", "H000003", "赵小兰", "户主", XIAO, "", "橙色", "", "", ""],
+    ])
+    assert run(db, "directory", "import", str(first), "--effective", "2026-01-01", "--county", "青山县").exit_code == 0
+    july = workbook(tmp_path / "july.xlsx", [HEADER, ["青山镇", "石桥村", "第一网格", "H000002", "王大山", "户主", WANG, "", "红色", "", "", ""]])
+
+    partial = run(db, "directory", "import", str(july), "--effective", "2026-07-01", "--check")
+    assert "已检查 1 行,未写入:没有变化" in partial.output  # without --complete a roll only adds and changes
+    checked = run(db, "directory", "import", str(july), "--effective", "2026-07-01", "--complete", "--check")
+    assert checked.exit_code == 0, checked.output
+    for said in ("联户结束 1 条", "党员关系结束 1 名", "名册中没有、登记结束的农户 1 户", "名册中没有、登记结束的村民 2 人"):
+        assert said in checked.output, checked.output
+    assert "未写入" in checked.output
+    english = run(db, "--lang", "en", "directory", "import", str(july), "--effective", "2026-07-01", "--complete", "--check")
+    assert "households not on the roll, ended: 1" in english.output and "persons not on the roll, ended: 2" in english.output
+
+    done = run(db, "directory", "import", str(july), "--effective", "2026-07-01", "--complete")
+    assert done.exit_code == 0 and "已导入 1 行" in done.output, done.output
+    again = run(db, "directory", "import", str(july), "--effective", "2026-07-01", "--complete")
+    assert "没有变化" in again.output  # the same roll again changes nothing
+
+    def on(day: str) -> list[tuple[str, str]]:
+        out = tmp_path / f"{day}.csv"
+        assert run(db, "directory", "export", str(out), "--day", day).exit_code == 0
+        with open(out, encoding="utf-8-sig", newline="") as f:
+            return [(r[3], r[6]) for r in list(csv.reader(f))[1:]]
+
+    assert on("2026-06-30") == [("H000001", "张建国"), ("H000001", "李秀英"), ("H000002", "王大山"), ("H000003", "赵小兰")]
+    assert on("2026-07-01") == [("H000002", "王大山"), ("H000003", "赵小兰")]  # 白塘村, not on the roll, untouched
+    with make_engine(db).connect() as conn:  # history kept: the rows are ended, never deleted
+        assert conn.execute(select(func.count()).select_from(PartyMember).where(PartyMember.valid_to == date(2026, 7, 1))).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(Linkage).where(Linkage.valid_to == date(2026, 7, 1))).scalar_one() == 1

@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 
 import store.all_models  # noqa: F401
-from store.models import Household, HouseholdTier, Person
+from store.models import Household, HouseholdGrid, HouseholdTier, Person
 from store.models_web import AuditLog
 from tests.conftest import Clock
 from web.testing import World, build_world, csrf_token
@@ -38,11 +38,13 @@ def xlsx(*rows: list[Any]) -> io.BytesIO:
     return out
 
 
-def upload(world: World, c: Any, data: io.BytesIO, name: str = "roll.xlsx", check: bool = False) -> Any:
+def upload(world: World, c: Any, data: io.BytesIO, name: str = "roll.xlsx", check: bool = False, complete: bool = False) -> Any:
     token = csrf_token(c, "/admin/roll")
     form = {"csrf_token": token, "effective": world.ctx.today().isoformat(), "file": (data, name)}
     if check:
         form["check"] = "1"
+    if complete:
+        form["complete"] = "1"
     return c.post("/admin/roll", data=form, content_type="multipart/form-data")
 
 
@@ -145,3 +147,21 @@ def test_the_administrator_downloads_the_blank_roll_the_import_reads(world: Worl
         assert world.client(role).get("/admin/roll/template.xlsx").status_code == 403, role
     anonymous = world.client().get("/admin/roll/template.xlsx")
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+
+
+def test_a_whole_village_roll_ends_the_household_it_leaves_out(world: World) -> None:
+    """整村名册 ticked: 新丰村's second roll names 赵大海's household only; 钱小二's household leaves the roll."""
+    c = world.client("admin")
+    other = ["新丰镇", "新丰村", "第一网格", "H-NEW-2", "钱小二", "户主", "330102199505050026", "黄色"]
+    assert upload(world, c, xlsx(GOOD, other)).status_code == 302
+    page = c.get("/admin/roll").get_data(as_text=True)
+    assert 'name="complete"' in page and "整村名册" in page
+    checked = upload(world, c, xlsx(GOOD), check=True, complete=True)
+    assert "名册中没有、登记结束的农户 1 户、名册中没有、登记结束的村民 1 人" in checked.get_data(as_text=True)
+    assert upload(world, c, xlsx(GOOD), complete=True).status_code == 302
+    with world.ctx.engine.connect() as conn:
+        ended = conn.execute(select(HouseholdGrid.valid_to).join(Household, Household.id == HouseholdGrid.household_id)  # type: ignore[arg-type]
+                             .where(Household.code == "H-NEW-2")).scalar_one()
+    assert ended == world.ctx.today()
+    english = world.client("admin", lang="en").get("/admin/roll").get_data(as_text=True)
+    assert "Whole villages: households and persons of the roll's villages that the roll leaves out are ended" in english

@@ -315,6 +315,7 @@ class RollForm(FormSchema):
     effective = day(required=True)
     check = boolean()
     backdate = boolean()
+    complete = boolean()
     county = text(max=50)
 
 
@@ -340,7 +341,7 @@ def roll_import() -> Any:
         if data is not None and not errors and upload is not None:
             table = open_table(upload.filename or "", io.BytesIO(upload.read()), is_header=roll.is_roll_header)
             report = roll.import_roll(ctx.engine, table, ctx.ruleset(), data["effective"], check_only=data["check"],
-                                      county_name=data.get("county") or "", backdate=data["backdate"])
+                                      county_name=data.get("county") or "", backdate=data["backdate"], complete=data["complete"])
             if report.written:
                 audit("directory.import", f"roll:{upload.filename}", effective=data["effective"].isoformat(), **report.counts)
                 flash(report.summary(lang()), "success")
