@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from scoring.model import PERSON, EventType, FieldSpec, Rule, Ruleset
 from scoring.points import fmt
+from scoring.rules.condition import When
 from services.ingest import ENVELOPE, HEADER_ALIASES
 from services.queries import members_only
 
@@ -110,6 +111,33 @@ def _clamp(value: Decimal, spec: FieldSpec) -> Decimal:
     return value
 
 
+def _scoring_choice(spec: FieldSpec, rules: list[Rule], values: dict[str, Any], ruleset: Ruleset) -> str | None:
+    """The first of a choice field's values that one of the rules' own conditions scores, or None when none tells.
+
+    A rule without a condition scores any value, so the first value stands. The other names a condition may
+    read are the row's other examples and what the engine supplies: the highest tier, a linked Party member.
+    """
+    if any(not any(isinstance(f, When) for f in r.features) for r in rules):
+        return None
+    supplied = {"tier": ruleset.tiers[-1].key if ruleset.tiers else "", "party_member": True, "linked": True}
+    for choice in spec.choices:
+        names = {**_as_read(values), **supplied, spec.name: choice}
+        for rule in rules:
+            for feature in rule.features:
+                if isinstance(feature, When) and feature.condition is not None:
+                    try:
+                        if feature.condition(names):
+                            return choice
+                    except Exception:
+                        continue
+    return None
+
+
+def _as_read(values: dict[str, Any]) -> dict[str, Any]:
+    """Example values as the engine would hold them after reading the row (是 → True)."""
+    return {k: (v == "是") if v in ("是", "否") else v for k, v in values.items()}
+
+
 def example_value(spec: FieldSpec, moment: datetime) -> Any:
     """A plausible value of a field: within its bounds, one of its values, a date as text."""
     if spec.type == "int":
@@ -181,8 +209,11 @@ def build(ruleset: Ruleset, types: Sequence[EventType], moment: datetime) -> Tem
         ranges = [r.points_range for r in chosen if r.points_range is not None]
         if ranges:
             row[POINTS] = Decimal(fmt(ranges[0][0]))  # the least the range allows: a reviewer may raise it
+        values = {spec.name: example_value(spec, moment) for spec in et.fields.values()}
         for spec in et.fields.values():
-            row[field_header(spec)] = example_value(spec, moment)
+            if spec.type == "choice":  # a value some rule scores: an example that scores nothing reads as a failure
+                values[spec.name] = _scoring_choice(spec, chosen, values, ruleset) or values[spec.name]
+            row[field_header(spec)] = values[spec.name]
         rows.append(row)
     notes_header, notes = _notes(ruleset, types, person, moment)
     return Template(columns, rows, notes_header, notes)

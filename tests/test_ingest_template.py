@@ -85,6 +85,8 @@ def test_the_template_filled_with_its_own_examples_is_ingested_with_nothing_refu
     done = run(db, "ingest", str(filled))
     assert done.exit_code == 0, done.output
     assert "退回 0 条" in done.output and "记分 0 条" not in done.output
+    # Every example scores or waits for its reviewer: none is a record no rule takes (会议及党课考勤 is 迟到, not 出席).
+    assert "未计分 0 条" in done.output, done.output
     again = run(db, "ingest", str(filled))  # the same sheet sent again counts once
     assert again.exit_code == 0 and f"已记录过 {len(SCORED)} 条" in again.output and "记分 0 条" in again.output
 
