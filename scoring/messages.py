@@ -119,6 +119,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "no_rule_matched": ("没有规则适用于此事件", "no rule applies to this event"),
     "bad_json": ("不是有效的 JSON:{detail}", "not valid JSON: {detail}"),
     "csv_missing_columns": ("表头缺少必填列 {columns},整个文件未导入;第一行须有 id、type、occurred_at(其余列可选:{optional};再多的列是事件字段)", "the header lacks the required column(s) {columns}: nothing was imported; the first row must hold id, type and occurred_at (optional: {optional}; any other column is an event field)"),
+    "template_example_left": ("“{value}” 是台账模板示例行的占位编号:请换成真实编号(jifen directory export 可导出),或删去这一行", "'{value}' is the placeholder of the template's example rows: put a real code in its place (jifen directory export lists them), or delete the row"),
     "columns_disagree": ("“{first}” 和 “{second}” 两列都填了,却不一样(“{a}” 和 “{b}”),不知记给谁;请只填其中一列", "columns '{first}' and '{second}' are both filled in and differ ('{a}' and '{b}'): whom to score is unclear; fill in only one of them"),
     "csv_extra_values": ("这一行比表头多出 {count} 个值({values}),未导入;请检查是否多打了逗号,或给这些列加上表头", "this row has {count} value(s) more than the header ({values}): not imported; check for a stray comma, or give those columns a header"),
     # spreadsheets (services.tables) and the household roll (services.roll)

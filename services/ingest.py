@@ -35,6 +35,12 @@ HEADER_ALIASES = {
 }
 
 
+# The codes ``jifen ingest-template`` writes in its example rows (services.ledger_template): no roll
+# gives them (persons are numbered from P0000001), so a row still holding one is an example left in.
+PLACEHOLDER_PERSON = "P0000000"
+PLACEHOLDER_HOUSEHOLD = "H000000"
+
+
 def _canonical_row(cells: dict[str, Any], ref: str) -> dict[str, Any] | Problem:
     """A row keyed by the envelope's own names; of two columns of one name (村民 and 党员), the one filled in.
 
@@ -49,6 +55,9 @@ def _canonical_row(cells: dict[str, Any], ref: str) -> dict[str, Any] | Problem:
                                                "b": mask_numbers(str(v))}, record=ref, field=name)
         if name not in row or v not in (None, ""):
             row[name], header[name] = v, k
+    for key, code in (("person", PLACEHOLDER_PERSON), ("household", PLACEHOLDER_HOUSEHOLD)):
+        if str(row.get(key) or "").strip() == code:
+            return Problem("template_example_left", {"value": code}, record=ref, field=key)
     return row
 
 

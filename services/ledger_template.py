@@ -28,11 +28,9 @@ from typing import IO, Any
 from scoring.model import PERSON, EventType, FieldSpec, Rule, Ruleset
 from scoring.points import fmt
 from scoring.rules.condition import When
-from services.ingest import ENVELOPE, HEADER_ALIASES
+from services.ingest import ENVELOPE, HEADER_ALIASES, PLACEHOLDER_HOUSEHOLD, PLACEHOLDER_PERSON
 from services.queries import members_only
 
-PLACEHOLDER_PERSON = "P0000000"
-PLACEHOLDER_HOUSEHOLD = "H000000"
 SHEETS = ("台账", "说明")
 # The envelope's columns by the Chinese header ``jifen ingest`` reads (HEADER_ALIASES maps them back).
 ID, TYPE, TIME, VILLAGER, MEMBER, HOUSEHOLD, RULE, POINTS, APPROVER, NOTE = (

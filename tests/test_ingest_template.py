@@ -79,7 +79,7 @@ def test_the_template_filled_with_its_own_examples_is_ingested_with_nothing_refu
 
     unfilled = run(db, "ingest", str(template))  # an example left as it is scores nobody
     assert unfilled.exit_code == 1 and "退回 16 条" in unfilled.output and "记分 0 条" in unfilled.output
-    assert "P0000000" in unfilled.output
+    assert "“P0000000” 是台账模板示例行的占位编号:请换成真实编号(jifen directory export 可导出),或删去这一行" in unfilled.output
 
     filled = fill(template, tmp_path / "filled.xlsx", member_code(db), "H000002")
     done = run(db, "ingest", str(filled))
