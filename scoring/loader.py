@@ -598,9 +598,13 @@ class _Builder:
             year_end = self.year_end(item.child("year_end"))
             validity = item.get("validity_days", lambda n: n.count_within(1, MAX_VALIDITY_DAYS), None)  # 0 would mean nothing: leave it out
             spendable = item.get("spendable", Node.flag, False)
-            members_only = item.get("members_only", Node.flag, False)
+            members_only = item.get("members_only", Node.flag, None)
             if members_only and holder == HOUSEHOLD:
                 item.child("members_only").error("members_only_person")  # type: ignore[union-attr]
+            if members_only is None:
+                # Not said: a person's tally that starts from zero each year is the 零基 pattern, Party members'
+                # own (as rules texts published before the key existed meant it); ``members_only: false`` opens it.
+                members_only = holder == PERSON and year_end is not None and year_end.policy == "reset"
             grades, grade_name, grade_name_en = self.grades(item.child("grades"), step or 100)
             name_en = _english(item)
             if not (key and key_n and self._unique(key_n, key, seen)):

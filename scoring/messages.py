@@ -159,6 +159,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "roll_no_county": ("数据库里还没有县;首次导入请填写县名(命令行加 --county 县名)", "the database has no county yet: give its name on the first import (--county on the command line)"),
     "roll_other_village": ("户 {household} 已登记在另一个村;换村请先办理迁出,再以新户号登记", "household {household} is registered in another village; a household moving village is registered anew under a new code"),
     "roll_link_unknown": ("联户党员 “{value}” 既不是名册中的人员编号,也不是身份证号;请核对", "linked Party member '{value}' is neither a person code nor an ID number of the roll; check it"),
+    "roll_linker_omitted": ("“{value}” 被填为联户党员,整村名册里却没有其本人一行(会结束其登记);请补上其本人一行,或改正联户党员", "'{value}' is named as a linked Party member, but the whole-village roll has no row of their own (which would end them): add their row, or correct the linked member"),
     "roll_link_not_member": ("“{value}” 不是党员,不能联户;请核对,或在其本人一行的党员栏填 是", "'{value}' is not a Party member and cannot be linked to households; check it, or put 是 in the Party member cell of that person's row"),
     "bad_encoding": ("这一行有无法识别的字符(既非 UTF-8 也非 GB18030 编码),未导入;请在 Excel 或记事本中另存为 UTF-8 后重新导入",
                      "this line holds bytes that are neither UTF-8 nor GB18030 text and was not imported; save the file as UTF-8 and import it again"),

@@ -133,8 +133,8 @@ _COUNTED = (  # English as "label: n", so that one and many read alike
     ("moved_households", "换网格 {n} 户", "households moved grid: {n}"), ("moved_persons", "换户 {n} 人", "persons moved household: {n}"),
     ("tiers", "三色调整 {n} 户", "tiers changed: {n}"), ("links_ended", "联户结束 {n} 条", "links ended: {n}"),
     ("party_ended", "党员关系结束 {n} 名", "Party memberships ended: {n}"), ("updated", "信息更新 {n} 人", "persons' details updated: {n}"),
-    ("households_ended", "名册中没有、登记结束的农户 {n} 户", "households not on the roll, ended: {n}"),
-    ("persons_ended", "名册中没有、登记结束的村民 {n} 人", "persons not on the roll, ended: {n}"),
+    ("households_ended", "不在名册中而登记结束的农户 {n} 户", "households not on the roll, ended: {n}"),
+    ("persons_ended", "不在名册中而登记结束的村民 {n} 人", "persons not on the roll, ended: {n}"),
 )
 
 
@@ -493,6 +493,7 @@ class _Writer:
         self.villages: set[int] = set()
         self.named_households: set[int] = set()
         self.named_persons: set[int] = set()
+        self.linkers: dict[int, RollRow] = {}  # Party members the roll links to households: the first row naming each
 
     def write(self, households: dict[str, list[RollRow]]) -> None:
         """Every household of the roll, then the links (members may be named before their row)."""
@@ -634,16 +635,19 @@ class _Writer:
             self.touched.add(("p", pid))
             self.c["persons_ended"] += 1
             party = self.s.party_of.get(pid)
+            if pid in self.linkers:  # linked to a household by this very roll, yet left out of it
+                row = self.linkers[pid]
+                self.report.problems.append(Problem("roll_linker_omitted", {"value": self.s.code_of(pid)}, record=f"#{row.n}",
+                                                    field=COLUMNS["linked_by"][0]))
             if party is not None and party.value in branches:  # a member of this village's branch who left it
                 self._end(PartyMember, party)
                 del self.s.party_of[pid]
                 self.c["party_ended"] += 1
                 gone.add(pid)
-        for hid, links in self.s.links_of.items():  # the households the members who left looked after
+        for links in self.s.links_of.values():  # the households the members who left looked after
             for link in [x for x in links if x.value in gone]:
                 self._end(Linkage, link)
                 links.remove(link)
-                self.touched.add(("h", hid))
                 self.c["links_ended"] += 1
 
     def _party(self, pid: int, member: bool, branch: int) -> None:
@@ -671,15 +675,18 @@ class _Writer:
                 self.report.problems.append(Problem(code, {"value": shown}, record=f"#{row.n}", field=COLUMNS["linked_by"][0]))
                 continue
             members.add(pid)
-        current = self.s.links_of.get(household, [])
-        for link in current:
-            if link.value not in members:
-                self._end(Linkage, link)
-                self.touched.add(("p", link.value))  # the member's visits to the household score no more
-                self.c["links_ended"] += 1
+        for pid in members:
+            self.linkers.setdefault(pid, row)
+        current = self.s.links_of.setdefault(household, [])
+        for link in [x for x in current if x.value not in members]:
+            self._end(Linkage, link)
+            current.remove(link)  # kept in step: ``end_omitted`` reads what is still in force
+            self.touched.add(("p", link.value))  # the member's visits to the household score no more
+            self.c["links_ended"] += 1
         have = {link.value for link in current}
         for pid in sorted(members - have):
-            self._insert(Linkage, member_id=pid, household_id=household, valid_from=self.day)
+            rid = self._insert(Linkage, member_id=pid, household_id=household, valid_from=self.day)
+            current.append(_Current(rid, pid, self.day))
             self.c["links"] += 1
 
     # interval rows

@@ -52,7 +52,8 @@ def open_output(ctx: click.Context, path: str) -> IO[bytes]:
     try:
         return open(path, "wb")  # the caller closes it
     except OSError as exc:
-        zh, en = WRITE_TROUBLE.get(exc.errno or 0, (exc.strerror or str(exc), exc.strerror or str(exc)))
+        said = exc.strerror or str(exc)
+        zh, en = WRITE_TROUBLE.get(exc.errno or 0, (f"系统错误:{said}", said))
         _refuse(ctx, f"无法写入 {path}:{zh}(请检查目录是否存在、是否有写权限)",
                 f"cannot write {path}: {en} (check that its folder exists and is writable)")
 

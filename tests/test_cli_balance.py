@@ -27,19 +27,24 @@ def run(db: str, *args: str) -> Result:
     return result
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    """The test directory, the shipped rules from 2026-01-01 and a volunteer's hours and a member's visit."""
+def county(tmp_path: Path, rules: Path) -> str:
+    """The test directory, ``rules`` from 2026-01-01 and a volunteer's hours and a member's visit."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     engine = make_engine(url)
     SQLModel.metadata.create_all(engine)
     build_directory(engine)
     engine.dispose()
-    run(url, "rules", "publish", str(ROOT / "rules.yaml"), "--effective", "2026-01-01")
+    run(url, "rules", "publish", str(rules), "--effective", "2026-01-01")
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in EVENTS), encoding="utf-8")
     run(url, "ingest", str(path))
     return url
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """The shipped rules."""
+    return county(tmp_path, ROOT / "rules.yaml")
 
 
 def test_a_villager_who_is_no_party_member_sees_no_party_work_line(db: str) -> None:
@@ -76,8 +81,13 @@ def test_party_work_points_are_never_scored_for_a_villager_who_is_no_party_membe
     assert ok.exit_code == 0 and "记分 1 条" in ok.output, ok.output
 
 
-def test_a_villagers_volunteer_hours_score_everything_but_the_party_members_bonus(db: str) -> None:
-    """Volunteering scores moral credit and hours for anyone; its Party-work rule only for a member."""
+def test_a_villagers_volunteer_hours_score_everything_but_the_party_members_bonus(tmp_path: Path) -> None:
+    """Volunteering scores moral credit and hours for anyone; its Party-work rule only for a member, condition or none."""
+    shipped = (ROOT / "rules.yaml").read_text(encoding="utf-8")
+    assert shipped.count("    when: party_member\n") == 1  # PM-13 says it itself: without it, members_only must
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(shipped.replace("    when: party_member\n", ""), encoding="utf-8")
+    db = county(tmp_path, rules)
     history = run(db, "history", "P1").output
     assert "volunteer_hours" in history and "party_work" not in history, history
     assert "\tmoral\t" in run(db, "history", "H1").output

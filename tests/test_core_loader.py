@@ -204,7 +204,12 @@ def test_members_only_is_for_person_held_types_and_placed_when_given_to_a_househ
     person = household.replace("holder: household", "holder: person")
     assert where(person) == []
     assert load_rules(person).point_types["moral"].members_only
-    assert not load_rules(HEAD + rule).point_types["moral"].members_only  # not said: everyone's
+    assert not load_rules(HEAD + rule).point_types["moral"].members_only  # not said, a household's: everyone's
+    # Not said, a person's tally that starts from zero each year (零基, as texts published before the key meant it):
+    zero_based = (HEAD + rule).replace("holder: household", "holder: person").replace("    step: 0.5\n", "    step: 0.5\n    year_end: {policy: reset}\n")
+    assert load_rules(zero_based).point_types["moral"].members_only
+    opened = zero_based.replace("    year_end: {policy: reset}\n", "    year_end: {policy: reset}\n    members_only: false\n")
+    assert not load_rules(opened).point_types["moral"].members_only
     assert where(person.replace("members_only: true", "members_only: 是")) == [(6, 19, "bad_choice")]
 
 

@@ -542,7 +542,7 @@ def test_a_complete_roll_ends_whom_its_villages_no_longer_hold_and_leaves_other_
     assert "已检查 1 行,未写入:没有变化" in partial.output  # without --complete a roll only adds and changes
     checked = run(db, "directory", "import", str(july), "--effective", "2026-07-01", "--complete", "--check")
     assert checked.exit_code == 0, checked.output
-    for said in ("联户结束 1 条", "党员关系结束 1 名", "名册中没有、登记结束的农户 1 户", "名册中没有、登记结束的村民 2 人"):
+    for said in ("联户结束 1 条", "党员关系结束 1 名", "不在名册中而登记结束的农户 1 户", "不在名册中而登记结束的村民 2 人"):
         assert said in checked.output, checked.output
     assert "未写入" in checked.output
     english = run(db, "--lang", "en", "directory", "import", str(july), "--effective", "2026-07-01", "--complete", "--check")
@@ -564,3 +564,35 @@ def test_a_complete_roll_ends_whom_its_villages_no_longer_hold_and_leaves_other_
     with make_engine(db).connect() as conn:  # history kept: the rows are ended, never deleted
         assert conn.execute(select(func.count()).select_from(PartyMember).where(PartyMember.valid_to == date(2026, 7, 1))).scalar_one() == 1
         assert conn.execute(select(func.count()).select_from(Linkage).where(Linkage.valid_to == date(2026, 7, 1))).scalar_one() == 1
+
+
+def test_a_complete_roll_keeps_links_in_step_and_refuses_to_end_a_member_it_names_as_a_linker(db: str, tmp_path: Path) -> None:
+    """张建国 looks after H000002 (石桥村) and H000003 (白塘村); 石桥村's July roll leaves his household out."""
+    first = workbook(tmp_path / "first.xlsx", [
+        *[list(r) for r in load_workbook(first_roll(tmp_path)).active.iter_rows(values_only=True)],  # type: ignore[union-attr]
+        ["青山镇", "白塘村", "一组", "H000003", "赵小兰", "户主", XIAO, "", "橙色", "", ZHANG, ""],
+    ])
+    assert run(db, "directory", "import", str(first), "--effective", "2026-01-01", "--county", "青山县").exit_code == 0
+    with make_engine(db).connect() as conn:
+        xiao = conn.execute(select(Person.code).where(Person.id_number == XIAO)).scalar_one()
+    points = tmp_path / "baitang.jsonl"  # 白塘村's own points after the July date: not the 石桥村 roll's business
+    points.write_text(json.dumps({"id": "z1", "type": "volunteer_service", "occurred_at": "2026-07-05T09:00:00+08:00",
+                                  "person": xiao, "fields": {"hours": 2}}) + "\n", encoding="utf-8")
+    assert run(db, "ingest", str(points)).exit_code == 0
+
+    # 张建国 still named as H000002's linker, though his own row is gone: refused, not a link to someone ended.
+    named = workbook(tmp_path / "named.xlsx", [HEADER, ["青山镇", "石桥村", "第一网格", "H000002", "王大山", "户主", WANG, "", "红色", "是", ZHANG, ""]])
+    refused = run(db, "directory", "import", str(named), "--effective", "2026-07-01", "--complete")
+    assert refused.exit_code == 1
+    assert "#2 [联户党员]: “" in refused.output and "被填为联户党员,整村名册里却没有其本人一行" in refused.output, refused.output
+
+    # 王大山 takes over H000002: 张建国's two links end once each, 白塘村's points stand in no one's way.
+    handed = workbook(tmp_path / "handed.xlsx", [HEADER, ["青山镇", "石桥村", "第一网格", "H000002", "王大山", "户主", WANG, "", "红色", "是", WANG, ""]])
+    done = run(db, "directory", "import", str(handed), "--effective", "2026-07-01", "--complete")
+    assert done.exit_code == 0, done.output
+    assert "联户结束 2 条" in done.output and "新增联户 1 条" in done.output and "党员关系结束 1 名" in done.output, done.output
+    with make_engine(db).connect() as conn:
+        open_links = conn.execute(select(Person.name, Household.code).join(Linkage, Linkage.member_id == Person.id)  # type: ignore[arg-type]
+                                  .join(Household, Household.id == Linkage.household_id)  # type: ignore[arg-type]
+                                  .where(Linkage.valid_to.is_(None))).all()  # type: ignore[union-attr]
+    assert sorted(open_links) == [("王大山", "H000002")]

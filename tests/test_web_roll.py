@@ -157,7 +157,7 @@ def test_a_whole_village_roll_ends_the_household_it_leaves_out(world: World) -> 
     page = c.get("/admin/roll").get_data(as_text=True)
     assert 'name="complete"' in page and "整村名册" in page
     checked = upload(world, c, xlsx(GOOD), check=True, complete=True)
-    assert "名册中没有、登记结束的农户 1 户、名册中没有、登记结束的村民 1 人" in checked.get_data(as_text=True)
+    assert "不在名册中而登记结束的农户 1 户、不在名册中而登记结束的村民 1 人" in checked.get_data(as_text=True)
     assert upload(world, c, xlsx(GOOD), complete=True).status_code == 302
     with world.ctx.engine.connect() as conn:
         ended = conn.execute(select(HouseholdGrid.valid_to).join(Household, Household.id == HouseholdGrid.household_id)  # type: ignore[arg-type]
