@@ -154,6 +154,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "roll_backdated": ("名册的生效日 {day} 早于已登记的最近一次变更({since});名册须按日期先后导入,请用不早于 {since} 的生效日",
                        "the roll's effective date {day} is before the latest change already recorded ({since}); rolls are imported in date order: use an effective date on or after {since}"),
     "roll_no_rows": ("名册只有表头,没有人员;请从第 2 行起每人填一行", "the roll has a header and no rows: give one row per person from row 2 on"),
+    "roll_open_claims": ("{holder} 有申报还在审核或公示中,事项发生在本次生效日 {day} 或之后,按原名册提出;请先审结这些申报,或选“更正既往”(命令行加 --backdate)", "{holder} has a claim still being reviewed or on notice, dated on or after this roll's effective date {day}, made under the old roll; settle those claims first, or choose 'correct the past' (--backdate on the command line)"),
     "roll_after_entries": ("{holder} 在 {scored} 已有按原名册记的分,晚于本次生效日 {day};已记的分不会随名册改变,只有今后录入的记录按新名册计。确为更正既往,请选“更正既往”(命令行加 --backdate),否则请用今天或以后的生效日",
                            "{holder} has points scored on {scored} by the old roll, after this roll's effective date {day}; points already scored never change with the roll, only records entered from now on would follow it. If this corrects the past, choose 'correct the past' (--backdate on the command line); otherwise use today or a later effective date"),
     "roll_no_county": ("数据库里还没有县;首次导入请填写县名(命令行加 --county 县名)", "the database has no county yet: give its name on the first import (--county on the command line)"),

@@ -23,9 +23,10 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 from sys import intern
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table as SATable
 from sqlalchemy import and_, bindparam, func, or_, select, text
@@ -40,6 +41,7 @@ from store.directory import chunks
 from store.models import (
     Area,
     Branch,
+    Claim,
     Entry,
     Household,
     HouseholdGrid,
@@ -402,6 +404,7 @@ def import_roll(engine: Engine, table: Table, ruleset: Ruleset | None, effective
             written.end_omitted()
         if not backdate:
             _scored_since(conn, written.touched, effective, report)
+            _claims_since(conn, written.touched, effective, ruleset.timezone if ruleset else None, report)
         if report.problems or check_only:
             txn.rollback()
             return report
@@ -414,19 +417,42 @@ ROLL_LOCK = 0x6A6966656E726F6C  # "jifenrol": PostgreSQL's advisory lock of roll
 
 def _scored_since(conn: Connection, touched: set[tuple[str, int]], day: date, report: RollReport) -> None:
     """Refuse a change for a holder with points scored on or after ``day`` (by the old roll); name the first one."""
+    hit = _first_since(conn, touched, Entry, Entry.local_day, day)
+    if hit is not None:
+        report.problems.append(Problem("roll_after_entries", {"holder": hit[0], "scored": hit[1].isoformat(),
+                                                              "day": day.isoformat()}, record="#1"))
+
+
+OPEN_CLAIMS = ("submitted", "approved", "on_notice", "objected")  # services.claims: not yet posted, rejected or withdrawn
+
+
+def _claims_since(conn: Connection, touched: set[tuple[str, int]], day: date, tz: ZoneInfo | None,
+                  report: RollReport) -> None:
+    """Refuse a change for a holder with a claim (申报) still open, dated on or after ``day``: it would post by the new roll."""
+    since = datetime.combine(day, time(0), tzinfo=tz or UTC).astimezone(UTC)
+    hit = _first_since(conn, touched, Claim, Claim.occurred_at, since, Claim.status.in_(OPEN_CLAIMS))  # type: ignore[attr-defined]
+    if hit is not None:
+        report.problems.append(Problem("roll_open_claims", {"holder": hit[0], "day": day.isoformat()}, record="#1"))
+
+
+def _first_since(conn: Connection, touched: set[tuple[str, int]], model: Any, when: Any, since: Any,
+                 *more: Any) -> tuple[str, Any] | None:
+    """The code of the first touched holder with a row of ``model`` (entries, claims) dated ``since`` or later, and its date.
+
+    A person's rows are those held by them and those earned by them for their household (``person_id``).
+    """
     for kind in ("h", "p"):
         ids = sorted(i for k, i in touched if k == kind)
         for part in chunks(ids):
-            held = and_(Entry.holder_kind == kind, Entry.holder_id.in_(part))  # type: ignore[attr-defined]
-            earned = or_(held, Entry.person_id.in_(part)) if kind == "p" else held  # type: ignore[union-attr]
-            hit = conn.execute(select(Entry.holder_kind, Entry.holder_id, Entry.local_day).where(
-                earned, Entry.local_day >= day).order_by(Entry.local_day).limit(1)).first()
+            held = and_(model.holder_kind == kind, model.holder_id.in_(part))
+            mine = or_(held, model.person_id.in_(part)) if kind == "p" else held
+            hit = conn.execute(select(model.holder_kind, model.holder_id, when).where(mine, when >= since, *more)
+                               .order_by(when).limit(1)).first()
             if hit is not None:
-                table = Household if hit.holder_kind == "h" else Person
-                code = conn.execute(select(table.code).where(table.id == hit.holder_id)).scalar()  # type: ignore[attr-defined]
-                report.problems.append(Problem("roll_after_entries", {"holder": code, "scored": hit.local_day.isoformat(),
-                                                                      "day": day.isoformat()}, record="#1"))
-                return
+                table = Household if hit[0] == "h" else Person
+                code = conn.execute(select(table.code).where(table.id == hit[1])).scalar()  # type: ignore[attr-defined]
+                return code, hit[2]
+    return None
 
 
 def _households(rows: list[RollRow], state: _State, report: RollReport) -> dict[str, list[RollRow]]:

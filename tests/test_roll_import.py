@@ -596,3 +596,20 @@ def test_a_complete_roll_keeps_links_in_step_and_refuses_to_end_a_member_it_name
                                   .join(Household, Household.id == Linkage.household_id)  # type: ignore[arg-type]
                                   .where(Linkage.valid_to.is_(None))).all()  # type: ignore[union-attr]
     assert sorted(open_links) == [("王大山", "H000002")]
+
+
+def test_a_roll_that_would_end_a_member_with_a_claim_still_under_review_is_refused(db: str, tmp_path: Path) -> None:
+    """张建国's 村级中心工作 claim of July 5 waits for review: a July 1 whole-village roll leaving him out must wait too."""
+    assert run(db, "directory", "import", str(first_roll(tmp_path)), "--effective", "2026-01-01", "--county", "青山县").exit_code == 0
+    with make_engine(db).connect() as conn:
+        zhang = conn.execute(select(Person.code).where(Person.id_number == ZHANG)).scalar_one()
+    claim = tmp_path / "claim.jsonl"
+    claim.write_text(json.dumps({"id": "c1", "type": "campaign_role", "occurred_at": "2026-07-05T09:00:00+08:00",
+                                 "person": zhang, "points": 5}) + "\n", encoding="utf-8")
+    assert "待审核 1 条" in run(db, "ingest", str(claim)).output
+    july = workbook(tmp_path / "july.xlsx", [HEADER, ["青山镇", "石桥村", "第一网格", "H000002", "王大山", "户主", WANG, "", "红色", "", "", ""]])
+    refused = run(db, "directory", "import", str(july), "--effective", "2026-07-01", "--complete")
+    assert refused.exit_code == 1
+    assert f"{zhang} 有申报还在审核或公示中,事项发生在本次生效日 2026-07-01 或之后" in refused.output, refused.output
+    later = run(db, "directory", "import", str(july), "--effective", "2026-07-06", "--complete")  # after the claim's day
+    assert later.exit_code == 0, later.output
