@@ -270,6 +270,8 @@ class Engine:
             pt = ruleset.point_types[barred[0].point_type]
             outcome.problems.append(Problem("event_not_party_member", {"day": day.isoformat(), "point_type": pt.names()},
                                             field="person"))
+        for rule in barred if len(barred) < len(rules) else ():  # said why, as a cooldown is: not silently passed over
+            outcome.skipped.append((rule.id, Step("step_not_party_member", {"point_type": ruleset.point_types[rule.point_type].names()})))
         return evals
 
     @staticmethod

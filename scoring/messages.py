@@ -174,6 +174,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "step_cap": ("{scope}{window}上限 {cap},已得 {used},本次计 {amount}", "{scope} {window} cap {cap}, {used} already, this time {amount}"),
     "step_floor": ("{category} 扣完为止(余 {left}),本次计 {amount}", "{category} deductions stop at its floor ({left} left), this time {amount}"),
     "step_exclusive": ("同组 “{group}” 中取最高的一项", "highest item of group '{group}' taken"),
+    "step_not_party_member": ("不是党员,不记{point_type}", "not a Party member: no {point_type}"),
     "step_cooldown": ("{hours} 小时内已计过,本次不计", "already counted within {hours} hours; not counted"),
     "step_reversal": ("冲正第 {entry} 条记录:{reason}", "reverses entry {entry}: {reason}"),
     # closing a period

@@ -269,6 +269,11 @@ def test_a_number_outside_its_declared_bounds_is_refused_naming_the_field() -> N
     assert out.problems[0].message("en").startswith("field 'Hours' cannot be less than 0.5, got '-5'")
     good = eng.evaluate(event("s", "volunteer_service", "2026-03-04T09:00", fields={"hours": "24"}, **person), DictState())
     assert good.ok and good.drafts
+    # The Party-work rule of volunteering is passed over for a villager who is no member, and says so.
+    assert {d.point_type for d in good.drafts} == {"moral", "volunteer_hours"}
+    [(rule, step)] = good.skipped
+    assert rule == "PM-13" and render(step.code, "zh", **step.params) == "不是党员,不记零基积分"
+    assert render(step.code, "en", **step.params) == "not a Party member: no Party work points"
 
 
 def test_points_a_record_names_for_a_rule_that_sets_its_own_are_refused_not_ignored() -> None:
