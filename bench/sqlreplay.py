@@ -48,11 +48,7 @@ def recording(engine: Engine, out: IO[bytes]) -> Iterator[None]:
     plain = store.directory.select_in
 
     def select_in(conn: Any, sql: str, values: Any, *before_args: Any, width: int = 1) -> list[Any]:
-        one = "?" if width == 1 else "(" + ", ".join(["?"] * width) + ")"
-        for part in store.directory.chunks(values, store.directory.CHUNK // width):
-            text = sql.replace("{in}", ", ".join([one] * len(part))).replace("{p}", "?")
-            flat = part if width == 1 else [v for row in part for v in row]
-            current.append((text, (*before_args, *flat), False))
+        current.extend((text, params, False) for text, params in store.directory.statements_in(sql, values, before_args, width, "?"))
         return plain(conn, sql, values, *before_args, width=width)
 
     event.listen(engine, "before_cursor_execute", before)

@@ -266,12 +266,14 @@ class Engine:
                 evals.append(ev)
             elif ev.steps and ev.steps[-1].code == "step_cooldown":
                 outcome.skipped.append((rule.id, ev.steps[-1]))
-        if barred and len(barred) == len(rules):
+        if barred and len(barred) == len(rules):  # only Party members' rules: the record is not for this villager
             pt = ruleset.point_types[barred[0].point_type]
             outcome.problems.append(Problem("event_not_party_member", {"day": day.isoformat(), "point_type": pt.names()},
                                             field="person"))
-        for rule in barred if len(barred) < len(rules) else ():  # said why, as a cooldown is: not silently passed over
-            outcome.skipped.append((rule.id, Step("step_not_party_member", {"point_type": ruleset.point_types[rule.point_type].names()})))
+        else:  # passed over beside rules that apply: said why, as a cooldown is
+            for rule in barred:
+                pt = ruleset.point_types[rule.point_type]
+                outcome.skipped.append((rule.id, Step("step_not_party_member", {"point_type": pt.names()})))
         return evals
 
     @staticmethod

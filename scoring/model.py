@@ -190,6 +190,12 @@ class Rule(Named):
         p = next((f for f in self.features if f.key == "points"), None)
         return (int(p.low), int(p.high)) if p is not None and getattr(p, "kind", "") == "range" else None  # type: ignore[attr-defined]
 
+    @cached_property
+    def per_unit(self) -> tuple[str, int] | None:
+        """(field, rate in hundredths) of a ``per_unit`` rule (志愿服务: 2 a hour), else None."""
+        p = next((f for f in self.features if f.key == "points"), None)
+        return (p.field, int(p.rate)) if p is not None and getattr(p, "kind", "") == "per_unit" else None  # type: ignore[attr-defined]
+
     @property
     def chooses_points(self) -> bool:
         """Whether the record (its reviewer) chooses the points, within the rule's range."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -29,7 +29,7 @@ from scoring.grades import grade
 from scoring.model import HOUSEHOLD, Ruleset
 from scoring.periods import parse_period
 from scoring.points import fmt
-from services.queries import holder_names, members_only
+from services.queries import holder_names
 from store.directory import chunks
 from store.models import (
     Area,
@@ -94,7 +94,7 @@ def appraisal(conn: Connection, ruleset: Ruleset, point_type: str, period: str, 
             hh = hh.where(Household.village_id == village_id)
         for hid, village, grid in conn.execute(hh):
             places.setdefault(hid, (village, grid))
-    elif members_only(pt):  # 零基积分, the Party members' tally: every member, those with nothing yet too
+    elif pt.members_only:  # 零基积分, the Party members' tally: every member, those with nothing yet too
         for pid, village, grid in conn.execute(_members_at(last_day, village_id)):
             places.setdefault(pid, (village, grid))
     if frozen:
@@ -187,22 +187,47 @@ def csv_cell(value: Any) -> Any:
 
 def write_sheet(sheet: Appraisal, out: IO[bytes], xlsx: bool, title: str, lang: str = "zh") -> None:
     """Write the sheet as an Excel workbook (streamed: a county's 200,000 households) or a CSV file Excel opens (BOM)."""
+    write_rows(sheet_rows(sheet, lang, numbers=xlsx), out, xlsx, title)
+
+
+def write_rows(rows: Iterable[Sequence[Any]], out: IO[bytes], xlsx: bool, title: str, widths: Sequence[int] = ()) -> int:
+    """Write rows (the header first) as a streamed workbook or a CSV file Excel opens (BOM); how many rows after the header.
+
+    Every text cell stays text: in a workbook a string is stored as a string even when it starts with
+    ``=`` (openpyxl would store a formula), in a CSV file such a cell is quoted (``csv_cell``). Given
+    ``widths``, the workbook's columns take them and its header stays in view.
+    """
+    n = -1
     if not xlsx:
         text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
-        csv.writer(text).writerows([csv_cell(v) for v in line] for line in sheet_rows(sheet, lang))
+        writer = csv.writer(text)
+        for row in rows:
+            writer.writerow([csv_cell(v) for v in row])
+            n += 1
         text.detach()  # the caller owns ``out``
-        return
+        return max(n, 0)
     from openpyxl import Workbook  # imported here: only an Excel export pays for it
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.utils import get_column_letter
 
     book = Workbook(write_only=True)
     ws = book.create_sheet(title=SHEET_TITLE.sub("-", title)[:31] or "sheet")  # Excel's rules for a sheet's name
-    for line in sheet_rows(sheet, lang, numbers=True):
-        cells = []
-        for value in line:
-            cell = WriteOnlyCell(ws, value)
-            if isinstance(value, str):
-                cell.data_type = "s"  # text, even when it starts with "=": openpyxl would store it as a formula
-            cells.append(cell)
-        ws.append(cells)
+    if widths:
+        ws.freeze_panes = "A2"  # set before the first row: write-only sheets write it with their header
+        for i, width in enumerate(widths, 1):
+            ws.column_dimensions[get_column_letter(i)].width = width
+
+    def cell(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not value:
+            return None  # an empty cell, not an empty text
+        c = WriteOnlyCell(ws, value)
+        c.data_type = "s"  # text, even when it starts with "="
+        return c
+
+    for row in rows:
+        ws.append([cell(v) for v in row])
+        n += 1
     book.save(out)
+    return max(n, 0)

@@ -41,15 +41,16 @@ PLACEHOLDER_PERSON = "P0000000"
 PLACEHOLDER_HOUSEHOLD = "H000000"
 
 
-def _canonical_row(cells: dict[str, Any], ref: str) -> dict[str, Any] | Problem:
-    """A row keyed by the envelope's own names; of two columns of one name (村民 and 党员), the one filled in.
+def _canonical_row(cells: dict[str, Any], ref: str, names: dict[str, str]) -> dict[str, Any] | Problem:
+    """A row keyed by the envelope's own names (``names``: the sheet's header → them, built once per sheet);
+    of two columns of one name (村民 and 党员), the one filled in.
 
     Both filled in, with different values, is a problem naming both: which person is meant is not for us to guess.
     """
     row: dict[str, Any] = {}
     header: dict[str, str] = {}
     for k, v in cells.items():  # the rows keep the sheet's own header
-        name = canonical_header([k])[0] if isinstance(k, str) else k
+        name = names.get(k, k)
         if name in row and v not in (None, "") and row[name] not in (None, "") and str(row[name]).strip() != str(v).strip():
             return Problem("columns_disagree", {"first": header[name], "second": k, "a": mask_numbers(str(row[name])),
                                                "b": mask_numbers(str(v))}, record=ref, field=name)
@@ -64,6 +65,8 @@ def _canonical_row(cells: dict[str, Any], ref: str) -> dict[str, Any] | Problem:
 def canonical_header(header: Iterable[str]) -> list[str]:
     """A spreadsheet's header with the Chinese names of envelope columns read as the envelope's own (户号 → household)."""
     return [HEADER_ALIASES.get(name.strip(), name.strip()) if name else name for name in header]
+
+
 REQUIRED = ("id", "type", "occurred_at")  # the envelope's columns every CSV needs
 _schema = EventIn()
 
@@ -190,7 +193,8 @@ def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Prob
     if any(undecodable(name) for name in header):
         yield "#1", Problem("bad_encoding", {}, record="#1")
         return
-    missing = _missing_columns(canonical_header(header))
+    names = dict(zip(header, canonical_header(header), strict=True))
+    missing = _missing_columns(list(names.values()))
     if missing is not None:
         yield "#1", missing
         return
@@ -204,7 +208,7 @@ def read_csv(stream: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | Prob
             shown = ", ".join(str(v) for v in extra[:5]) + (" …" if len(extra) > 5 else "")
             yield ref, Problem("csv_extra_values", {"count": len(extra), "values": shown}, record=ref)
             continue
-        read = _canonical_row(row, ref)
+        read = _canonical_row(row, ref, names)
         yield ref, read if isinstance(read, Problem) else _event_of(read)
 
 
@@ -216,13 +220,14 @@ def read_workbook_events(table: Table) -> Iterator[tuple[str, dict[str, Any] | P
     if table.problem is not None:
         yield "#1", table.problem
         return
-    missing = _missing_columns(canonical_header(table.header))
+    names = dict(zip(table.header, canonical_header(table.header), strict=True))
+    missing = _missing_columns(list(names.values()))
     if missing is not None:
         yield "#1", missing
         return
     for n, cells in table.rows:
         ref = f"#{n}"
-        read = _canonical_row(cells, ref)
+        read = _canonical_row(cells, ref, names)
         if isinstance(read, Problem):
             yield ref, read
             continue

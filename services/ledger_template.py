@@ -29,7 +29,6 @@ from scoring.model import PERSON, EventType, FieldSpec, Rule, Ruleset
 from scoring.points import fmt
 from scoring.rules.condition import When
 from services.ingest import ENVELOPE, HEADER_ALIASES, PLACEHOLDER_HOUSEHOLD, PLACEHOLDER_PERSON
-from services.queries import members_only
 
 SHEETS = ("台账", "说明")
 # The envelope's columns by the Chinese header ``jifen ingest`` reads (HEADER_ALIASES maps them back).
@@ -90,7 +89,7 @@ def pick_types(ruleset: Ruleset, wanted: Sequence[str]) -> tuple[list[EventType]
 def is_party_work(ruleset: Ruleset, et: EventType) -> bool:
     """Whether only Party members do this kind of work: linked to households (联户), or scored on their tally alone."""
     rules = ruleset.by_event.get(et.key, [])
-    return et.linked or (bool(rules) and all(members_only(ruleset.point_types[r.point_type]) for r in rules))
+    return et.linked or (bool(rules) and all(ruleset.point_types[r.point_type].members_only for r in rules))
 
 
 def field_header(spec: FieldSpec) -> str:
@@ -158,14 +157,6 @@ def _points_rule(ruleset: Ruleset, et: EventType) -> Rule | None:
     """The rule of an example: the first of its type (the one its 规则 names when each record picks one)."""
     rules = ruleset.by_event.get(et.key, [])
     return rules[0] if rules else None
-
-
-def _per_unit(rule: Rule) -> tuple[str, int] | None:
-    """(field, rate) of a per-unit rule, else None."""
-    p = next((f for f in rule.features if f.key == "points"), None)
-    if p is None or getattr(p, "kind", "") != "per_unit":
-        return None
-    return p.field, p.rate  # type: ignore[attr-defined]
 
 
 def build(ruleset: Ruleset, types: Sequence[EventType], moment: datetime) -> Template:
@@ -271,7 +262,7 @@ def _notes(ruleset: Ruleset, types: Sequence[EventType], person: str, moment: da
                               f"{r.id} {r.name}:由审核人在范围内酌定;不填则审核时再定 / {r.id}: chosen within the range "
                               "by the reviewer; empty: chosen when approved"])
         for spec in et.fields.values():
-            counted = [(r, pu) for r in rules if (pu := _per_unit(r)) is not None and pu[0] == spec.name]
+            counted = [(r, pu) for r in rules if (pu := r.per_unit) is not None and pu[0] == spec.name]
             how = "、".join(f"{r.id} 每 1 记 {fmt(rate)} {ruleset.point_types[r.point_type].unit}" for r, (_, rate) in counted)
             label = spec.caption("zh")
             extra = f"{label} / {spec.caption('en')}" + (f";{how}" if how else "")

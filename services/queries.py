@@ -131,18 +131,13 @@ _PARTY_MEMBER = select(PartyMember.id).where(
     or_(PartyMember.valid_to.is_(None), PartyMember.valid_to > bindparam("day"))).limit(1)  # type: ignore[union-attr, operator]
 
 
-def members_only(pt: PointType) -> bool:
-    """Whether only Party members hold this point type (``members_only: true`` in rules.yaml: 零基积分)."""
-    return pt.members_only
-
-
 def account_lines(conn: Connection, ruleset: Ruleset, kind: str, ident: int, today: date,
                   retired: Mapping[str, PointType] | None = None, lang: str = "zh") -> list[AccountLine]:
     """Every point type the holder can hold, with balance and this period's grade (two queries, three for a person).
 
     Point types and grades are named in ``lang`` (their ``name_en`` in English, where the rules file gives it).
 
-    The Party members' tally (``members_only``) is listed for a person who is a Party member on ``today``,
+    The Party members' tally (``PointType.members_only``) is listed for a person who is a Party member on ``today``,
     or who still holds points in it (a member who left keeps seeing them until the year-end reset);
     a villager who is no Party member never sees a 零基积分 line.
 
@@ -157,9 +152,9 @@ def account_lines(conn: Connection, ruleset: Ruleset, kind: str, ident: int, tod
     params = {"kind": kind, "ident": ident, "types": [pt.key for pt in types + old]}
     balances = {r.point_type: (int(r.amount), int(r.earned)) for r in conn.execute(_BALANCES, params)}
     types += [pt for pt in old if pt.key in balances]
-    if kind == "p" and any(members_only(pt) for pt in types) and \
+    if kind == "p" and any(pt.members_only for pt in types) and \
             conn.execute(_PARTY_MEMBER, {"ident": ident, "day": today}).first() is None:
-        types = [pt for pt in types if not members_only(pt) or balances.get(pt.key, (0, 0))[0] != 0]
+        types = [pt for pt in types if not pt.members_only or balances.get(pt.key, (0, 0))[0] != 0]
         if not types:
             return []
     periods = {pt.key: period_key(pt.period, today) for pt in types}

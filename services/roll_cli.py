@@ -20,10 +20,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from services import queries
+from services.exports import write_rows
 from services.ingest import by_record
 from services.roll import import_roll, is_roll_header, write_template
-from services.roll_export import SHEET, roll_rows, villages, write_rows
-from services.tables import is_old_workbook, is_workbook, open_table
+from services.roll_export import SHEET, WIDTHS, roll_rows, villages
+from services.tables import is_workbook, open_table
 from store.models import Household
 
 
@@ -140,27 +141,26 @@ def export_cmd(ctx: click.Context, path: str, village: str | None, day: object) 
     """导出名册及编号(每人一行:户号、人员编号、三色、党员、联系户)/ export the roll with its codes, a row per person."""
     app = ctx.obj["app"]
     lang = ctx.obj["lang"]
-    if is_old_workbook(path) or not (is_workbook(path) or path.lower().endswith(".csv")):
+    if not (is_workbook(path) or path.lower().endswith(".csv")):
         _refuse(ctx, f"{path}:请写成 .xlsx 或 .csv 文件", f"{path}: write an .xlsx or a .csv file")
     on: date = day.date() if day is not None else app.today()  # type: ignore[attr-defined]
     ruleset = app.ruleset()
     with app.engine.connect() as conn:
         village_id = find_village(ctx, conn, village) if village else None
-        households = [0]
+        households: set[str] = set()
 
         def counted() -> Iterator[list[str]]:
-            last = None
-            for i, row in enumerate(roll_rows(conn, on, ruleset, village_id, lang)):
-                if i and row[3] != last:  # row 0 is the header; a household's rows come together
-                    households[0] += 1
-                    last = row[3]
+            rows = roll_rows(conn, on, ruleset, village_id, lang)
+            yield next(rows)  # the header
+            for row in rows:
+                households.add(row[3])
                 yield row
 
         title = f"{SHEET[1] if lang.startswith('en') else SHEET[0]} {on.isoformat()}"
         with open_output(ctx, path) as out:
-            n = write_rows(counted(), out, is_workbook(path), title)
-    click.echo(_t(ctx, f"已写出 {path}:{on} 的名册,{households[0]} 户 {n} 人(不含身份证号和电话)",
-                  f"wrote {path}: the roll on {on}, {households[0]} households, {n} persons (no ID or phone numbers)"))
+            n = write_rows(counted(), out, is_workbook(path), title, WIDTHS)
+    click.echo(_t(ctx, f"已写出 {path}:{on} 的名册,{len(households)} 户 {n} 人(不含身份证号和电话)",
+                  f"wrote {path}: the roll on {on}, {len(households)} households, {n} persons (no ID or phone numbers)"))
     if not n:
         click.echo(_t(ctx, f"{on} 这一天名册里没有人:请检查 --day(名册自导入时的生效日起才有)",
                       f"nobody is on the roll on {on}: check --day (the roll holds from the effective date of its import)"), err=True)

@@ -10,8 +10,8 @@ member and, for a Party member, the households they look after (联户).
 The columns use the roll's own headers (``services.roll.COLUMNS``) wherever they
 hold the same thing, so the export reads in one vocabulary with the roll and can
 be edited and imported again as one (the head and linked-household columns are
-listed as not read). No ID or phone number is written. Names are written as text:
-a name typed as ``=HYPERLINK(…)`` never runs as a formula.
+listed as not read). No ID or phone number is written. Names are written as text
+(``services.exports.write_rows``): a name typed as ``=HYPERLINK(…)`` never runs as a formula.
 
 A county holds 600,000 persons: rows are read a village at a time, in chunks of
 households (``store.directory.chunks``), and the workbook is streamed (openpyxl's
@@ -20,19 +20,16 @@ write-only mode), so only one village is ever held in memory.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
 
 from scoring.model import Ruleset
-from services.exports import SHEET_TITLE, csv_cell
-from services.roll import COLUMNS, HEAD
+from services.roll import COLUMNS, HEAD, TEMPLATE_SHEET
 from store.directory import chunks
 from store.models import (
     Area,
@@ -59,7 +56,7 @@ HEADERS: tuple[tuple[str, str], ...] = (
     (COLUMNS["party"][0], "Party member"),
     ("联系户", "Linked households"),
 )
-SHEET = ("户籍名册", "Roll")
+SHEET = (TEMPLATE_SHEET, "Roll")
 
 
 @dataclass(frozen=True)
@@ -155,44 +152,3 @@ def roll_rows(conn: Connection, day: date, ruleset: Ruleset | None, village_id: 
 
 
 WIDTHS = (10, 12, 12, 11, 10, 11, 10, 10, 8, 8, 30)  # 乡镇 … 联系户: wide enough to read without dragging
-
-
-def write_rows(rows: Iterable[Sequence[Any]], out: IO[bytes], xlsx: bool, title: str) -> int:
-    """Write rows (the header first) as a streamed workbook or a CSV file Excel opens (BOM); how many rows after the header.
-
-    Every text cell stays text: in a workbook a value starting with ``=`` is stored as a string (openpyxl
-    would store it as a formula), in a CSV file it is quoted (``services.exports.csv_cell``).
-    """
-    n = -1
-    if not xlsx:
-        text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
-        writer = csv.writer(text)
-        for row in rows:
-            writer.writerow([csv_cell(v) for v in row])
-            n += 1
-        text.detach()  # the caller owns ``out``
-        return max(n, 0)
-    from openpyxl import Workbook  # imported here: only an Excel export pays for it
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.utils import get_column_letter
-
-    book = Workbook(write_only=True)
-    ws = book.create_sheet(title=SHEET_TITLE.sub("-", title)[:31] or "sheet")
-    ws.freeze_panes = "A2"  # the header stays in view down a village of thousands (set before the first row)
-    for i, width in enumerate(WIDTHS, 1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-
-    def cell(value: Any) -> Any:
-        if value == "":
-            return None  # an empty cell, not an empty string
-        if isinstance(value, str) and value.startswith("="):
-            c = WriteOnlyCell(ws, value)
-            c.data_type = "s"  # text, not a formula
-            return c
-        return value
-
-    for row in rows:
-        ws.append([cell(v) for v in row])
-        n += 1
-    book.save(out)
-    return max(n, 0)

@@ -11,7 +11,7 @@ processing): they run for every batch of an import.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
@@ -64,21 +64,25 @@ def select_in(conn: Connection, sql: str, values: Sequence[Any], *before: Any, w
     With ``width`` > 1 each value is a tuple of that many, written as a row
     value ``(?, ?)``: ``WITH v(a, b) AS (VALUES {in}) …``.
     """
-    ph = placeholder(conn)
-    one = ph if width == 1 else "(" + ", ".join([ph] * width) + ")"
     rows: list[Any] = []
     # The driver's own cursor, inside the connection's open transaction: its plain tuples cost a
     # third of what SQLAlchemy's result rows do, and an import reads a few rows per event this way.
     cursor = conn.connection.cursor()
     try:
-        for part in chunks(values, CHUNK // width):
-            text = sql.replace("{in}", ", ".join([one] * len(part))).replace("{p}", ph)
-            flat = part if width == 1 else [v for row in part for v in row]
-            cursor.execute(text, (*before, *flat))
+        for text, params in statements_in(sql, values, before, width, placeholder(conn)):
+            cursor.execute(text, params)
             rows.extend(cursor.fetchall())
     finally:
         cursor.close()
     return rows
+
+
+def statements_in(sql: str, values: Sequence[Any], before: Sequence[Any], width: int, ph: str) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """The statements ``select_in`` sends: ``sql`` with its ``{in}`` list for each chunk of ``values``, and their parameters."""
+    one = ph if width == 1 else "(" + ", ".join([ph] * width) + ")"
+    for part in chunks(values, CHUNK // width):
+        flat = part if width == 1 else [v for row in part for v in row]
+        yield sql.replace("{in}", ", ".join([one] * len(part))).replace("{p}", ph), (*before, *flat)
 
 
 class _Days:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -21,7 +20,7 @@ from services.ledger_template import PLACEHOLDER_HOUSEHOLD, PLACEHOLDER_PERSON
 from store.db import make_engine
 from store.migrate import upgrade
 from store.models import Person
-from tests.test_roll_import import ROOT, ZHANG, first_roll, run
+from tests.test_roll_import import ROOT, ZHANG, first_roll, refused, run
 
 RULES = load_rules((ROOT / "rules.yaml").read_text(encoding="utf-8"))
 SCORED = [et for et in RULES.event_types.values() if et.key in RULES.by_event]
@@ -122,13 +121,6 @@ def test_chosen_types_by_chinese_name_or_key_take_only_their_columns(db: str, tm
     assert rows[2][6] == 5  # a rating within 1-5, as a number
     done = run(db, "ingest", str(fill(template, tmp_path / "filled.xlsx", member_code(db), "H000002")))
     assert done.exit_code == 0 and "记分 2 条" in done.output and "退回 0 条" in done.output, done.output
-
-
-def refused(result: Result, *phrases: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    for phrase in phrases:
-        assert phrase in result.output, result.output
 
 
 def test_an_unknown_event_type_no_rules_or_a_csv_name_is_refused_in_either_language(db: str, tmp_path: Path) -> None:

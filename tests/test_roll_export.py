@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
 from store.db import make_engine
 from store.models import Area, Person
-from tests.test_roll_import import HEADER, LI, WANG, ZHANG, run, workbook
+from tests.test_roll_import import HEADER, LI, WANG, ZHANG, refused, run, workbook
 
 XIAO_PHONE = "13912345678"
 FORMULA = '=HYPERLINK("http://x","李四")'
@@ -155,13 +154,6 @@ def test_the_export_reads_back_as_the_roll_it_came_from(db: str, tmp_path: Path)
     assert english[0] == ["Township", "Village", "Grid", "Household", "Head of household", "Person", "Name", "Relation",
                           "Tier", "Party member", "Linked households"]
     assert english[1][8:] == ["Yellow", "yes", "H000002"] and english[2][8:] == ["Yellow", "no", ""]
-
-
-def refused(result: Result, *phrases: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    for phrase in phrases:
-        assert phrase in result.output, result.output
 
 
 def test_an_unknown_village_is_named_with_the_codes_and_how_to_list_them_in_either_language(db: str, tmp_path: Path) -> None:

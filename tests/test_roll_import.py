@@ -44,6 +44,14 @@ def run(db: str, *args: str) -> Result:
     return CliRunner().invoke(main, ["--db", db, *args])
 
 
+def refused(result: Result, *phrases: str) -> None:
+    """The command refused its input (exit 1) in a sentence holding each phrase, never a traceback."""
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    for phrase in phrases:
+        assert phrase in result.output, result.output
+
+
 def workbook(path: Path, rows: list[list[Any]]) -> Path:
     book = Workbook()
     sheet = book.active

@@ -34,7 +34,7 @@ VISIT_DAYS = 30
 
 def member_types(ruleset: Ruleset) -> list[PointType]:
     """Point types held by persons (the Party members' tallies first)."""
-    return sorted((pt for pt in ruleset.point_types.values() if pt.holder == "person"), key=lambda p: not queries.members_only(p))
+    return sorted((pt for pt in ruleset.point_types.values() if pt.holder == "person"), key=lambda p: not p.members_only)
 
 
 def branch_for(args: dict[str, Any]) -> tuple[int, str, int]:
