@@ -23,9 +23,9 @@ from services import queries
 from services.exports import write_rows
 from services.ingest import by_record
 from services.roll import import_roll, is_roll_header, write_template
-from services.roll_export import SHEET, WIDTHS, roll_rows, villages
+from services.roll_export import SHEET, WIDTHS, in_force_on, roll_rows, villages
 from services.tables import is_workbook, open_table
-from store.models import Household
+from store.models import Household, HouseholdGrid
 
 
 def _t(ctx: click.Context, zh: str, en: str) -> str:
@@ -172,7 +172,10 @@ def villages_cmd(ctx: click.Context) -> None:
     """列出各村的代码、名称、乡镇和户数 / list the villages: code, name, township, households."""
     app = ctx.obj["app"]
     with app.engine.connect() as conn:
-        count = dict(conn.execute(select(Household.village_id, func.count()).group_by(Household.village_id)).all())  # type: ignore[call-overload]
+        # Households on a grid today: one a whole-village roll ended is no longer counted.
+        count = dict(conn.execute(select(Household.village_id, func.count())  # type: ignore[call-overload]
+                                  .join(HouseholdGrid, HouseholdGrid.household_id == Household.id)
+                                  .where(in_force_on(HouseholdGrid, app.today())).group_by(Household.village_id)).all())
         found = villages(conn)
     if not found:
         click.echo(_t(ctx, "还没有任何村:请先导入户籍名册(jifen directory import)",

@@ -79,7 +79,7 @@ def villages(conn: Connection, village_id: int | None = None) -> list[Village]:
     return [v for _, _, v in sorted(found, key=lambda f: (f[0], f[1]))]
 
 
-def _on(model: Any, day: date) -> Any:
+def in_force_on(model: Any, day: date) -> Any:
     """The interval rows of ``model`` in force on ``day`` (``valid_to`` is exclusive)."""
     return and_(model.valid_from <= day, or_(model.valid_to.is_(None), model.valid_to > day))
 
@@ -106,22 +106,22 @@ def _village_rows(conn: Connection, village: Village, day: date, grids: dict[int
     people: list[_Person] = []
     for part in chunks(ids):
         grid_of.update(conn.execute(select(HouseholdGrid.household_id, HouseholdGrid.grid_id).where(  # type: ignore[call-overload]
-            HouseholdGrid.household_id.in_(part), _on(HouseholdGrid, day))).all())  # type: ignore[attr-defined]
+            HouseholdGrid.household_id.in_(part), in_force_on(HouseholdGrid, day))).all())  # type: ignore[attr-defined]
         tier_of.update(conn.execute(select(HouseholdTier.household_id, HouseholdTier.tier).where(  # type: ignore[call-overload]
-            HouseholdTier.household_id.in_(part), _on(HouseholdTier, day))).all())  # type: ignore[attr-defined]
+            HouseholdTier.household_id.in_(part), in_force_on(HouseholdTier, day))).all())  # type: ignore[attr-defined]
         rows = conn.execute(select(Membership.household_id, Person.id, Person.code, Person.name, Membership.relation)  # type: ignore[call-overload]
                             .join(Person, Person.id == Membership.person_id)
-                            .where(Membership.household_id.in_(part), _on(Membership, day)))  # type: ignore[attr-defined]
+                            .where(Membership.household_id.in_(part), in_force_on(Membership, day)))  # type: ignore[attr-defined]
         people.extend(_Person(*r) for r in rows)
     members: set[int] = set()
     links: dict[int, list[str]] = {}
     pids = sorted(p.id for p in people)
     for part in chunks(pids):
         members.update(conn.execute(select(PartyMember.person_id).where(  # type: ignore[call-overload]
-            PartyMember.person_id.in_(part), _on(PartyMember, day))).scalars())  # type: ignore[attr-defined]
+            PartyMember.person_id.in_(part), in_force_on(PartyMember, day))).scalars())  # type: ignore[attr-defined]
         for member, code in conn.execute(select(Linkage.member_id, Household.code)  # type: ignore[call-overload]
                                          .join(Household, Household.id == Linkage.household_id)
-                                         .where(Linkage.member_id.in_(part), _on(Linkage, day))):  # type: ignore[attr-defined]
+                                         .where(Linkage.member_id.in_(part), in_force_on(Linkage, day))):  # type: ignore[attr-defined]
             links.setdefault(member, []).append(code)
     # The head on that day is the member the roll marked 户主 then; the household's kept name otherwise.
     heads = {p.household: p.name for p in people if p.relation == HEAD}

@@ -569,6 +569,8 @@ def test_a_complete_roll_ends_whom_its_villages_no_longer_hold_and_leaves_other_
 
     assert on("2026-06-30") == [("H000001", "张建国"), ("H000001", "李秀英"), ("H000002", "王大山"), ("H000003", "赵小兰")]
     assert on("2026-07-01") == [("H000002", "王大山"), ("H000003", "赵小兰")]  # 白塘村, not on the roll, untouched
+    listed = run(db, "directory", "villages").output  # today: the household ended is no longer counted
+    assert "\t石桥村\t青山镇\t1 户" in listed and "\t白塘村\t青山镇\t1 户" in listed, listed
     with make_engine(db).connect() as conn:  # history kept: the rows are ended, never deleted
         assert conn.execute(select(func.count()).select_from(PartyMember).where(PartyMember.valid_to == date(2026, 7, 1))).scalar_one() == 1
         assert conn.execute(select(func.count()).select_from(Linkage).where(Linkage.valid_to == date(2026, 7, 1))).scalar_one() == 1
